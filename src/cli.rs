@@ -1,0 +1,4 @@
+//! `proxy run | check | version`.
+pub fn main() -> i32 {
+    0
+}

@@ -1,0 +1,2 @@
+//! Response shaping on sonic-rs: projection (target -> allow|deny -> mapping -> group), merge,
+//! flatmap. OWNER: json helper (issue 3).
