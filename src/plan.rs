@@ -1,1 +1,450 @@
-//! (to be written)
+//! compile(config) -> Plan: the immutable runtime form of a krakend.json, shared read-only by
+//! every worker through [`PlanHandle`] (arc-swap). Everything that depends only on config is
+//! computed here, once: routes, URL templates, header/query sets, canned bodies, resolved
+//! backend addresses.
+
+use crate::backend::url::UrlTemplate;
+use crate::backend::{resolve, Target};
+use crate::config::{self, Config, Diagnostic, Severity, Span};
+use crate::http::Limits;
+use crate::router::{Router, RouterOptions};
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub type PlanHandle = Arc<ArcSwap<Plan>>;
+
+/// What a route leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteTarget {
+    Endpoint(usize),
+    Health,
+    Echo,
+    Debug,
+}
+
+pub struct Plan {
+    pub router: Router<RouteTarget>,
+    pub endpoints: Vec<EndpointPlan>,
+    pub server: ServerPlan,
+    pub file: String,
+}
+
+/// Service-wide settings the connection loop and the gateway need.
+#[derive(Clone, Debug)]
+pub struct ServerPlan {
+    pub port: u16,
+    pub listen_ip: Option<std::net::IpAddr>,
+    pub limits: Limits,
+    pub read_header_timeout: Option<Duration>,
+    pub read_timeout: Option<Duration>,
+    pub write_timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub max_shutdown_wait: Option<Duration>,
+    pub return_error_msg: bool,
+    /// `X-Krakend` header value.
+    pub version_header: Bytes,
+    /// `User-Agent` sent to backends (KrakenD: `KrakenD Version x.y.z`).
+    pub user_agent: Bytes,
+    pub not_found: Canned,
+    pub method_not_allowed: Canned,
+    pub disable_path_decoding: bool,
+    pub auto_options: bool,
+    /// `router.forwarded_by_client_ip`: the headers the client IP is taken from.
+    pub client_ip_headers: Option<Vec<String>>,
+    pub access_log: bool,
+    pub logger_skip_paths: Vec<String>,
+    pub backend: BackendSettings,
+}
+
+/// A fixed response (404 / 405 bodies).
+#[derive(Clone, Debug)]
+pub struct Canned {
+    pub content_type: &'static str,
+    pub body: Bytes,
+}
+
+/// Backend client settings (root level in krakend.json).
+#[derive(Clone, Debug)]
+pub struct BackendSettings {
+    pub dial_timeout: Option<Duration>,
+    pub response_header_timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub keep_alive: bool,
+    pub max_idle: usize,
+    /// Largest backend body the gateway buffers.
+    pub max_body: usize,
+    pub limits: Limits,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Json,
+    JsonCollection,
+    String,
+    NoOp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Json,
+    SafeJson,
+    String,
+    NoOp,
+}
+
+/// Which client names (headers or query keys) are forwarded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NameFilter {
+    All,
+    /// Header names are stored lower-case (compared case-insensitively); query keys exactly.
+    Only(Vec<String>),
+}
+
+impl NameFilter {
+    fn compile(list: &[String], lower: bool) -> NameFilter {
+        if list.iter().any(|n| n == "*") {
+            return NameFilter::All;
+        }
+        NameFilter::Only(
+            list.iter()
+                .map(|n| {
+                    if lower {
+                        n.to_ascii_lowercase()
+                    } else {
+                        n.clone()
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    pub fn allows_header(&self, name: &[u8]) -> bool {
+        match self {
+            NameFilter::All => true,
+            NameFilter::Only(list) => list.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(name)),
+        }
+    }
+
+    pub fn allows_key(&self, key: &str) -> bool {
+        match self {
+            NameFilter::All => true,
+            NameFilter::Only(list) => list.iter().any(|n| n == key),
+        }
+    }
+}
+
+pub struct EndpointPlan {
+    pub path: String,
+    pub method: String,
+    pub timeout: Duration,
+    /// `public, max-age=N` when cache_ttl > 0.
+    pub cache_control: Option<Bytes>,
+    pub output: Output,
+    pub query: NameFilter,
+    pub headers: NameFilter,
+    pub backends: Vec<BackendPlan>,
+    /// Set when the endpoint relies on an access-control namespace we do not implement: it
+    /// answers 501 with this JSON body instead of serving unprotected (fail closed).
+    pub blocked: Option<Bytes>,
+}
+
+pub struct BackendPlan {
+    pub targets: Vec<Target>,
+    pub url: UrlTemplate,
+    pub method: Bytes,
+    pub encoding: Encoding,
+    pub is_collection: bool,
+    /// Backend-level second filters (`None` = no extra filtering).
+    pub headers: Option<NameFilter>,
+    pub query: Option<NameFilter>,
+    pub return_error_code: bool,
+    pub return_error_details: Option<String>,
+    pub url_pattern: String,
+}
+
+/// The version text in `X-Krakend` and `User-Agent`: ours, not KrakenD's (intended difference).
+pub fn version_text() -> String {
+    format!("proxy-{}", crate::VERSION)
+}
+
+impl Plan {
+    /// Compile a loaded config. Errors carry the file position of the offending endpoint.
+    pub fn compile(cfg: &Config) -> Result<Plan, Vec<Diagnostic>> {
+        let mut errors = Vec::new();
+        let rc = &cfg.router;
+        let mut router = Router::new(RouterOptions {
+            redirect_trailing_slash: !rc.disable_redirect_trailing_slash,
+            redirect_fixed_path: !rc.disable_redirect_fixed_path,
+            handle_method_not_allowed: !rc.disable_handle_method_not_allowed,
+            disable_rest: cfg.disable_rest,
+        });
+        let err = |span: &Span, message: String| Diagnostic {
+            severity: Severity::Error,
+            file: cfg.file.clone(),
+            line: span.line,
+            col: span.col,
+            path: span.path.clone(),
+            message,
+        };
+        let root = Span {
+            line: 1,
+            col: 1,
+            path: "$".into(),
+        };
+        if !rc.disable_health {
+            if let Err(e) = router.insert("GET", &rc.health_path, RouteTarget::Health) {
+                errors.push(err(&root, format!("health_path: {e}")));
+            }
+        }
+        if cfg.echo_endpoint {
+            for m in ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] {
+                let _ = router.insert(m, "/__echo/*", RouteTarget::Echo);
+            }
+        }
+        if cfg.debug_endpoint {
+            for m in ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] {
+                let _ = router.insert(m, "/__debug/*", RouteTarget::Debug);
+            }
+        }
+        let mut endpoints = Vec::with_capacity(cfg.endpoints.len());
+        for e in &cfg.endpoints {
+            match compile_endpoint(e) {
+                Ok(ep) => {
+                    if let Err(re) = router.insert(
+                        &e.method,
+                        &e.endpoint,
+                        RouteTarget::Endpoint(endpoints.len()),
+                    ) {
+                        errors.push(err(&e.span, re.to_string()));
+                    }
+                    endpoints.push(ep);
+                }
+                Err(msgs) => errors.extend(msgs.into_iter().map(|m| err(&e.span, m))),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let version = version_text();
+        let limits = Limits {
+            max_header_bytes: cfg.max_header_bytes,
+            ..Limits::default()
+        };
+        let canned = |status: &str, default: &'static str| match rc.error_body.get(status) {
+            Some(v) => Canned {
+                content_type: "application/json; charset=utf-8",
+                body: Bytes::from(v.to_string()),
+            },
+            None => Canned {
+                content_type: "text/plain",
+                body: Bytes::from_static(default.as_bytes()),
+            },
+        };
+        let server = ServerPlan {
+            port: cfg.port,
+            listen_ip: cfg.listen_ip,
+            limits,
+            read_header_timeout: cfg.read_header_timeout,
+            read_timeout: cfg.read_timeout,
+            write_timeout: cfg.write_timeout,
+            // Go: an unset idle timeout falls back to the read timeout.
+            idle_timeout: cfg.idle_timeout.or(cfg.read_timeout),
+            max_shutdown_wait: cfg.max_shutdown_wait_time,
+            return_error_msg: rc.return_error_msg,
+            version_header: Bytes::from(if rc.hide_version_header {
+                "Version undefined".to_string()
+            } else {
+                format!("Version {version}")
+            }),
+            user_agent: Bytes::from(format!("KrakenD Version {version}")),
+            not_found: canned("404", "404 page not found"),
+            method_not_allowed: canned("405", "405 method not allowed"),
+            disable_path_decoding: rc.disable_path_decoding,
+            auto_options: rc.auto_options,
+            client_ip_headers: rc
+                .forwarded_by_client_ip
+                .then(|| rc.remote_ip_headers.clone()),
+            access_log: !rc.disable_access_log,
+            logger_skip_paths: rc.logger_skip_paths.clone(),
+            backend: BackendSettings {
+                dial_timeout: cfg.dialer_timeout,
+                response_header_timeout: cfg.response_header_timeout,
+                idle_timeout: cfg.idle_connection_timeout,
+                keep_alive: !cfg.disable_keep_alives,
+                max_idle: cfg.max_idle_connections_per_host,
+                max_body: 64 << 20,
+                limits: Limits {
+                    max_header_bytes: 1 << 20,
+                    max_headers: 256,
+                    max_body_bytes: 64 << 20,
+                },
+            },
+        };
+        Ok(Plan {
+            router,
+            endpoints,
+            server,
+            file: cfg.file.clone(),
+        })
+    }
+}
+
+fn compile_endpoint(e: &config::Endpoint) -> Result<EndpointPlan, Vec<String>> {
+    let mut errors = Vec::new();
+    let output = match e.output_encoding.as_str() {
+        "json-collection" => Output::JsonCollection,
+        "string" => Output::String,
+        "no-op" => Output::NoOp,
+        // KrakenD: unknown names fall back to JSON (xml/yaml/negotiate are not built yet and
+        // `check` warns about them).
+        _ => Output::Json,
+    };
+    let mut backends = Vec::with_capacity(e.backend.len());
+    for (i, b) in e.backend.iter().enumerate() {
+        match compile_backend(b) {
+            Ok(bp) => backends.push(bp),
+            Err(m) => errors.push(format!("backend[{i}]: {m}")),
+        }
+    }
+    let blocked = e
+        .extra_config
+        .keys()
+        .find(|ns| config::namespaces::classify(ns) == config::namespaces::NamespaceSupport::AccessControl)
+        .map(|ns| {
+            let body = serde_json::json!({
+                "error": format!("endpoint uses {ns}, which this gateway does not implement yet; it refuses requests instead of serving them unprotected"),
+                "namespace": ns,
+            });
+            Bytes::from(body.to_string())
+        });
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let ttl = e.cache_ttl.as_secs();
+    Ok(EndpointPlan {
+        path: e.endpoint.clone(),
+        method: e.method.clone(),
+        timeout: e.timeout,
+        cache_control: (ttl > 0).then(|| Bytes::from(format!("public, max-age={ttl}"))),
+        output,
+        query: NameFilter::compile(&e.input_query_strings, false),
+        headers: if e.input_headers.is_empty() {
+            // KrakenD: with no input_headers, only Content-Type reaches the backend.
+            NameFilter::Only(vec!["content-type".into()])
+        } else {
+            NameFilter::compile(&e.input_headers, true)
+        },
+        backends,
+        blocked,
+    })
+}
+
+fn compile_backend(b: &config::Backend) -> Result<BackendPlan, String> {
+    let mut targets = Vec::with_capacity(b.host.len());
+    for h in &b.host {
+        targets.push(target(h)?);
+    }
+    if targets.is_empty() {
+        return Err("no host defined for this backend (nor at the root)".into());
+    }
+    let encoding = match b.encoding.as_str() {
+        "safejson" => Encoding::SafeJson,
+        "string" => Encoding::String,
+        "no-op" => Encoding::NoOp,
+        _ => Encoding::Json,
+    };
+    let http_ns = b.extra_config.get("backend/http");
+    let return_error_code = http_ns
+        .and_then(|v| v.get("return_error_code"))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let return_error_details = http_ns
+        .and_then(|v| v.get("return_error_details"))
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let second =
+        |list: &[String], lower: bool| (!list.is_empty()).then(|| NameFilter::compile(list, lower));
+    Ok(BackendPlan {
+        targets,
+        url: UrlTemplate::compile(&b.url_pattern),
+        method: Bytes::from(b.method.clone()),
+        encoding,
+        is_collection: b.is_collection,
+        headers: second(&b.input_headers, true),
+        query: second(&b.input_query_strings, false),
+        return_error_code,
+        return_error_details,
+        url_pattern: b.url_pattern.clone(),
+    })
+}
+
+/// `http://host[:port]` -> resolved target. Resolution happens here, off the event loop.
+fn target(host: &str) -> Result<Target, String> {
+    let rest = match host.split_once("://") {
+        Some(("http", rest)) => rest,
+        Some((scheme, _)) => {
+            return Err(format!(
+                "host {host:?}: scheme {scheme} is not supported yet (only http)"
+            ))
+        }
+        None => host,
+    };
+    let authority = rest.trim_end_matches('/');
+    if authority.contains('/') {
+        return Err(format!(
+            "host {host:?}: a path in the host is not supported"
+        ));
+    }
+    let (name, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => match p.parse::<u16>() {
+            Ok(port) => (h, port),
+            Err(_) if authority.starts_with('[') && authority.ends_with(']') => (authority, 80),
+            Err(_) => return Err(format!("host {host:?}: invalid port")),
+        },
+        _ => (authority, 80),
+    };
+    let addrs = resolve::resolve_blocking(name, port)?;
+    Ok(Target {
+        authority: authority.to_string(),
+        addrs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_hosts_resolve_with_default_port_80() {
+        let t = target("http://127.0.0.1").unwrap();
+        assert_eq!(t.authority, "127.0.0.1");
+        assert_eq!(t.addrs, vec!["127.0.0.1:80".parse().unwrap()]);
+        let t = target("http://localhost:8081/").unwrap();
+        assert_eq!(t.authority, "localhost:8081");
+        assert_eq!(t.addrs, vec!["127.0.0.1:8081".parse().unwrap()]);
+    }
+
+    #[test]
+    fn https_backends_are_refused_at_compile_time() {
+        assert!(target("https://example.com")
+            .unwrap_err()
+            .contains("scheme https"));
+        assert!(target("http://h:notaport")
+            .unwrap_err()
+            .contains("invalid port"));
+    }
+
+    #[test]
+    fn header_filters_compare_case_insensitively_and_star_means_all() {
+        let f = NameFilter::compile(&["X-Api-Key".into()], true);
+        assert!(f.allows_header(b"x-api-key"));
+        assert!(!f.allows_header(b"cookie"));
+        assert_eq!(NameFilter::compile(&["*".into()], true), NameFilter::All);
+        let q = NameFilter::compile(&["page".into()], false);
+        assert!(q.allows_key("page"));
+        assert!(!q.allows_key("Page"));
+    }
+}

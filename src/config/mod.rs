@@ -3,6 +3,7 @@
 //! Loading never stops at the first problem: every error and warning is collected as a
 //! [`Diagnostic`] with `file:line:col` and a JSON path, so `proxy check` can report them all.
 
+pub mod namespaces;
 pub mod types;
 
 pub use types::*;
@@ -36,7 +37,11 @@ impl std::fmt::Display for Diagnostic {
             Severity::Warning => "warning: ",
             Severity::Error => "",
         };
-        write!(f, "{}:{}:{}: {}: {}{}", self.file, self.line, self.col, self.path, sev, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}: {}{}",
+            self.file, self.line, self.col, self.path, sev, self.message
+        )
     }
 }
 

@@ -1,1 +1,272 @@
-//! (to be written)
+//! The per-connection server loop: read and parse request heads, read bodies (Content-Length
+//! or chunked, `Expect: 100-continue`), hand each request to the gateway, write responses in
+//! order (pipelining), keep the connection alive or close it, and enforce the timeouts.
+
+use super::body::BodyDecoder;
+use super::request::{parse_request, RequestHead};
+use super::{write, Framing, HttpError, Version};
+use crate::gateway::{self, Response};
+use crate::runtime::Worker;
+use bytes::{Bytes, BytesMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Why reading stopped.
+enum ReadEnd {
+    Eof,
+    Timeout,
+    Io,
+}
+
+async fn fill(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    deadline: Option<Instant>,
+) -> Result<usize, ReadEnd> {
+    let mut b = std::mem::take(buf);
+    if b.capacity() - b.len() < 1024 {
+        b.reserve(4096);
+    }
+    let (res, b) = match deadline {
+        None => stream.read(b).await,
+        Some(d) => {
+            let rem = d.saturating_duration_since(Instant::now());
+            if rem.is_zero() {
+                return Err(ReadEnd::Timeout);
+            }
+            match monoio::time::timeout(rem, stream.read(b)).await {
+                Ok(r) => r,
+                Err(_) => return Err(ReadEnd::Timeout),
+            }
+        }
+    };
+    *buf = b;
+    match res {
+        Ok(0) => Err(ReadEnd::Eof),
+        Ok(n) => Ok(n),
+        Err(_) => Err(ReadEnd::Io),
+    }
+}
+
+fn deadline(from: Instant, d: Option<Duration>) -> Option<Instant> {
+    d.map(|d| from + d)
+}
+
+/// Serve one client connection until it closes, errs, times out or the worker shuts down.
+pub async fn serve(mut stream: TcpStream, peer: SocketAddr, worker: Rc<Worker>) {
+    let _ = stream.set_nodelay(true);
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut out: Vec<u8> = Vec::with_capacity(1024);
+    loop {
+        // Wait for the first byte of the next request (idle keep-alive time).
+        if buf.is_empty() {
+            let plan = worker.plan();
+            let idle = deadline(Instant::now(), plan.server.idle_timeout);
+            drop(plan);
+            if fill(&mut stream, &mut buf, idle).await.is_err() {
+                return;
+            }
+        }
+        let started = Instant::now();
+        let plan = worker.plan();
+        let server = &plan.server;
+        let head_deadline = deadline(started, server.read_header_timeout.or(server.read_timeout));
+        let head = loop {
+            match parse_request(&mut buf, &server.limits) {
+                Ok(Some(h)) => break h,
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = write_error(&mut stream, &mut out, &e).await;
+                    return;
+                }
+            }
+            match fill(&mut stream, &mut buf, head_deadline).await {
+                Ok(_) => {}
+                Err(ReadEnd::Timeout) => {
+                    let _ = write_status(&mut stream, &mut out, 408, "408 Request Timeout").await;
+                    return;
+                }
+                Err(_) => return,
+            }
+        };
+        worker.inflight.set(worker.inflight.get() + 1);
+        let keep = serve_one(
+            &mut stream,
+            &mut buf,
+            &mut out,
+            head,
+            peer,
+            &worker,
+            &plan,
+            started,
+        )
+        .await;
+        worker.inflight.set(worker.inflight.get().saturating_sub(1));
+        if !keep || worker.shutting_down() {
+            return;
+        }
+    }
+}
+
+/// Read the body, call the gateway, write the response. Returns whether to keep the connection.
+#[allow(clippy::too_many_arguments)]
+async fn serve_one(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    out: &mut Vec<u8>,
+    head: RequestHead,
+    peer: SocketAddr,
+    worker: &Worker,
+    plan: &crate::plan::Plan,
+    started: Instant,
+) -> bool {
+    let server = &plan.server;
+    let body = if head.framing == Framing::None {
+        Bytes::new()
+    } else {
+        if head.expect_continue && buf.is_empty() {
+            let (r, _) = stream
+                .write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..])
+                .await;
+            if r.is_err() {
+                return false;
+            }
+        }
+        let body_deadline = deadline(started, server.read_timeout);
+        let mut decoder = BodyDecoder::new(head.framing);
+        let mut body = BytesMut::new();
+        loop {
+            match decoder.decode(buf, &mut body, server.limits.max_body_bytes) {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(e) => {
+                    let _ = write_error(stream, out, &e).await;
+                    return false;
+                }
+            }
+            match fill(stream, buf, body_deadline).await {
+                Ok(_) => {}
+                Err(ReadEnd::Timeout) => {
+                    let _ = write_status(stream, out, 408, "408 Request Timeout").await;
+                    return false;
+                }
+                Err(_) => return false,
+            }
+        }
+        body.freeze()
+    };
+    let resp = gateway::handle(plan, &worker.ctx, &head, body, peer).await;
+    let keep = head.keep_alive && !worker.shutting_down();
+    let is_head = &head.method[..] == b"HEAD";
+    if server.access_log
+        && crate::log::access_log_enabled()
+        && !server
+            .logger_skip_paths
+            .iter()
+            .any(|p| p.as_bytes() == head.path())
+    {
+        crate::log::access(
+            resp.status,
+            started.elapsed(),
+            &peer.ip(),
+            &head.method,
+            head.path(),
+        );
+    }
+    let wd = deadline(Instant::now(), server.write_timeout);
+    write_response(stream, out, &resp, head.version, keep, is_head, wd).await && keep
+}
+
+async fn write_response(
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    resp: &Response,
+    version: Version,
+    keep: bool,
+    is_head: bool,
+    wd: Option<Instant>,
+) -> bool {
+    out.clear();
+    let headers: Vec<(&[u8], &[u8])> = resp.headers.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+    // 1xx, 204 and 304 carry no body and no Content-Length.
+    let bodiless = matches!(resp.status, 100..=199 | 204 | 304);
+    let length = if bodiless {
+        None
+    } else {
+        Some(resp.body.len())
+    };
+    write::response_head(out, version, resp.status, &headers, length, false, keep);
+    let send_body = !is_head && !bodiless && !resp.body.is_empty();
+    if send_body && resp.body.len() <= 64 * 1024 {
+        out.extend_from_slice(&resp.body);
+    }
+    let head_buf = std::mem::take(out);
+    let ok = match timed_write(stream, head_buf, wd).await {
+        Some(b) => {
+            *out = b;
+            true
+        }
+        None => false,
+    };
+    if !ok {
+        return false;
+    }
+    if send_body && resp.body.len() > 64 * 1024 {
+        return timed_write(stream, resp.body.clone(), wd).await.is_some();
+    }
+    true
+}
+
+/// Write all of `data` before the deadline; the buffer comes back on success.
+async fn timed_write<B: monoio::buf::IoBuf + 'static>(
+    stream: &mut TcpStream,
+    data: B,
+    wd: Option<Instant>,
+) -> Option<B> {
+    let (r, b) = match wd {
+        None => stream.write_all(data).await,
+        Some(d) => {
+            let rem = d.saturating_duration_since(Instant::now());
+            match monoio::time::timeout(rem, stream.write_all(data)).await {
+                Ok(x) => x,
+                Err(_) => return None,
+            }
+        }
+    };
+    r.ok().map(|_| b)
+}
+
+async fn write_error(stream: &mut TcpStream, out: &mut Vec<u8>, e: &HttpError) -> bool {
+    let text = match e.status() {
+        431 => "431 Request Header Fields Too Large",
+        413 => "413 Request Entity Too Large",
+        _ => "400 Bad Request",
+    };
+    write_status(stream, out, e.status(), text).await
+}
+
+/// A plain-text error response, then the connection is closed (Go's behaviour for bad input).
+async fn write_status(
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    status: u16,
+    text: &'static str,
+) -> bool {
+    out.clear();
+    write::response_head(
+        out,
+        Version::Http11,
+        status,
+        &[(b"Content-Type", b"text/plain; charset=utf-8")],
+        Some(text.len()),
+        false,
+        false,
+    );
+    out.extend_from_slice(text.as_bytes());
+    let buf = std::mem::take(out);
+    let deadline = Some(Instant::now() + Duration::from_secs(5));
+    timed_write(stream, buf, deadline).await.is_some()
+}

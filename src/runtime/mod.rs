@@ -1,1 +1,164 @@
-//! (to be written)
+//! Thread-per-core machinery, no HTTP knowledge beyond handing accepted connections to
+//! [`crate::http::conn::serve`]: one pinned worker thread per core, each with its own monoio
+//! runtime (io_uring with COOP_TASKRUN + SINGLE_ISSUER, epoll fallback) and its own
+//! `SO_REUSEPORT` listener; signals on the main thread (SIGHUP reload, SIGTERM/SIGINT drain).
+
+pub mod listener;
+pub mod server;
+
+use crate::gateway::WorkerCtx;
+use crate::plan::{Plan, PlanHandle};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One core's state. `!Send` by construction: nothing here is touched by another core.
+pub struct Worker {
+    handle: PlanHandle,
+    /// The plan this core last saw, and a core-local reference to it: requests clone the `Rc`
+    /// (no atomic traffic between cores); it is refreshed only when a reload swapped the plan.
+    cache: RefCell<(Arc<Plan>, Rc<Arc<Plan>>)>,
+    pub ctx: WorkerCtx,
+    shutdown: Arc<AtomicBool>,
+    /// Requests between head parsed and response written.
+    pub inflight: Cell<usize>,
+}
+
+impl Worker {
+    pub fn new(handle: PlanHandle, shutdown: Arc<AtomicBool>) -> Worker {
+        let current = handle.load_full();
+        let local = Rc::new(current.clone());
+        Worker {
+            handle,
+            cache: RefCell::new((current, local)),
+            ctx: WorkerCtx::default(),
+            shutdown,
+            inflight: Cell::new(0),
+        }
+    }
+
+    /// The current plan. A request holds the returned reference from start to end, so it
+    /// sees one plan even if a reload happens meanwhile.
+    pub fn plan(&self) -> Rc<Arc<Plan>> {
+        let guard = self.handle.load();
+        let Ok(mut cache) = self.cache.try_borrow_mut() else {
+            return Rc::new(self.handle.load_full());
+        };
+        if !Arc::ptr_eq(&cache.0, &*guard) {
+            let fresh = arc_swap::Guard::into_inner(guard);
+            cache.1 = Rc::new(fresh.clone());
+            cache.0 = fresh;
+        }
+        cache.1.clone()
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+}
+
+/// Which event loop a worker got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driver {
+    IoUring,
+    Epoll,
+}
+
+impl std::fmt::Display for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Driver::IoUring => "io_uring",
+            Driver::Epoll => "epoll",
+        })
+    }
+}
+
+/// Run one worker on the current thread until shutdown. Returns the driver it used, or an
+/// error if no runtime could be built.
+pub fn run_worker(
+    listener: std::net::TcpListener,
+    handle: PlanHandle,
+    shutdown: Arc<AtomicBool>,
+    on_start: impl FnOnce(Driver),
+) -> Result<(), String> {
+    let force_epoll = std::env::var_os("PROXY_FORCE_EPOLL").is_some_and(|v| !v.is_empty());
+    if !force_epoll {
+        let mut b = io_uring::IoUring::builder();
+        b.setup_coop_taskrun().setup_single_issuer();
+        let rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .uring_builder(b)
+            .with_entries(1024)
+            .enable_timer()
+            .build();
+        let rt = match rt {
+            Ok(rt) => Some(rt),
+            // Older kernels lack the flags: try a plain ring before giving up on io_uring.
+            Err(_) => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                .with_entries(1024)
+                .enable_timer()
+                .build()
+                .ok(),
+        };
+        if let Some(mut rt) = rt {
+            on_start(Driver::IoUring);
+            return rt.block_on(worker_main(listener, handle, shutdown));
+        }
+    }
+    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .map_err(|e| format!("cannot build an event loop: {e}"))?;
+    on_start(Driver::Epoll);
+    rt.block_on(worker_main(listener, handle, shutdown))
+}
+
+async fn worker_main(
+    listener: std::net::TcpListener,
+    handle: PlanHandle,
+    shutdown: Arc<AtomicBool>,
+) -> Result<(), String> {
+    let listener =
+        monoio::net::TcpListener::from_std(listener).map_err(|e| format!("listener: {e}"))?;
+    let worker = Rc::new(Worker::new(handle, shutdown.clone()));
+    // Periodic housekeeping: flush the access-log buffer.
+    let flag = shutdown.clone();
+    monoio::spawn(async move {
+        while !flag.load(Ordering::Relaxed) {
+            monoio::time::sleep(Duration::from_millis(200)).await;
+            crate::log::flush_access();
+        }
+    });
+    let mut stop = std::pin::pin!(wait_for(shutdown.clone()));
+    loop {
+        monoio::select! {
+            _ = &mut stop => break,
+            res = listener.accept() => match res {
+                Ok((stream, peer)) => {
+                    monoio::spawn(crate::http::conn::serve(stream, peer, worker.clone()));
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    crate::warn!("accept: {e}");
+                    monoio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+    drop(listener);
+    // Drain: let requests in flight finish, up to max_shutdown_wait_time.
+    let limit = worker.plan().server.max_shutdown_wait;
+    let start = Instant::now();
+    while worker.inflight.get() > 0 && limit.is_none_or(|l| start.elapsed() < l) {
+        monoio::time::sleep(Duration::from_millis(5)).await;
+    }
+    crate::log::flush_access();
+    Ok(())
+}
+
+async fn wait_for(flag: Arc<AtomicBool>) {
+    while !flag.load(Ordering::Relaxed) {
+        monoio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

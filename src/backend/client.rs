@@ -1,0 +1,335 @@
+//! The HTTP/1.1 client exchange with a backend: checkout, write, read within the deadline,
+//! return to the pool, retry once on a stale reused connection, follow redirects (<= 10, as
+//! Go's client does for KrakenD).
+
+use super::pool::Pool;
+use super::resolve;
+use super::{BackendError, BackendResponse, OutRequest, Target};
+use crate::http::body::BodyDecoder;
+use crate::http::response::parse_response;
+use crate::http::{write, Limits};
+use bytes::{Bytes, BytesMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Per-call settings, taken from the plan.
+#[derive(Clone, Debug)]
+pub struct CallOpts {
+    /// The whole call (all redirects included) must finish by then.
+    pub deadline: Instant,
+    pub dial_timeout: Option<Duration>,
+    pub response_header_timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub keep_alive: bool,
+    pub max_idle: usize,
+    pub max_body: usize,
+    pub limits: Limits,
+}
+
+const MAX_REDIRECTS: usize = 10;
+
+/// Call `target` and follow redirects.
+pub async fn call(
+    pool: &Pool,
+    target: &Target,
+    req: &OutRequest,
+    opts: &CallOpts,
+) -> Result<BackendResponse, BackendError> {
+    let mut cur_target = target.clone();
+    let mut cur_req = req.clone();
+    for _ in 0..=MAX_REDIRECTS {
+        let addr = *cur_target.addrs.first().ok_or(BackendError::NoHost)?;
+        let resp = exchange(pool, addr, &cur_target.authority, &cur_req, opts).await?;
+        let Some(next) = redirect(&resp, &cur_target, &cur_req, opts).await? else {
+            return Ok(resp);
+        };
+        (cur_target, cur_req) = next;
+    }
+    Err(BackendError::TooManyRedirects)
+}
+
+/// What Go's client does with a 3xx: the next target and request, or None to return it as is.
+async fn redirect(
+    resp: &BackendResponse,
+    target: &Target,
+    req: &OutRequest,
+    opts: &CallOpts,
+) -> Result<Option<(Target, OutRequest)>, BackendError> {
+    if !matches!(resp.status, 301 | 302 | 303 | 307 | 308) {
+        return Ok(None);
+    }
+    let Some(loc) = resp.headers.get("location") else {
+        return Ok(None);
+    };
+    let loc = std::str::from_utf8(loc)
+        .map_err(|_| BackendError::BadRedirect(String::from_utf8_lossy(loc).into()))?;
+    let (next_target, path) = if let Some(rest) = loc.strip_prefix("http://") {
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) => (rest.get(..i).unwrap_or(rest), rest.get(i..).unwrap_or("/")),
+            None => (rest, "/"),
+        };
+        let (host, port) =
+            split_authority(authority).ok_or_else(|| BackendError::BadRedirect(loc.into()))?;
+        let remaining = opts.deadline.saturating_duration_since(Instant::now());
+        let addrs = resolve::resolve_async(host, port, remaining)
+            .await
+            .map_err(BackendError::Resolve)?;
+        (
+            Target {
+                authority: authority.to_string(),
+                addrs,
+            },
+            path.to_string(),
+        )
+    } else if loc.starts_with('/') && !loc.starts_with("//") {
+        (target.clone(), loc.to_string())
+    } else {
+        // https (no client TLS yet), protocol-relative or relative-path locations.
+        return Err(BackendError::BadRedirect(loc.into()));
+    };
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path
+    };
+    let mut next = req.clone();
+    next.path_and_query = path;
+    // Go: 301/302/303 turn a non-GET/HEAD request into a GET without body; 307/308 keep both.
+    if matches!(resp.status, 301..=303) {
+        if !matches!(&next.method[..], b"GET" | b"HEAD") {
+            next.method = Bytes::from_static(b"GET");
+        }
+        next.body = Bytes::new();
+        next.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(b"content-type"));
+    }
+    // Go drops credentials when the redirect leaves the original host.
+    if next_target.authority != target.authority {
+        next.headers.retain(|(n, _)| {
+            !n.eq_ignore_ascii_case(b"authorization") && !n.eq_ignore_ascii_case(b"cookie")
+        });
+    }
+    Ok(Some((next_target, next)))
+}
+
+fn split_authority(a: &str) -> Option<(&str, u16)> {
+    if let Some(rest) = a.strip_prefix('[') {
+        let end = rest.find(']')?;
+        let host = rest.get(..end)?;
+        let port = match rest.get(end + 1..)?.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None => 80,
+        };
+        return Some((host, port));
+    }
+    match a.rsplit_once(':') {
+        Some((h, p)) => Some((h, p.parse().ok()?)),
+        None => Some((a, 80)),
+    }
+}
+
+fn idempotent(method: &[u8]) -> bool {
+    matches!(
+        method,
+        b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE"
+    )
+}
+
+/// One request/response on one connection, with a single retry on a fresh connection when a
+/// reused one fails before any response byte (the backend closed it as we sent).
+async fn exchange(
+    pool: &Pool,
+    addr: SocketAddr,
+    authority: &str,
+    req: &OutRequest,
+    opts: &CallOpts,
+) -> Result<BackendResponse, BackendError> {
+    let mut wire = Vec::with_capacity(256 + req.body.len());
+    let headers: Vec<(&[u8], &[u8])> = req.headers.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+    let mut all_headers = headers;
+    if !opts.keep_alive {
+        all_headers.push((b"Connection", b"close"));
+    }
+    let needs_length =
+        !req.body.is_empty() || matches!(&req.method[..], b"POST" | b"PUT" | b"PATCH");
+    write::request_head(
+        &mut wire,
+        &req.method,
+        req.path_and_query.as_bytes(),
+        authority.as_bytes(),
+        &all_headers,
+        needs_length.then_some(req.body.len()),
+    );
+    wire.extend_from_slice(&req.body);
+    let is_head = &req.method[..] == b"HEAD";
+
+    if let Some(stream) = pool.take(&addr, opts.idle_timeout) {
+        match send_and_read(stream, wire.clone(), is_head, opts).await {
+            Ok((resp, reusable)) => return Ok(finish(pool, addr, resp, reusable, opts)),
+            Err((e, got_bytes)) => {
+                if got_bytes || !idempotent(&req.method) || matches!(e, BackendError::Timeout) {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let stream = connect(addr, opts).await?;
+    match send_and_read(stream, wire, is_head, opts).await {
+        Ok((resp, reusable)) => Ok(finish(pool, addr, resp, reusable, opts)),
+        Err((e, _)) => Err(e),
+    }
+}
+
+fn finish(
+    pool: &Pool,
+    addr: SocketAddr,
+    resp: (BackendResponse, TcpStream),
+    reusable: bool,
+    opts: &CallOpts,
+) -> BackendResponse {
+    let (resp, stream) = resp;
+    if reusable && opts.keep_alive {
+        pool.put(addr, stream, opts.max_idle);
+    }
+    resp
+}
+
+async fn connect(addr: SocketAddr, opts: &CallOpts) -> Result<TcpStream, BackendError> {
+    let mut limit = remaining(opts.deadline)?;
+    if let Some(d) = opts.dial_timeout {
+        limit = limit.min(d);
+    }
+    match monoio::time::timeout(limit, TcpStream::connect_addr(addr)).await {
+        Err(_) => Err(BackendError::Timeout),
+        Ok(Err(e)) => Err(BackendError::Connect(addr, e)),
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+    }
+}
+
+fn remaining(deadline: Instant) -> Result<Duration, BackendError> {
+    let rem = deadline.saturating_duration_since(Instant::now());
+    if rem.is_zero() {
+        Err(BackendError::Timeout)
+    } else {
+        Ok(rem)
+    }
+}
+
+type Exchanged = ((BackendResponse, TcpStream), bool);
+
+/// Write the request and read one full response. The error carries whether any response byte
+/// had arrived (after that, a retry could duplicate the request's effect).
+async fn send_and_read(
+    mut stream: TcpStream,
+    wire: Vec<u8>,
+    is_head: bool,
+    opts: &CallOpts,
+) -> Result<Exchanged, (BackendError, bool)> {
+    let rem = remaining(opts.deadline).map_err(|e| (e, false))?;
+    match monoio::time::timeout(rem, stream.write_all(wire)).await {
+        Err(_) => return Err((BackendError::Timeout, false)),
+        Ok((Err(e), _)) => return Err((BackendError::Io(e), false)),
+        Ok((Ok(_), _)) => {}
+    }
+    let mut buf = BytesMut::with_capacity(8192);
+    let mut header_deadline = opts.deadline;
+    if let Some(t) = opts.response_header_timeout {
+        header_deadline = header_deadline.min(Instant::now() + t);
+    }
+    let head = loop {
+        match parse_response(&mut buf, is_head, &opts.limits) {
+            Ok(Some(h)) => break h,
+            Ok(None) => {}
+            Err(e) => return Err((BackendError::Protocol(e), true)),
+        }
+        let got = !buf.is_empty();
+        match fill(&mut stream, &mut buf, header_deadline).await {
+            Ok(0) => {
+                let err = BackendError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "EOF",
+                ));
+                return Err((err, got));
+            }
+            Ok(_) => {}
+            Err(e) => return Err((e, got)),
+        }
+    };
+    let mut decoder = BodyDecoder::new(head.framing);
+    let mut body = BytesMut::new();
+    loop {
+        match decoder.decode(&mut buf, &mut body, opts.max_body) {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(crate::http::HttpError::BodyTooLarge) => {
+                return Err((BackendError::TooLarge, true))
+            }
+            Err(e) => return Err((BackendError::Protocol(e), true)),
+        }
+        match fill(&mut stream, &mut buf, opts.deadline).await {
+            Ok(0) => {
+                decoder
+                    .eof()
+                    .map_err(|e| (BackendError::Protocol(e), true))?;
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => return Err((e, true)),
+        }
+    }
+    // Leftover bytes after a complete response mean the backend is out of sync: never reuse.
+    let reusable =
+        head.keep_alive && buf.is_empty() && head.framing != crate::http::Framing::CloseDelimited;
+    let resp = BackendResponse {
+        status: head.status,
+        headers: head.headers,
+        body: body.freeze(),
+    };
+    Ok(((resp, stream), reusable))
+}
+
+/// Read more bytes into `buf` before `deadline`. `Ok(0)` is EOF.
+pub(crate) async fn fill(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    deadline: Instant,
+) -> Result<usize, BackendError> {
+    let rem = remaining(deadline)?;
+    let mut b = std::mem::take(buf);
+    if b.capacity() - b.len() < 4096 {
+        b.reserve(8192);
+    }
+    match monoio::time::timeout(rem, stream.read(b)).await {
+        Err(_) => Err(BackendError::Timeout),
+        Ok((res, b)) => {
+            *buf = b;
+            res.map_err(BackendError::Io)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorities_split_into_host_and_port() {
+        assert_eq!(split_authority("example.com"), Some(("example.com", 80)));
+        assert_eq!(split_authority("127.0.0.1:8080"), Some(("127.0.0.1", 8080)));
+        assert_eq!(split_authority("[::1]:9"), Some(("::1", 9)));
+        assert_eq!(split_authority("h:notaport"), None);
+    }
+
+    #[test]
+    fn only_idempotent_methods_are_retried() {
+        assert!(idempotent(b"GET"));
+        assert!(idempotent(b"PUT"));
+        assert!(!idempotent(b"POST"));
+        assert!(!idempotent(b"PATCH"));
+    }
+}

@@ -1,0 +1,280 @@
+//! Building the backend request exactly as KrakenD does: url_pattern substitution, the client
+//! query filtered by `input_query_strings` and re-encoded like Go's `url.Values.Encode`
+//! (sorted keys), headers filtered by `input_headers`, plus `X-Forwarded-For`,
+//! `X-Forwarded-Host` and `User-Agent`.
+
+use crate::backend::url::Piece;
+use crate::backend::OutRequest;
+use crate::http::request::RequestHead;
+use crate::plan::{BackendPlan, EndpointPlan, ServerPlan};
+use bytes::Bytes;
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+/// Per-request inputs shared by every backend of an endpoint.
+pub struct Inbound<'a> {
+    pub head: &'a RequestHead,
+    pub body: Bytes,
+    pub client_ip: IpAddr,
+    /// Path parameters (name, decoded value).
+    pub params: &'a [(&'a str, String)],
+    /// Parsed client query (decoded key, decoded value), in order.
+    pub query: Vec<(String, String)>,
+}
+
+/// Hop-by-hop and framing headers are never copied: the gateway sets its own framing.
+fn hop_by_hop(name: &[u8]) -> bool {
+    const HOP: [&[u8]; 10] = [
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"transfer-encoding",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        b"content-length",
+        b"host",
+        b"expect",
+    ];
+    HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// Build the request for one backend.
+pub fn build(
+    server: &ServerPlan,
+    ep: &EndpointPlan,
+    b: &BackendPlan,
+    inb: &Inbound<'_>,
+    resp_values: &dyn Fn(usize, &str) -> Option<String>,
+) -> OutRequest {
+    let mut path = String::with_capacity(64);
+    b.url.render(
+        |p| match p {
+            Piece::Param(name) => param(inb.params, name).map(Cow::Borrowed),
+            Piece::Resp(i, field) => resp_values(*i, field).map(Cow::Owned),
+            _ => None,
+        },
+        &mut path,
+    );
+    // KrakenD: a literal query in url_pattern is kept; the forwarded client query follows `&`.
+    let mut pairs: Vec<&(String, String)> = inb
+        .query
+        .iter()
+        .filter(|(k, _)| ep.query.allows_key(k) && b.query.as_ref().is_none_or(|f| f.allows_key(k)))
+        .collect();
+    if !pairs.is_empty() {
+        pairs.sort_by(|x, y| x.0.cmp(&y.0));
+        path.push(if b.url.has_query() { '&' } else { '?' });
+        for (i, (k, v)) in pairs.into_iter().enumerate() {
+            if i > 0 {
+                path.push('&');
+            }
+            query_escape(k, &mut path);
+            path.push('=');
+            query_escape(v, &mut path);
+        }
+    }
+
+    let mut headers: Vec<(Bytes, Bytes)> = Vec::with_capacity(8);
+    let mut ua_forwarded = false;
+    for h in inb.head.headers.iter() {
+        if hop_by_hop(&h.name) || !ep.headers.allows_header(&h.name) {
+            continue;
+        }
+        if h.name.eq_ignore_ascii_case(b"x-forwarded-for")
+            || h.name.eq_ignore_ascii_case(b"x-forwarded-host")
+        {
+            continue; // KrakenD overrides these even with "*"
+        }
+        if h.name.eq_ignore_ascii_case(b"user-agent") {
+            ua_forwarded = true;
+        }
+        headers.push((canonical(&h.name), h.value.clone()));
+    }
+    headers.push((
+        Bytes::from_static(b"X-Forwarded-For"),
+        Bytes::from(inb.client_ip.to_string()),
+    ));
+    if let Some(host) = inb.head.headers.get("host") {
+        headers.push((Bytes::from_static(b"X-Forwarded-Host"), host.clone()));
+    }
+    if ua_forwarded {
+        headers.push((
+            Bytes::from_static(b"X-Forwarded-Via"),
+            server.user_agent.clone(),
+        ));
+    } else {
+        headers.push((Bytes::from_static(b"User-Agent"), server.user_agent.clone()));
+    }
+    if let Some(second) = &b.headers {
+        // KrakenD: the backend-level filter also strips the gateway's own headers unless listed.
+        headers.retain(|(n, _)| second.allows_header(n));
+    }
+    OutRequest {
+        method: b.method.clone(),
+        path_and_query: path,
+        headers,
+        body: inb.body.clone(),
+    }
+}
+
+/// Look a parameter up by name; KrakenD title-cases the first letter on both sides, so the
+/// first letter matches case-insensitively.
+fn param<'a>(params: &'a [(&str, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(n, _)| *n == name)
+        .or_else(|| params.iter().find(|(n, _)| first_ci_eq(n, name)))
+        .map(|(_, v)| v.as_str())
+}
+
+fn first_ci_eq(a: &str, b: &str) -> bool {
+    let mut ca = a.chars();
+    let mut cb = b.chars();
+    match (ca.next(), cb.next()) {
+        (Some(x), Some(y)) => x.eq_ignore_ascii_case(&y) && ca.as_str() == cb.as_str(),
+        _ => false,
+    }
+}
+
+/// Go's `textproto.CanonicalMIMEHeaderKey`: `x-api-key` -> `X-Api-Key`.
+pub fn canonical(name: &[u8]) -> Bytes {
+    if !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-') {
+        return Bytes::copy_from_slice(name);
+    }
+    let mut out = Vec::with_capacity(name.len());
+    let mut upper = true;
+    for &b in name {
+        out.push(if upper {
+            b.to_ascii_uppercase()
+        } else {
+            b.to_ascii_lowercase()
+        });
+        upper = b == b'-';
+    }
+    Bytes::from(out)
+}
+
+/// Go's `url.ParseQuery` as lura uses it (`URL.Query()`): pairs split on `&`, `+` is a space,
+/// pairs with a bad escape or a `;` are dropped.
+pub fn parse_query(raw: &[u8]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for part in raw.split(|b| *b == b'&') {
+        if part.is_empty() || part.contains(&b';') {
+            continue;
+        }
+        let (k, v) = match part.iter().position(|b| *b == b'=') {
+            Some(i) => (
+                part.get(..i).unwrap_or(&[]),
+                part.get(i + 1..).unwrap_or(&[]),
+            ),
+            None => (part, &[][..]),
+        };
+        if let (Some(k), Some(v)) = (unescape(k, true), unescape(v, true)) {
+            out.push((k, v));
+        }
+    }
+    out
+}
+
+/// Percent-decoding (`plus_is_space` for query components). None on a bad escape or invalid
+/// UTF-8.
+pub fn unescape(s: &[u8], plus_is_space: bool) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        match b {
+            b'%' => {
+                let hi = s.get(i + 1).and_then(|c| (*c as char).to_digit(16))?;
+                let lo = s.get(i + 2).and_then(|c| (*c as char).to_digit(16))?;
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Go's `url.QueryEscape`.
+pub fn query_escape(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else if b == b' ' {
+            out.push('+');
+        } else {
+            out.push('%');
+            out.push(HEX.get((b >> 4) as usize).copied().unwrap_or(b'0') as char);
+            out.push(HEX.get((b & 15) as usize).copied().unwrap_or(b'0') as char);
+        }
+    }
+}
+
+/// The client IP KrakenD reports: the socket peer, or with `forwarded_by_client_ip` the first
+/// valid IP of the configured headers (gin's `ClientIP`, every proxy trusted).
+pub fn client_ip(head: &RequestHead, peer: IpAddr, forwarded: Option<&[String]>) -> IpAddr {
+    if let Some(names) = forwarded {
+        for name in names {
+            if let Some(v) = head.headers.get(name) {
+                let first = v.split(|b| *b == b',').next().unwrap_or(&[]);
+                if let Some(ip) = std::str::from_utf8(first)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                {
+                    return ip;
+                }
+            }
+        }
+    }
+    peer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_are_canonicalised_like_go() {
+        assert_eq!(&canonical(b"x-api-KEY")[..], b"X-Api-Key");
+        assert_eq!(&canonical(b"content-type")[..], b"Content-Type");
+        assert_eq!(&canonical(b"weird_name")[..], b"weird_name");
+    }
+
+    #[test]
+    fn queries_parse_with_plus_as_space_and_drop_bad_pairs() {
+        let q = parse_query(b"a=1&b=x+y&c=%zz&&d&e=%C3%A9");
+        assert_eq!(
+            q,
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y".into()),
+                ("d".into(), "".into()),
+                ("e".into(), "é".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn query_values_are_escaped_like_go_query_escape() {
+        let mut s = String::new();
+        query_escape("a b&c/é", &mut s);
+        assert_eq!(s, "a+b%26c%2F%C3%A9");
+    }
+
+    #[test]
+    fn params_match_with_a_case_insensitive_first_letter() {
+        let p = [("id", "7".to_string())];
+        assert_eq!(param(&p, "id"), Some("7"));
+        assert_eq!(param(&p, "Id"), Some("7"));
+        assert_eq!(param(&p, "iD"), None);
+    }
+}
