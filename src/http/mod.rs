@@ -8,6 +8,9 @@
 pub mod body;
 pub mod conn;
 pub mod date;
+mod fields;
+#[cfg(test)]
+mod proptests;
 pub mod request;
 pub mod response;
 pub mod write;
@@ -40,6 +43,12 @@ impl Headers {
             .iter()
             .filter(move |h| h.name.eq_ignore_ascii_case(name.as_bytes()))
             .map(|h| &h.value)
+    }
+
+    /// Whether any `name` field, read as a comma-separated list, holds `token` (ASCII
+    /// case-insensitive), e.g. `has_token("connection", "close")`.
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        fields::list_has_token(self.get_all(name).map(|v| v.as_ref()), token)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Header> {
@@ -114,6 +123,9 @@ pub enum HttpError {
     UnexpectedEof,
     /// The response from a backend is not valid HTTP/1.x.
     BadResponse(&'static str),
+    /// An `Expect` header other than `100-continue`. 417.
+    // KrakenD: Go's net/http server answers 417 Expectation Failed to any other expectation.
+    ExpectationFailed,
 }
 
 impl HttpError {
@@ -122,6 +134,7 @@ impl HttpError {
         match self {
             HttpError::HeadTooLarge | HttpError::TooManyHeaders => 431,
             HttpError::BodyTooLarge => 413,
+            HttpError::ExpectationFailed => 417,
             HttpError::BadRequest(_)
             | HttpError::BadChunk(_)
             | HttpError::UnexpectedEof
@@ -140,6 +153,7 @@ impl std::fmt::Display for HttpError {
             HttpError::BadChunk(why) => write!(f, "bad chunked encoding: {why}"),
             HttpError::UnexpectedEof => f.write_str("connection closed mid-message"),
             HttpError::BadResponse(why) => write!(f, "invalid HTTP response: {why}"),
+            HttpError::ExpectationFailed => f.write_str("expectation failed"),
         }
     }
 }

@@ -1,0 +1,281 @@
+//! Field semantics shared by request and response parsing: list tokens, `Content-Length`,
+//! `Transfer-Encoding`, and the zero-copy hand-over from `httparse` slices to `Bytes`.
+use super::{Header, Headers, HttpError};
+use bytes::Bytes;
+use std::ops::Range;
+
+/// How many `httparse` header slots live on the stack; more (a raised `max_headers`) go to
+/// the heap.
+pub(crate) const STACK_HEADERS: usize = 128;
+
+/// Above this many buffered bytes, look for the end of the head (SIMD `memmem`) before
+/// re-running the full parser, so a head trickling in over many reads costs O(n) per read
+/// in the cheapest possible scan rather than a full re-parse.
+const PRECHECK_ABOVE: usize = 8 * 1024;
+
+/// Optional whitespace (RFC 9110 §5.6.3).
+fn is_ows(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if !is_ows(*first) {
+            break;
+        }
+        s = rest;
+    }
+    while let [rest @ .., last] = s {
+        if !is_ows(*last) {
+            break;
+        }
+        s = rest;
+    }
+    s
+}
+
+/// The non-empty, OWS-trimmed elements of comma-separated field values (RFC 9110 §5.6.1).
+fn list_elements<'a>(values: impl Iterator<Item = &'a [u8]>) -> impl Iterator<Item = &'a [u8]> {
+    values
+        .flat_map(|v| v.split(|&b| b == b','))
+        .map(trim_ows)
+        .filter(|e| !e.is_empty())
+}
+
+/// Whether any of the comma-separated `values` is `token` (ASCII case-insensitive).
+pub(crate) fn list_has_token<'a>(values: impl Iterator<Item = &'a [u8]>, token: &str) -> bool {
+    list_elements(values).any(|e| e.eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// What the `Content-Length` fields of a message say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ContentLength {
+    Absent,
+    Value(u64),
+    /// Not a plain decimal, overflowing, empty, or several different values.
+    Invalid,
+}
+
+/// Digits only (no sign, no whitespace inside), at most `i64::MAX`.
+// KrakenD: Go's parseContentLength caps at int64 and rejects signs.
+fn parse_decimal(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    if n > i64::MAX as u64 {
+        return None;
+    }
+    Some(n)
+}
+
+/// Combine every `Content-Length` field. Identical duplicates, as separate fields or as a
+/// comma list (`5, 5`), are one value (RFC 9110 §8.6); anything else is `Invalid`.
+pub(crate) fn content_length(headers: &Headers) -> ContentLength {
+    let mut found: Option<u64> = None;
+    for value in headers.get_all("content-length") {
+        for element in value.split(|&b| b == b',') {
+            let Some(n) = parse_decimal(trim_ows(element)) else {
+                return ContentLength::Invalid;
+            };
+            match found {
+                Some(prev) if prev != n => return ContentLength::Invalid,
+                _ => found = Some(n),
+            }
+        }
+    }
+    match found {
+        Some(n) => ContentLength::Value(n),
+        None => ContentLength::Absent,
+    }
+}
+
+/// What the `Transfer-Encoding` fields of a message say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TransferCoding {
+    Absent,
+    /// `chunked` is the final coding (and appears only there).
+    Chunked,
+    /// The final coding is something else (`gzip`, `chunked;x=1`, ...).
+    Other,
+    /// Present but empty, or `chunked` applied more than once / not last and then again.
+    Invalid,
+}
+
+/// Combine every `Transfer-Encoding` field (multiple fields are one comma list).
+pub(crate) fn transfer_coding(headers: &Headers) -> TransferCoding {
+    let mut present = false;
+    let mut last: Option<&[u8]> = None;
+    let mut chunked_seen = 0usize;
+    for value in headers.get_all("transfer-encoding") {
+        present = true;
+        for element in list_elements(std::iter::once(value.as_ref())) {
+            if element.eq_ignore_ascii_case(b"chunked") {
+                chunked_seen += 1;
+            }
+            last = Some(element);
+        }
+    }
+    match last {
+        _ if !present => TransferCoding::Absent,
+        None => TransferCoding::Invalid,
+        // RFC 9112 §6.1: chunked MUST NOT be applied more than once.
+        Some(_) if chunked_seen > 1 => TransferCoding::Invalid,
+        Some(coding) if coding.eq_ignore_ascii_case(b"chunked") => TransferCoding::Chunked,
+        Some(_) => TransferCoding::Other,
+    }
+}
+
+/// Whether `buf` can hold a complete head: some LF is followed by LF or CRLF.
+fn may_hold_end_of_head(buf: &[u8]) -> bool {
+    memchr::memmem::find(buf, b"\n\r\n").is_some() || memchr::memmem::find(buf, b"\n\n").is_some()
+}
+
+/// Shared front matter of request and response parsing: `Ok(false)` when the parser need not
+/// run yet (head surely incomplete), `HeadTooLarge` once an incomplete head exceeds the limit.
+pub(crate) fn precheck(buf: &[u8], max_header_bytes: usize) -> Result<bool, HttpError> {
+    if buf.len() > PRECHECK_ABOVE && !may_hold_end_of_head(buf) {
+        return incomplete::<()>(buf.len(), max_header_bytes).map(|_| false);
+    }
+    Ok(true)
+}
+
+/// The verdict on an incomplete head of `len` bytes.
+pub(crate) fn incomplete<T>(len: usize, max_header_bytes: usize) -> Result<Option<T>, HttpError> {
+    if len > max_header_bytes {
+        Err(HttpError::HeadTooLarge)
+    } else {
+        Ok(None)
+    }
+}
+
+/// RFC 9112 §2.2: a bare CR (not followed by LF) or a NUL anywhere in the head is an error.
+/// `httparse` rejects these in the places it looks; this scan covers the whole head so the
+/// rule does not depend on parser internals.
+pub(crate) fn has_nul_or_bare_cr(head: &[u8]) -> bool {
+    if memchr::memchr(0, head).is_some() {
+        return true;
+    }
+    memchr::memchr_iter(b'\r', head).any(|i| head.get(i + 1) != Some(&b'\n'))
+}
+
+/// Where `part` (a sub-slice of `base`) lies inside `base`.
+pub(crate) fn offset_in(base: &[u8], part: &[u8]) -> Range<usize> {
+    let start = (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+    start..start.wrapping_add(part.len())
+}
+
+/// `head[range]` as a zero-copy `Bytes`, or `None` if the range does not fit (cannot happen
+/// for ranges taken from the same buffer, but a wrong range must not panic).
+pub(crate) fn slice(head: &Bytes, range: Range<usize>) -> Option<Bytes> {
+    if range.start <= range.end && range.end <= head.len() {
+        Some(head.slice(range))
+    } else {
+        None
+    }
+}
+
+/// Field offsets recorded while `httparse` borrows the read buffer.
+pub(crate) type FieldRanges = Vec<(Range<usize>, Range<usize>)>;
+
+pub(crate) fn record_fields(base: &[u8], parsed: &[httparse::Header<'_>]) -> FieldRanges {
+    parsed
+        .iter()
+        .map(|h| (offset_in(base, h.name.as_bytes()), offset_in(base, h.value)))
+        .collect()
+}
+
+/// Turn recorded offsets into zero-copy fields of the frozen `head`.
+pub(crate) fn build_headers(
+    head: &Bytes,
+    ranges: FieldRanges,
+    err: HttpError,
+) -> Result<Headers, HttpError> {
+    let mut fields = Vec::with_capacity(ranges.len());
+    for (name, value) in ranges {
+        match (slice(head, name), slice(head, value)) {
+            (Some(name), Some(value)) => fields.push(Header { name, value }),
+            _ => return Err(err),
+        }
+    }
+    Ok(Headers(fields))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(fields: &[(&'static str, &'static str)]) -> Headers {
+        Headers(
+            fields
+                .iter()
+                .map(|(n, v)| Header {
+                    name: Bytes::from_static(n.as_bytes()),
+                    value: Bytes::from_static(v.as_bytes()),
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn identical_content_lengths_in_a_list_are_one_value() {
+        let h = headers(&[("Content-Length", "5, 5"), ("content-length", "5")]);
+        assert_eq!(content_length(&h), ContentLength::Value(5));
+    }
+
+    #[test]
+    fn content_length_rejects_signs_spaces_and_overflow() {
+        for bad in [
+            "+5",
+            "-1",
+            "5 5",
+            "",
+            "0x10",
+            "99999999999999999999",
+            "9223372036854775808",
+        ] {
+            let h = headers(&[("Content-Length", bad)]);
+            assert_eq!(content_length(&h), ContentLength::Invalid, "{bad:?}");
+        }
+        let h = headers(&[("Content-Length", "9223372036854775807")]);
+        assert_eq!(content_length(&h), ContentLength::Value(i64::MAX as u64));
+    }
+
+    #[test]
+    fn transfer_coding_reads_the_final_coding_across_fields() {
+        let h = headers(&[
+            ("Transfer-Encoding", "gzip"),
+            ("transfer-encoding", "CHUNKED"),
+        ]);
+        assert_eq!(transfer_coding(&h), TransferCoding::Chunked);
+        let h = headers(&[("Transfer-Encoding", "chunked, gzip")]);
+        assert_eq!(transfer_coding(&h), TransferCoding::Other);
+        let h = headers(&[("Transfer-Encoding", " , ")]);
+        assert_eq!(transfer_coding(&h), TransferCoding::Invalid);
+        let h = headers(&[("Transfer-Encoding", "chunked, chunked")]);
+        assert_eq!(transfer_coding(&h), TransferCoding::Invalid);
+    }
+
+    #[test]
+    fn bare_cr_and_nul_are_found_but_crlf_is_fine() {
+        assert!(!has_nul_or_bare_cr(b"a\r\nb\r\n\r\n"));
+        assert!(has_nul_or_bare_cr(b"a\rb\r\n"));
+        assert!(has_nul_or_bare_cr(b"a\r"));
+        assert!(has_nul_or_bare_cr(b"a\0b"));
+    }
+
+    #[test]
+    fn connection_tokens_are_found_in_lists_case_insensitively() {
+        let h = headers(&[("Connection", "Upgrade, Keep-Alive")]);
+        assert!(h.has_token("connection", "keep-alive"));
+        assert!(!h.has_token("connection", "close"));
+        let h = headers(&[("Connection", "closed")]);
+        assert!(!h.has_token("connection", "close"));
+    }
+}
