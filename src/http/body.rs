@@ -17,7 +17,12 @@ impl BodyDecoder {
     /// to `out`. Bytes after the end of the body stay in `buf` (pipelining / keep-alive).
     /// Returns `Ok(true)` once the body is complete (for chunked: last chunk and trailers
     /// consumed). `Err(BodyTooLarge)` if `out` would exceed `max` bytes.
-    pub fn decode(&mut self, buf: &mut BytesMut, out: &mut BytesMut, max: usize) -> Result<bool, HttpError> {
+    pub fn decode(
+        &mut self,
+        buf: &mut BytesMut,
+        out: &mut BytesMut,
+        max: usize,
+    ) -> Result<bool, HttpError> {
         let _ = (buf, out, max);
         Ok(matches!(self.framing, Framing::None))
     }

@@ -41,7 +41,10 @@ impl RequestHead {
 /// - `Ok(Some(head))`: the head bytes were split off the front of `buf`; what remains is body
 ///   and/or pipelined data.
 /// - `Err(_)`: reject; the caller answers `err.status()` and closes.
-pub fn parse_request(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>, HttpError> {
+pub fn parse_request(
+    buf: &mut BytesMut,
+    limits: &Limits,
+) -> Result<Option<RequestHead>, HttpError> {
     let _ = (buf, limits);
     Err(HttpError::BadRequest("codec not implemented yet"))
 }

@@ -15,7 +15,11 @@ pub struct ResponseHead {
 /// Parse one response head from the front of `buf`, skipping interim 1xx responses (except
 /// 101). `head_request`: the request was HEAD (no body whatever the headers say).
 /// Same `Ok(None)` / split-off contract as [`super::request::parse_request`].
-pub fn parse_response(buf: &mut BytesMut, head_request: bool, limits: &Limits) -> Result<Option<ResponseHead>, HttpError> {
+pub fn parse_response(
+    buf: &mut BytesMut,
+    head_request: bool,
+    limits: &Limits,
+) -> Result<Option<ResponseHead>, HttpError> {
     let _ = (buf, head_request, limits);
     Err(HttpError::BadResponse("codec not implemented yet"))
 }

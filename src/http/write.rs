@@ -20,7 +20,15 @@ pub fn response_head(
     chunked: bool,
     keep_alive: bool,
 ) {
-    let _ = (out, version, status, headers, content_length, chunked, keep_alive);
+    let _ = (
+        out,
+        version,
+        status,
+        headers,
+        content_length,
+        chunked,
+        keep_alive,
+    );
 }
 
 /// Append a backend request head to `out`: `METHOD path_and_query HTTP/1.1`, `Host`, the given
