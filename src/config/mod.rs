@@ -3,9 +3,18 @@
 //! Loading never stops at the first problem: every error and warning is collected as a
 //! [`Diagnostic`] with `file:line:col` and a JSON path, so `proxy check` can report them all.
 
+mod decode;
+pub mod duration;
+mod endpoint;
+mod env;
+pub mod json;
 pub mod namespaces;
+mod service;
+pub mod suggest;
 pub mod types;
+pub mod validate;
 
+pub use namespaces::{classify, unsupported_namespaces, NamespaceSupport};
 pub use types::*;
 
 use std::path::Path;
@@ -55,6 +64,77 @@ pub struct Loaded {
 /// Read, parse, apply `KRAKEND_*` environment overrides and validate `path`.
 /// Err holds every diagnostic (errors and warnings) when at least one is an error.
 pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
-    let _ = path;
-    Err(vec![])
+    load_with_env(path, &|name| std::env::var(name).ok())
+}
+
+/// [`load`] with an injectable environment (`KRAKEND_*` lookups go through `env`).
+pub fn load_with_env(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, Vec<Diagnostic>> {
+    let file = path.display().to_string();
+    let no_position = |message: String| {
+        vec![Diagnostic {
+            severity: Severity::Error,
+            file: file.clone(),
+            line: 0,
+            col: 0,
+            path: "$".to_string(),
+            message,
+        }]
+    };
+    // KrakenD: koanf picks the parser from the extension; only JSON is implemented here.
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if let Some(ext @ ("yml" | "yaml" | "toml")) = ext.as_deref() {
+        return Err(no_position(format!(
+            "{ext} configuration files are not supported yet; convert it to JSON"
+        )));
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| no_position(format!("cannot read the configuration file: {e}")))?;
+    // KrakenD: Go's JSON decoder replaces invalid UTF-8 with U+FFFD rather than failing.
+    let text = String::from_utf8_lossy(&bytes);
+    load_str(&file, &text, env)
+}
+
+/// Load from text already in memory; `file` is only used in diagnostics.
+pub fn load_str(
+    file: &str,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, Vec<Diagnostic>> {
+    let mut ctx = decode::Ctx::new(file);
+    let mut parsed = match json::parse(text) {
+        Ok(p) => p,
+        Err(issue) => {
+            ctx.error(issue.pos, &issue.path, issue.message);
+            return Err(ctx.diags);
+        }
+    };
+    for dup in &parsed.duplicates {
+        ctx.warn(dup.pos, &dup.path, dup.message.clone());
+    }
+    let overrides = env::apply(&mut ctx, &mut parsed.root, env);
+    let config = service::decode_root(&mut ctx, &parsed.root);
+    let mut diags = ctx.diags;
+    // Problems with an overridden value have no file position: say where the value came from.
+    for d in diags.iter_mut().filter(|d| d.line == 0) {
+        if let Some(o) = overrides
+            .iter()
+            .find(|o| d.path == decode::child("$", o.key) && !d.message.contains(&o.var))
+        {
+            d.message = format!("(from environment variable {}) {}", o.var, d.message);
+        }
+    }
+    diags.sort_by_key(|d| (d.line, d.col));
+    if diags.iter().any(|d| d.severity == Severity::Error) {
+        return Err(diags);
+    }
+    Ok(Loaded {
+        config,
+        warnings: diags,
+    })
 }
