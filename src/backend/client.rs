@@ -7,7 +7,7 @@ use super::resolve;
 use super::{BackendError, BackendResponse, OutRequest, Target};
 use crate::http::body::BodyDecoder;
 use crate::http::response::parse_response;
-use crate::http::{write, Limits};
+use crate::http::{write, Framing, Headers, HttpError, Limits};
 use bytes::{Bytes, BytesMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
@@ -30,21 +30,32 @@ pub struct CallOpts {
 
 const MAX_REDIRECTS: usize = 10;
 
-/// Call `target` and follow redirects.
-pub async fn call(
-    pool: &Pool,
-    target: &Target,
-    req: &OutRequest,
-    opts: &CallOpts,
-) -> Result<BackendResponse, BackendError> {
+/// Call `target`, follow redirects, and buffer the whole body.
+pub async fn call(pool: &Pool, target: &Target, req: &OutRequest, opts: &CallOpts) -> Result<BackendResponse, BackendError> {
+    let mut s = call_stream(pool, target, req, opts).await?;
+    let mut body = BytesMut::new();
+    while !s.next_chunk(&mut body, opts.max_body).await? {}
+    let (status, headers) = (s.status, std::mem::take(&mut s.headers));
+    s.finish(pool);
+    Ok(BackendResponse { status, headers, body: body.freeze() })
+}
+
+/// Call `target` and follow redirects; the body is left on the connection to be streamed.
+pub async fn call_stream(pool: &Pool, target: &Target, req: &OutRequest, opts: &CallOpts) -> Result<Streaming, BackendError> {
     let mut cur_target = target.clone();
     let mut cur_req = req.clone();
     for _ in 0..=MAX_REDIRECTS {
         let addr = *cur_target.addrs.first().ok_or(BackendError::NoHost)?;
-        let resp = exchange(pool, addr, &cur_target.authority, &cur_req, opts).await?;
-        let Some(next) = redirect(&resp, &cur_target, &cur_req, opts).await? else {
-            return Ok(resp);
+        let mut s = exchange(pool, addr, &cur_target.authority, &cur_req, opts).await?;
+        let Some(next) = redirect(s.status, &s.headers, &cur_target, &cur_req, opts).await? else {
+            return Ok(s);
         };
+        // Drain the redirect's body so the connection can be reused.
+        let mut sink = BytesMut::new();
+        while !s.next_chunk(&mut sink, opts.max_body).await? {
+            sink.clear();
+        }
+        s.finish(pool);
         (cur_target, cur_req) = next;
     }
     Err(BackendError::TooManyRedirects)
@@ -52,17 +63,16 @@ pub async fn call(
 
 /// What Go's client does with a 3xx: the next target and request, or None to return it as is.
 async fn redirect(
-    resp: &BackendResponse,
+    status: u16,
+    headers: &Headers,
     target: &Target,
     req: &OutRequest,
     opts: &CallOpts,
 ) -> Result<Option<(Target, OutRequest)>, BackendError> {
-    if !matches!(resp.status, 301 | 302 | 303 | 307 | 308) {
+    if !matches!(status, 301 | 302 | 303 | 307 | 308) {
         return Ok(None);
     }
-    let Some(loc) = resp.headers.get("location") else {
-        return Ok(None);
-    };
+    let Some(loc) = headers.get("location") else { return Ok(None) };
     let loc = std::str::from_utf8(loc)
         .map_err(|_| BackendError::BadRedirect(String::from_utf8_lossy(loc).into()))?;
     let (next_target, path) = if let Some(rest) = loc.strip_prefix("http://") {
@@ -97,7 +107,7 @@ async fn redirect(
     let mut next = req.clone();
     next.path_and_query = path;
     // Go: 301/302/303 turn a non-GET/HEAD request into a GET without body; 307/308 keep both.
-    if matches!(resp.status, 301..=303) {
+    if matches!(status, 301..=303) {
         if !matches!(&next.method[..], b"GET" | b"HEAD") {
             next.method = Bytes::from_static(b"GET");
         }
@@ -137,37 +147,30 @@ fn idempotent(method: &[u8]) -> bool {
     )
 }
 
-/// One request/response on one connection, with a single retry on a fresh connection when a
-/// reused one fails before any response byte (the backend closed it as we sent).
-async fn exchange(
-    pool: &Pool,
-    addr: SocketAddr,
-    authority: &str,
-    req: &OutRequest,
-    opts: &CallOpts,
-) -> Result<BackendResponse, BackendError> {
+/// One request on one connection, up to the response head, with a single retry on a fresh
+/// connection when a reused one fails before any response byte (the backend closed it as we
+/// sent).
+async fn exchange(pool: &Pool, addr: SocketAddr, authority: &str, req: &OutRequest, opts: &CallOpts) -> Result<Streaming, BackendError> {
     let mut wire = Vec::with_capacity(256 + req.body.len());
-    let headers: Vec<(&[u8], &[u8])> = req.headers.iter().map(|(n, v)| (&n[..], &v[..])).collect();
-    let mut all_headers = headers;
+    let mut headers: Vec<(&[u8], &[u8])> = req.headers.iter().map(|(n, v)| (&n[..], &v[..])).collect();
     if !opts.keep_alive {
-        all_headers.push((b"Connection", b"close"));
+        headers.push((b"Connection", b"close"));
     }
-    let needs_length =
-        !req.body.is_empty() || matches!(&req.method[..], b"POST" | b"PUT" | b"PATCH");
+    let needs_length = !req.body.is_empty() || matches!(&req.method[..], b"POST" | b"PUT" | b"PATCH");
     write::request_head(
         &mut wire,
         &req.method,
         req.path_and_query.as_bytes(),
         authority.as_bytes(),
-        &all_headers,
+        &headers,
         needs_length.then_some(req.body.len()),
     );
     wire.extend_from_slice(&req.body);
     let is_head = &req.method[..] == b"HEAD";
 
     if let Some(stream) = pool.take(&addr, opts.idle_timeout) {
-        match send_and_read(stream, wire.clone(), is_head, opts).await {
-            Ok((resp, reusable)) => return Ok(finish(pool, addr, resp, reusable, opts)),
+        match send_and_read_head(stream, wire.clone(), is_head, opts).await {
+            Ok(s) => return Ok(s.at(addr)),
             Err((e, got_bytes)) => {
                 if got_bytes || !idempotent(&req.method) || matches!(e, BackendError::Timeout) {
                     return Err(e);
@@ -176,24 +179,7 @@ async fn exchange(
         }
     }
     let stream = connect(addr, opts).await?;
-    match send_and_read(stream, wire, is_head, opts).await {
-        Ok((resp, reusable)) => Ok(finish(pool, addr, resp, reusable, opts)),
-        Err((e, _)) => Err(e),
-    }
-}
-
-fn finish(
-    pool: &Pool,
-    addr: SocketAddr,
-    resp: (BackendResponse, TcpStream),
-    reusable: bool,
-    opts: &CallOpts,
-) -> BackendResponse {
-    let (resp, stream) = resp;
-    if reusable && opts.keep_alive {
-        pool.put(addr, stream, opts.max_idle);
-    }
-    resp
+    send_and_read_head(stream, wire, is_head, opts).await.map(|s| s.at(addr)).map_err(|(e, _)| e)
 }
 
 async fn connect(addr: SocketAddr, opts: &CallOpts) -> Result<TcpStream, BackendError> {
@@ -220,16 +206,73 @@ fn remaining(deadline: Instant) -> Result<Duration, BackendError> {
     }
 }
 
-type Exchanged = ((BackendResponse, TcpStream), bool);
+/// A backend response whose head has arrived; the body is read with [`Streaming::next_chunk`].
+pub struct Streaming {
+    pub status: u16,
+    pub headers: Headers,
+    pub framing: Framing,
+    keep_alive: bool,
+    decoder: BodyDecoder,
+    stream: TcpStream,
+    buf: BytesMut,
+    addr: SocketAddr,
+    deadline: Instant,
+    done: bool,
+    reuse: bool,
+    max_idle: usize,
+}
 
-/// Write the request and read one full response. The error carries whether any response byte
+impl Streaming {
+    fn at(mut self, addr: SocketAddr) -> Streaming {
+        self.addr = addr;
+        self
+    }
+
+    /// Append the next decoded body bytes to `out`. Returns true once the body is complete.
+    /// `max` caps the total decoded body.
+    pub async fn next_chunk(&mut self, out: &mut BytesMut, max: usize) -> Result<bool, BackendError> {
+        if self.done {
+            return Ok(true);
+        }
+        loop {
+            let before = out.len();
+            match self.decoder.decode(&mut self.buf, out, max) {
+                Ok(true) => {
+                    self.done = true;
+                    return Ok(true);
+                }
+                Ok(false) => {}
+                Err(HttpError::BodyTooLarge) => return Err(BackendError::TooLarge),
+                Err(e) => return Err(BackendError::Protocol(e)),
+            }
+            if out.len() > before {
+                return Ok(false);
+            }
+            match fill(&mut self.stream, &mut self.buf, self.deadline).await? {
+                0 => {
+                    self.decoder.eof().map_err(BackendError::Protocol)?;
+                    self.done = true;
+                    // The backend closed: the connection is gone either way.
+                    self.keep_alive = false;
+                    return Ok(true);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Give the connection back to the pool if the exchange ended cleanly and may be reused.
+    /// Leftover bytes after a complete response mean the backend is out of sync: never reuse.
+    pub fn finish(self, pool: &Pool) {
+        if self.done && self.reuse && self.keep_alive && self.buf.is_empty() && self.framing != Framing::CloseDelimited {
+            pool.put(self.addr, self.stream, self.max_idle);
+        }
+    }
+}
+
+/// Write the request and read the response head. The error carries whether any response byte
 /// had arrived (after that, a retry could duplicate the request's effect).
-async fn send_and_read(
-    mut stream: TcpStream,
-    wire: Vec<u8>,
-    is_head: bool,
-    opts: &CallOpts,
-) -> Result<Exchanged, (BackendError, bool)> {
+async fn send_and_read_head(mut stream: TcpStream, wire: Vec<u8>, is_head: bool, opts: &CallOpts) -> Result<Streaming, (BackendError, bool)> {
     let rem = remaining(opts.deadline).map_err(|e| (e, false))?;
     match monoio::time::timeout(rem, stream.write_all(wire)).await {
         Err(_) => return Err((BackendError::Timeout, false)),
@@ -250,47 +293,27 @@ async fn send_and_read(
         let got = !buf.is_empty();
         match fill(&mut stream, &mut buf, header_deadline).await {
             Ok(0) => {
-                let err = BackendError::Io(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "EOF",
-                ));
+                let err = BackendError::Io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "EOF"));
                 return Err((err, got));
             }
             Ok(_) => {}
             Err(e) => return Err((e, got)),
         }
     };
-    let mut decoder = BodyDecoder::new(head.framing);
-    let mut body = BytesMut::new();
-    loop {
-        match decoder.decode(&mut buf, &mut body, opts.max_body) {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(crate::http::HttpError::BodyTooLarge) => {
-                return Err((BackendError::TooLarge, true))
-            }
-            Err(e) => return Err((BackendError::Protocol(e), true)),
-        }
-        match fill(&mut stream, &mut buf, opts.deadline).await {
-            Ok(0) => {
-                decoder
-                    .eof()
-                    .map_err(|e| (BackendError::Protocol(e), true))?;
-                break;
-            }
-            Ok(_) => {}
-            Err(e) => return Err((e, true)),
-        }
-    }
-    // Leftover bytes after a complete response mean the backend is out of sync: never reuse.
-    let reusable =
-        head.keep_alive && buf.is_empty() && head.framing != crate::http::Framing::CloseDelimited;
-    let resp = BackendResponse {
+    Ok(Streaming {
         status: head.status,
+        framing: head.framing,
+        keep_alive: head.keep_alive,
+        decoder: BodyDecoder::new(head.framing),
         headers: head.headers,
-        body: body.freeze(),
-    };
-    Ok(((resp, stream), reusable))
+        stream,
+        buf,
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        deadline: opts.deadline,
+        done: false,
+        reuse: opts.keep_alive,
+        max_idle: opts.max_idle,
+    })
 }
 
 /// Read more bytes into `buf` before `deadline`. `Ok(0)` is EOF.

@@ -4,7 +4,7 @@
 pub mod builtin;
 pub mod forward;
 
-use crate::backend::client::{self, CallOpts};
+use crate::backend::client::{self, CallOpts, Streaming};
 use crate::backend::pool::Pool;
 use crate::backend::{BackendError, BackendResponse};
 use crate::http::request::RequestHead;
@@ -25,11 +25,13 @@ pub struct WorkerCtx {
 }
 
 /// A response ready to be written (the connection adds framing, `Date` and `Connection`).
-#[derive(Clone, Debug)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(Bytes, Bytes)>,
     pub body: Bytes,
+    /// `no-op`: the backend body still on its connection, streamed by the connection loop
+    /// instead of `body`.
+    pub stream: Option<Box<Streaming>>,
 }
 
 const CT: &[u8] = b"Content-Type";
@@ -42,6 +44,7 @@ impl Response {
             status,
             headers: Vec::new(),
             body: Bytes::new(),
+            stream: None,
         }
     }
 
@@ -50,6 +53,7 @@ impl Response {
             status,
             headers: vec![(Bytes::from_static(CT), Bytes::from_static(JSON))],
             body,
+            stream: None,
         }
     }
 
@@ -58,6 +62,7 @@ impl Response {
             status,
             headers: vec![(Bytes::from_static(CT), Bytes::from_static(TEXT))],
             body: body.into(),
+            stream: None,
         }
     }
 
@@ -118,6 +123,7 @@ pub async fn handle(
                         Bytes::from_static(c.content_type.as_bytes()),
                     )],
                     body: c.body.clone(),
+                    stream: None,
                 },
             )
         }
@@ -132,6 +138,7 @@ pub async fn handle(
                         Bytes::from_static(c.content_type.as_bytes()),
                     )],
                     body: c.body.clone(),
+                    stream: None,
                 },
             )
         }
@@ -167,11 +174,10 @@ async fn endpoint(
         return Response::text(500, "");
     };
     let out = forward::build(server, ep, b, &inb, &|_, _| None);
-    let result = call(plan, ctx, b, &out, deadline).await;
     let resp = if ep.output == Output::NoOp {
-        no_op(result)
+        no_op(call_stream(plan, ctx, b, &out, deadline).await)
     } else {
-        single(plan, ep, b, result)
+        single(plan, ep, b, call(plan, ctx, b, &out, deadline).await)
     };
     with_version(plan, resp)
 }
@@ -183,6 +189,31 @@ async fn call(
     out: &crate::backend::OutRequest,
     deadline: Instant,
 ) -> Result<BackendResponse, BackendError> {
+    let mut s = call_stream(plan, ctx, b, out, deadline).await?;
+    let mut body = bytes::BytesMut::new();
+    let max = plan.server.backend.max_body;
+    loop {
+        match s.next_chunk(&mut body, max).await {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => {
+                crate::warn!("[BACKEND: {}] {}", b.url_pattern, e);
+                return Err(e);
+            }
+        }
+    }
+    let (status, headers) = (s.status, std::mem::take(&mut s.headers));
+    s.finish(&ctx.pool);
+    Ok(BackendResponse { status, headers, body: body.freeze() })
+}
+
+async fn call_stream(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    b: &BackendPlan,
+    out: &crate::backend::OutRequest,
+    deadline: Instant,
+) -> Result<Streaming, BackendError> {
     let n = b.targets.len();
     let target = match n {
         0 => return Err(BackendError::NoHost),
@@ -205,7 +236,7 @@ async fn call(
         max_body: s.max_body,
         limits: s.limits,
     };
-    let r = client::call(&ctx.pool, target, out, &opts).await;
+    let r = client::call_stream(&ctx.pool, target, out, &opts).await;
     if let Err(e) = &r {
         crate::warn!("[BACKEND: {}] {}", b.url_pattern, e);
     }
@@ -213,9 +244,9 @@ async fn call(
 }
 
 /// `no-op`: the backend's status, headers and body as they are; 500 when it can't be reached.
-fn no_op(result: Result<BackendResponse, BackendError>) -> Response {
+fn no_op(result: Result<Streaming, BackendError>) -> Response {
     match result {
-        Ok(r) => {
+        Ok(mut r) => {
             let mut resp = Response::new(r.status);
             for h in r.headers.iter() {
                 let n = &h.name[..];
@@ -236,7 +267,8 @@ fn no_op(result: Result<BackendResponse, BackendError>) -> Response {
                 }
                 resp.headers.push((h.name.clone(), h.value.clone()));
             }
-            resp.body = r.body;
+            r.headers = crate::http::Headers::default();
+            resp.stream = Some(Box::new(r));
             // KrakenD: no-op responses always say the data is not "complete".
             resp.header("X-Krakend-Completed", "false")
         }
