@@ -20,12 +20,17 @@ pub type PlanHandle = Arc<ArcSwap<Plan>>;
 pub enum RouteTarget {
     Endpoint(usize),
     Health,
-    Echo,
-    Debug,
+    /// `router.auto_options`: answer OPTIONS with this `Allow` list (index into `Plan::allow`).
+    Options(usize),
 }
 
 pub struct Plan {
     pub router: Router<RouteTarget>,
+    /// `Allow` header values for `router.auto_options`.
+    pub allow: Vec<Bytes>,
+    /// `/__echo/` and `/__debug/` prefixes are served (gin catch-all routes in KrakenD).
+    pub echo: bool,
+    pub debug: bool,
     pub endpoints: Vec<EndpointPlan>,
     pub server: ServerPlan,
     pub file: String,
@@ -179,6 +184,8 @@ impl Plan {
             redirect_fixed_path: !rc.disable_redirect_fixed_path,
             handle_method_not_allowed: !rc.disable_handle_method_not_allowed,
             disable_rest: cfg.disable_rest,
+            disable_path_decoding: rc.disable_path_decoding,
+            remove_extra_slash: false,
         });
         let err = |span: &Span, message: String| Diagnostic {
             severity: Severity::Error,
@@ -198,16 +205,6 @@ impl Plan {
                 errors.push(err(&root, format!("health_path: {e}")));
             }
         }
-        if cfg.echo_endpoint {
-            for m in ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] {
-                let _ = router.insert(m, "/__echo/*", RouteTarget::Echo);
-            }
-        }
-        if cfg.debug_endpoint {
-            for m in ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] {
-                let _ = router.insert(m, "/__debug/*", RouteTarget::Debug);
-            }
-        }
         let mut endpoints = Vec::with_capacity(cfg.endpoints.len());
         for e in &cfg.endpoints {
             match compile_endpoint(e) {
@@ -222,6 +219,18 @@ impl Plan {
                     endpoints.push(ep);
                 }
                 Err(msgs) => errors.extend(msgs.into_iter().map(|m| err(&e.span, m))),
+            }
+        }
+        let mut allow = Vec::new();
+        if rc.auto_options {
+            // KrakenD registers OPTIONS for every path after the endpoints.
+            let mut paths: Vec<&str> = cfg.endpoints.iter().map(|e| e.endpoint.as_str()).collect();
+            paths.dedup();
+            for p in paths {
+                let methods = router.allowed_methods(p).join(", ");
+                if router.insert("OPTIONS", p, RouteTarget::Options(allow.len())).is_ok() {
+                    allow.push(Bytes::from(methods));
+                }
             }
         }
         if !errors.is_empty() {
@@ -284,6 +293,9 @@ impl Plan {
         };
         Ok(Plan {
             router,
+            allow,
+            echo: cfg.echo_endpoint,
+            debug: cfg.debug_endpoint,
             endpoints,
             server,
             file: cfg.file.clone(),

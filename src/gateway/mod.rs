@@ -32,6 +32,8 @@ pub struct Response {
     /// `no-op`: the backend body still on its connection, streamed by the connection loop
     /// instead of `body`.
     pub stream: Option<Box<Streaming>>,
+    /// Close the connection after this response (malformed input).
+    pub close: bool,
 }
 
 const CT: &[u8] = b"Content-Type";
@@ -45,6 +47,7 @@ impl Response {
             headers: Vec::new(),
             body: Bytes::new(),
             stream: None,
+            close: false,
         }
     }
 
@@ -54,6 +57,7 @@ impl Response {
             headers: vec![(Bytes::from_static(CT), Bytes::from_static(JSON))],
             body,
             stream: None,
+            close: false,
         }
     }
 
@@ -63,6 +67,7 @@ impl Response {
             headers: vec![(Bytes::from_static(CT), Bytes::from_static(TEXT))],
             body: body.into(),
             stream: None,
+            close: false,
         }
     }
 
@@ -89,60 +94,55 @@ pub async fn handle(
     };
     let query = head.query().and_then(|q| std::str::from_utf8(q).ok());
     let server = &plan.server;
+    // KrakenD: /__echo/* and /__debug/* are gin catch-all routes.
+    if plan.echo && path.starts_with("/__echo/") {
+        return builtin::echo(head, &body);
+    }
+    if plan.debug && path.starts_with("/__debug/") {
+        return builtin::debug(head, &body);
+    }
     match plan.router.route(method, path, query) {
         Route::Found { value, params } => match *value {
             RouteTarget::Endpoint(i) => match plan.endpoints.get(i) {
-                Some(ep) => {
-                    let params: Vec<(&str, String)> =
-                        params.iter().map(|(k, v)| (&**k, v.to_string())).collect();
-                    endpoint(plan, ctx, ep, head, body, &params, peer).await
-                }
-                None => Response::text(500, ""),
+                Some(ep) => endpoint(plan, ctx, ep, head, body, &params, peer).await,
+                None => Response::new(500),
             },
             RouteTarget::Health => builtin::health(),
-            RouteTarget::Echo => builtin::echo(head, &body),
-            RouteTarget::Debug => builtin::debug(head, &body),
+            RouteTarget::Options(i) => {
+                let allow = plan.allow.get(i).cloned().unwrap_or_default();
+                Response::new(200).header("Allow", allow)
+            }
         },
         Route::Redirect { status, location } => {
-            let body: &'static [u8] = if method == "GET" { b"" } else { b"" };
+            let (ct, body) = crate::router::redirect_body(status, &location);
             let mut r = Response::new(status).header("Location", location);
-            r.body = Bytes::from_static(body);
+            if method == "GET" || method == "HEAD" {
+                r = r.header("Content-Type", ct);
+            }
+            if method == "GET" {
+                r.body = Bytes::from(body);
+            }
             r
         }
         Route::MethodNotAllowed { allow } => {
-            if server.auto_options && method == "OPTIONS" {
-                return Response::new(200).header("Allow", allow);
-            }
             let c = &server.method_not_allowed;
-            with_version(
-                plan,
-                Response {
-                    status: 405,
-                    headers: vec![(
-                        Bytes::from_static(CT),
-                        Bytes::from_static(c.content_type.as_bytes()),
-                    )],
-                    body: c.body.clone(),
-                    stream: None,
-                },
-            )
+            canned(plan, 405, c).header("Allow", allow)
         }
-        Route::NotFound => {
-            let c = &server.not_found;
-            with_version(
-                plan,
-                Response {
-                    status: 404,
-                    headers: vec![(
-                        Bytes::from_static(CT),
-                        Bytes::from_static(c.content_type.as_bytes()),
-                    )],
-                    body: c.body.clone(),
-                    stream: None,
-                },
-            )
+        Route::NotFound => canned(plan, 404, &server.not_found),
+        Route::BadParam { message } => Response::text(400, message),
+        Route::MalformedPath => {
+            // Go's server rejects a bad escape in the path before any handler runs.
+            let mut r = Response::text(400, "400 Bad Request");
+            r.close = true;
+            r
         }
     }
+}
+
+fn canned(plan: &Plan, status: u16, c: &crate::plan::Canned) -> Response {
+    let mut r = Response::new(status).header("Content-Type", c.content_type);
+    r.body = c.body.clone();
+    with_version(plan, r)
 }
 
 fn with_version(plan: &Plan, r: Response) -> Response {

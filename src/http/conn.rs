@@ -158,26 +158,23 @@ async fn serve_one(
         }
         body.freeze()
     };
-    let resp = gateway::handle(plan, &worker.ctx, &head, body, peer).await;
-    let keep = head.keep_alive && !worker.shutting_down();
+    let mut resp = gateway::handle(plan, &worker.ctx, &head, body, peer).await;
+    let keep = head.keep_alive && !resp.close && !worker.shutting_down();
     let is_head = &head.method[..] == b"HEAD";
     if server.access_log
         && crate::log::access_log_enabled()
-        && !server
-            .logger_skip_paths
-            .iter()
-            .any(|p| p.as_bytes() == head.path())
+        && !server.logger_skip_paths.iter().any(|p| p.as_bytes() == head.path())
     {
-        crate::log::access(
-            resp.status,
-            started.elapsed(),
-            &peer.ip(),
-            &head.method,
-            head.path(),
-        );
+        crate::log::access(resp.status, started.elapsed(), &peer.ip(), &head.method, head.path());
     }
     let wd = deadline(Instant::now(), server.write_timeout);
-    write_response(stream, out, &resp, head.version, keep, is_head, wd).await && keep
+    match resp.stream.take() {
+        None => write_response(stream, out, &resp, head.version, keep, is_head, wd).await && keep,
+        Some(s) => {
+            let max = server.backend.max_body;
+            stream_response(stream, out, &resp, *s, head.version, keep, is_head, wd, max, worker).await
+        }
+    }
 }
 
 async fn write_response(
@@ -193,31 +190,91 @@ async fn write_response(
     let headers: Vec<(&[u8], &[u8])> = resp.headers.iter().map(|(n, v)| (&n[..], &v[..])).collect();
     // 1xx, 204 and 304 carry no body and no Content-Length.
     let bodiless = matches!(resp.status, 100..=199 | 204 | 304);
-    let length = if bodiless {
-        None
-    } else {
-        Some(resp.body.len())
-    };
+    let length = if bodiless { None } else { Some(resp.body.len()) };
     write::response_head(out, version, resp.status, &headers, length, false, keep);
     let send_body = !is_head && !bodiless && !resp.body.is_empty();
-    if send_body && resp.body.len() <= 64 * 1024 {
+    let inline = resp.body.len() <= 64 * 1024;
+    if send_body && inline {
         out.extend_from_slice(&resp.body);
     }
     let head_buf = std::mem::take(out);
-    let ok = match timed_write(stream, head_buf, wd).await {
-        Some(b) => {
-            *out = b;
-            true
-        }
-        None => false,
-    };
-    if !ok {
-        return false;
+    match timed_write(stream, head_buf, wd).await {
+        Some(b) => *out = b,
+        None => return false,
     }
-    if send_body && resp.body.len() > 64 * 1024 {
+    if send_body && !inline {
         return timed_write(stream, resp.body.clone(), wd).await.is_some();
     }
     true
+}
+
+/// `no-op`: relay the backend body as it arrives. A backend Content-Length is kept; otherwise
+/// HTTP/1.1 clients get chunked and HTTP/1.0 clients a close-delimited body. Returns whether
+/// the client connection may be kept.
+#[allow(clippy::too_many_arguments)]
+async fn stream_response(
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    resp: &Response,
+    mut backend: crate::backend::client::Streaming,
+    version: Version,
+    keep: bool,
+    is_head: bool,
+    wd: Option<Instant>,
+    max: usize,
+    worker: &Worker,
+) -> bool {
+    let bodiless = is_head || matches!(backend.status, 100..=199 | 204 | 304);
+    let (length, chunked, keep) = match backend.framing {
+        _ if bodiless => (None, false, keep),
+        Framing::Length(n) => (usize::try_from(n).ok(), false, keep),
+        _ if version == Version::Http11 => (None, true, keep),
+        _ => (None, false, false),
+    };
+    out.clear();
+    let headers: Vec<(&[u8], &[u8])> = resp.headers.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+    write::response_head(out, version, resp.status, &headers, length, chunked, keep);
+    let mut buf = std::mem::take(out);
+    let mut body = BytesMut::with_capacity(16 * 1024);
+    if !bodiless {
+        loop {
+            body.clear();
+            let done = match backend.next_chunk(&mut body, max).await {
+                Ok(d) => d,
+                // Mid-body failure: the head is (maybe) out; all we can do is cut the connection.
+                Err(_) => return false,
+            };
+            if chunked {
+                write::chunk(&mut buf, &body);
+            } else {
+                buf.extend_from_slice(&body);
+            }
+            if done {
+                if chunked {
+                    write::chunk(&mut buf, &[]);
+                }
+                break;
+            }
+            if buf.len() >= 8 * 1024 {
+                buf = match timed_write(stream, buf, wd).await {
+                    Some(mut b) => {
+                        b.clear();
+                        b
+                    }
+                    None => return false,
+                };
+            }
+        }
+    }
+    backend.finish(&worker.ctx.pool);
+    match timed_write(stream, buf, wd).await {
+        Some(mut b) => {
+            b.clear();
+            *out = b;
+            keep
+        }
+        None => false,
+    }
 }
 
 /// Write all of `data` before the deadline; the buffer comes back on success.
