@@ -1,6 +1,14 @@
 //! What the backend receives: url_pattern substitution, query-string and header forwarding,
 //! KrakenD's own X-Forwarded-* / User-Agent headers, method override, bodies, and hosts.
 //! Expectations follow lura `router/gin/endpoint.go` and `proxy/balancing.go` (reference §2-3).
+// A test crate: its helpers (not only #[test] fns) index JSON configs and fail loudly.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 mod common;
 
 use common::config::{backend, endpoint, one, service};
@@ -20,7 +28,9 @@ fn sorted(mut v: Vec<(String, String)>) -> Vec<(String, String)> {
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    list.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[test]
@@ -65,7 +75,10 @@ fn only_listed_query_strings_are_forwarded() {
     });
     assert_eq!(get(&g.url("/q?a=1&c=3&b=2&A=4")).status, 200);
     // KrakenD: names are case-sensitive, so `A` is not `a`.
-    assert_eq!(sorted(b.last_request().query_pairs()), pairs(&[("a", "1"), ("b", "2")]));
+    assert_eq!(
+        sorted(b.last_request().query_pairs()),
+        pairs(&[("a", "1"), ("b", "2")])
+    );
 }
 
 #[test]
@@ -76,7 +89,10 @@ fn star_forwards_every_query_string_with_repeated_values() {
         c
     });
     assert_eq!(get(&g.url("/q?a=1&b=2&b=3")).status, 200);
-    assert_eq!(sorted(b.last_request().query_pairs()), pairs(&[("a", "1"), ("b", "2"), ("b", "3")]));
+    assert_eq!(
+        sorted(b.last_request().query_pairs()),
+        pairs(&[("a", "1"), ("b", "2"), ("b", "3")])
+    );
 }
 
 #[test]
@@ -87,7 +103,10 @@ fn listed_query_string_keeps_repeated_values() {
         c
     });
     assert_eq!(get(&g.url("/q?b=2&a=1&b=3")).status, 200);
-    assert_eq!(b.last_request().query_pairs(), pairs(&[("b", "2"), ("b", "3")]));
+    assert_eq!(
+        b.last_request().query_pairs(),
+        pairs(&[("b", "2"), ("b", "3")])
+    );
 }
 
 const CLIENT_HEADERS: &[(&str, &str)] = &[
@@ -100,7 +119,10 @@ const CLIENT_HEADERS: &[(&str, &str)] = &[
 #[test]
 fn by_default_only_content_type_is_forwarded_from_the_client() {
     let (b, g) = setup(|h| one("/p", "POST", h, "/p"));
-    assert_eq!(request("POST", &g.url("/p"), CLIENT_HEADERS, b"{}").status, 200);
+    assert_eq!(
+        request("POST", &g.url("/p"), CLIENT_HEADERS, b"{}").status,
+        200
+    );
     let rec = b.last_request();
     assert_eq!(rec.header("content-type"), Some("application/json"));
     for absent in ["x-custom", "cookie", "authorization"] {
@@ -116,7 +138,10 @@ fn listing_input_headers_stops_content_type_unless_listed() {
         c["endpoints"][0]["input_headers"] = json!(["x-custom"]);
         c
     });
-    assert_eq!(request("POST", &g.url("/p"), CLIENT_HEADERS, b"{}").status, 200);
+    assert_eq!(
+        request("POST", &g.url("/p"), CLIENT_HEADERS, b"{}").status,
+        200
+    );
     let rec = b.last_request();
     assert_eq!(rec.header("x-custom"), Some("1"));
     assert_eq!(rec.header("content-type"), None);
@@ -130,7 +155,10 @@ fn star_forwards_every_client_header() {
         c["endpoints"][0]["input_headers"] = json!(["*"]);
         c
     });
-    assert_eq!(request("POST", &g.url("/p"), CLIENT_HEADERS, b"{}").status, 200);
+    assert_eq!(
+        request("POST", &g.url("/p"), CLIENT_HEADERS, b"{}").status,
+        200
+    );
     let rec = b.last_request();
     for (k, v) in CLIENT_HEADERS {
         assert_eq!(rec.header(k), Some(*v), "{k}");
@@ -144,17 +172,35 @@ fn x_forwarded_for_is_the_client_ip_and_overrides_the_client_value() {
         c["endpoints"][0]["input_headers"] = json!(["*"]);
         c
     });
-    assert_eq!(request("GET", &g.url("/p"), &[("X-Forwarded-For", "1.2.3.4")], b"").status, 200);
+    assert_eq!(
+        request("GET", &g.url("/p"), &[("X-Forwarded-For", "1.2.3.4")], b"").status,
+        200
+    );
     // KrakenD: a single IP, not an appended chain, even with `*`.
-    assert_eq!(b.last_request().header_all("x-forwarded-for"), vec!["127.0.0.1"]);
+    assert_eq!(
+        b.last_request().header_all("x-forwarded-for"),
+        vec!["127.0.0.1"]
+    );
 }
 
 #[test]
 fn x_forwarded_host_is_the_original_host() {
     let (b, g) = setup(|h| one("/p", "GET", h, "/p"));
-    assert_eq!(request("GET", &g.url("/p"), &[("Host", "api.example.test:8080")], b"").status, 200);
+    assert_eq!(
+        request(
+            "GET",
+            &g.url("/p"),
+            &[("Host", "api.example.test:8080")],
+            b""
+        )
+        .status,
+        200
+    );
     let rec = b.last_request();
-    assert_eq!(rec.header("x-forwarded-host"), Some("api.example.test:8080"));
+    assert_eq!(
+        rec.header("x-forwarded-host"),
+        Some("api.example.test:8080")
+    );
     // The backend sees its own host in Host.
     assert_eq!(rec.header("host"), Some(b.host_port().as_str()));
 }
@@ -162,7 +208,10 @@ fn x_forwarded_host_is_the_original_host() {
 #[test]
 fn user_agent_is_krakend_version_unless_forwarded() {
     let (b, g) = setup(|h| one("/p", "GET", h, "/p"));
-    assert_eq!(request("GET", &g.url("/p"), &[("User-Agent", "curl/8")], b"").status, 200);
+    assert_eq!(
+        request("GET", &g.url("/p"), &[("User-Agent", "curl/8")], b"").status,
+        200
+    );
     let rec = b.last_request();
     let ua = rec.header("user-agent").expect("User-Agent");
     assert!(ua.starts_with("KrakenD Version "), "{ua}");
@@ -176,7 +225,10 @@ fn forwarded_user_agent_is_kept_and_x_forwarded_via_added() {
         c["endpoints"][0]["input_headers"] = json!(["User-Agent"]);
         c
     });
-    assert_eq!(request("GET", &g.url("/p"), &[("User-Agent", "curl/8")], b"").status, 200);
+    assert_eq!(
+        request("GET", &g.url("/p"), &[("User-Agent", "curl/8")], b"").status,
+        200
+    );
     let rec = b.last_request();
     assert_eq!(rec.header("user-agent"), Some("curl/8"));
     let via = rec.header("x-forwarded-via").expect("X-Forwarded-Via");
@@ -205,12 +257,24 @@ fn backend_method_defaults_to_the_endpoint_method() {
 fn post_body_is_forwarded_with_content_length() {
     let (b, g) = setup(|h| one("/p", "POST", h, "/p"));
     let body = br#"{"name":"value","n":[1,2,3]}"#;
-    assert_eq!(request("POST", &g.url("/p"), &[("Content-Type", "application/json")], body).status, 200);
+    assert_eq!(
+        request(
+            "POST",
+            &g.url("/p"),
+            &[("Content-Type", "application/json")],
+            body
+        )
+        .status,
+        200
+    );
     let rec = b.last_request();
     assert_eq!(rec.body, body);
     // Beyond KrakenD: lura sends request bodies chunked unless Content-Length is forwarded
     // (lura#213, lura#234); the gateway buffers and sends a length.
-    assert_eq!(rec.header("content-length"), Some(body.len().to_string().as_str()));
+    assert_eq!(
+        rec.header("content-length"),
+        Some(body.len().to_string().as_str())
+    );
     assert_eq!(rec.header("transfer-encoding"), None);
 }
 
@@ -231,7 +295,11 @@ fn host_without_scheme_gets_http() {
 #[test]
 fn root_host_list_is_used_when_the_backend_has_none() {
     let b = Backend::json(r#"{"ok":true}"#);
-    let mut cfg = service(vec![endpoint("/h", "GET", vec![json!({"url_pattern": "/root"})])]);
+    let mut cfg = service(vec![endpoint(
+        "/h",
+        "GET",
+        vec![json!({"url_pattern": "/root"})],
+    )]);
     cfg["host"] = json!([b.url()]);
     let g = Gateway::start(&cfg.to_string());
     assert_eq!(get(&g.url("/h")).status, 200);

@@ -1,5 +1,13 @@
 //! Proves the test harness itself: every `Reply` kind of the fixture backend behaves as
 //! documented, observed through the std client, and the gateway launcher reports failures.
+// A test crate: its helpers (not only #[test] fns) index JSON configs and fail loudly.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 mod common;
 
 use common::client::split_url;
@@ -281,4 +289,72 @@ fn gateway_that_refuses_its_config_is_reported_with_its_output() {
         .unwrap();
     assert!(err.contains("gateway did not start"), "{err}");
     assert!(t.elapsed() < Duration::from_secs(11));
+}
+
+/// A stand-in for the gateway: prints the startup line, reports signals, exits 0 on TERM.
+fn fake_gateway(script: &str) -> Result<Gateway, String> {
+    let path = common::gateway::temp_config_path();
+    std::fs::write(&path, "{}").unwrap();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c").arg(script);
+    Gateway::spawn(cmd, path)
+}
+
+const WELL_BEHAVED: &str = "trap 'echo got-hup' HUP; trap 'echo bye; exit 0' TERM; \
+    echo 'proxy: listening on 0.0.0.0:4321 (cores=1, driver=io_uring, endpoints=3)'; \
+    while true; do sleep 0.05; done";
+
+#[test]
+fn launcher_parses_the_listening_line_reloads_and_stops_with_sigterm() {
+    let mut g = fake_gateway(WELL_BEHAVED).unwrap();
+    assert_eq!(g.addr().to_string(), "127.0.0.1:4321");
+    assert_eq!(g.url("/x"), "http://127.0.0.1:4321/x");
+    g.reload(r#"{"version":3}"#);
+    assert_eq!(
+        std::fs::read_to_string(g.config_path()).unwrap(),
+        r#"{"version":3}"#
+    );
+    assert!(
+        wait_until(Duration::from_secs(3), || g.output().contains("got-hup")),
+        "{}",
+        g.output()
+    );
+    let status = g.stop();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        wait_until(Duration::from_secs(1), || g.output().contains("bye")),
+        "{}",
+        g.output()
+    );
+}
+
+#[test]
+fn launcher_reports_an_early_exit_with_stderr() {
+    let err = fake_gateway("echo 'config is broken' >&2; exit 3")
+        .err()
+        .unwrap();
+    assert!(err.contains("config is broken"), "{err}");
+    assert!(err.contains("exit"), "{err}");
+}
+
+#[test]
+fn launcher_kills_a_process_that_ignores_sigterm() {
+    let script = "trap '' TERM; echo 'listening on 127.0.0.1:1'; while true; do sleep 0.05; done";
+    let mut g = fake_gateway(script).unwrap();
+    let t = Instant::now();
+    let status = g.stop_within(Duration::from_millis(300));
+    assert!(status.code().is_none(), "{status:?}");
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn dropping_the_launcher_kills_the_process_and_removes_the_config() {
+    let g = fake_gateway(WELL_BEHAVED).unwrap();
+    let pid = libc::pid_t::try_from(g.pid()).unwrap();
+    let path = g.config_path().to_path_buf();
+    drop(g);
+    // SAFETY: signal 0 only checks whether the PID exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    assert!(!alive, "process {pid} survived the drop");
+    assert!(!path.exists());
 }

@@ -4,6 +4,14 @@
 //! KrakenD serves with Go's net/http; where this file expects something stricter than Go
 //! (request-smuggling defences, header-count and body limits), the test says
 //! `Beyond KrakenD:`.
+// A test crate: its helpers (not only #[test] fns) index JSON configs and fail loudly.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 mod common;
 
 use common::config::{backend, endpoint, one, service, simple};
@@ -41,7 +49,10 @@ fn assert_rejected_and_closed(g: &Gateway, bytes: &[u8], status: &[u16]) {
         "want {status:?}, got {:?}",
         String::from_utf8_lossy(&got)
     );
-    assert!(elapsed < Duration::from_millis(2900), "connection not closed after the rejection");
+    assert!(
+        elapsed < Duration::from_millis(2900),
+        "connection not closed after the rejection"
+    );
 }
 
 #[test]
@@ -60,7 +71,8 @@ fn keep_alive_serves_two_requests_on_one_connection() {
 fn http_1_0_request_gets_an_answer_then_the_connection_closes() {
     let (_b, g) = gateway_with(|_| {});
     let mut c = Conn::open(g.addr()).unwrap();
-    c.write_raw(b"GET /x HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    c.write_raw(b"GET /x HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .unwrap();
     let r = c.read_response(false).unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.json(), json!({"path": "/x"}));
@@ -71,7 +83,9 @@ fn http_1_0_request_gets_an_answer_then_the_connection_closes() {
 fn connection_close_from_the_client_is_honoured() {
     let (_b, g) = gateway_with(|_| {});
     let mut c = Conn::open(g.addr()).unwrap();
-    let r = c.send("GET", "/x", &[("Connection", "close")], b"").unwrap();
+    let r = c
+        .send("GET", "/x", &[("Connection", "close")], b"")
+        .unwrap();
     assert_eq!(r.status, 200);
     assert!(r.says_close());
     assert!(c.closed_within(Duration::from_secs(2)));
@@ -112,7 +126,10 @@ fn chunked_request_body_with_extensions_and_trailers_reaches_the_backend_with_co
 fn expect_100_continue_gets_100_continue_then_the_answer() {
     let (b, g) = gateway_with(|_| {});
     let mut c = Conn::open(g.addr()).unwrap();
-    c.write_raw(b"POST /post HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n").unwrap();
+    c.write_raw(
+        b"POST /post HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+    )
+    .unwrap();
     let interim = c.read_any_response(false).unwrap();
     assert_eq!(interim.status, 100);
     c.write_raw(b"{}").unwrap();
@@ -148,7 +165,10 @@ fn responses_carry_a_valid_date_header() {
     let skew = when
         .duration_since(std::time::SystemTime::now() - Duration::from_secs(5))
         .expect("Date is not in the past");
-    assert!(skew < Duration::from_secs(10), "Date {date} too far from now");
+    assert!(
+        skew < Duration::from_secs(10),
+        "Date {date} too far from now"
+    );
 }
 
 #[test]
@@ -180,7 +200,10 @@ fn body_over_the_limit_gets_413() {
     // Beyond KrakenD: CE has no request body limit (max_payload is EE). The gateway's
     // default limit is 64 MiB; the declared length alone is enough to reject.
     let (_b, g) = gateway_with(|_| {});
-    let req = format!("POST /post HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{{", 64 * 1024 * 1024 + 1);
+    let req = format!(
+        "POST /post HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{{",
+        64 * 1024 * 1024 + 1
+    );
     assert_rejected_and_closed(&g, req.as_bytes(), &[413]);
 }
 
@@ -235,21 +258,33 @@ fn bad_chunk_size_gets_400() {
 #[test]
 fn obs_fold_header_gets_400() {
     let (b, g) = gateway_with(|_| {});
-    assert_rejected_and_closed(&g, b"GET /x HTTP/1.1\r\nHost: x\r\nX-A: one\r\n two\r\n\r\n", &[400]);
+    assert_rejected_and_closed(
+        &g,
+        b"GET /x HTTP/1.1\r\nHost: x\r\nX-A: one\r\n two\r\n\r\n",
+        &[400],
+    );
     assert!(b.requests().is_empty());
 }
 
 #[test]
 fn nul_byte_in_the_head_gets_400() {
     let (b, g) = gateway_with(|_| {});
-    assert_rejected_and_closed(&g, b"GET /x HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", &[400]);
+    assert_rejected_and_closed(
+        &g,
+        b"GET /x HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n",
+        &[400],
+    );
     assert!(b.requests().is_empty());
 }
 
 #[test]
 fn bare_cr_in_the_head_gets_400() {
     let (b, g) = gateway_with(|_| {});
-    assert_rejected_and_closed(&g, b"GET /x HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", &[400]);
+    assert_rejected_and_closed(
+        &g,
+        b"GET /x HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",
+        &[400],
+    );
     assert!(b.requests().is_empty());
 }
 
@@ -269,10 +304,17 @@ fn slow_header_trickle_past_read_header_timeout_gets_408_or_close() {
         }
     });
     let t = Instant::now();
-    assert!(c.closed_within(Duration::from_secs(4)), "the gateway kept the trickling connection open");
+    assert!(
+        c.closed_within(Duration::from_secs(4)),
+        "the gateway kept the trickling connection open"
+    );
     assert!(t.elapsed() >= Duration::from_millis(300));
     let got = c.reader.buf.clone();
-    assert!(got.is_empty() || raw_status(&got) == Some(408), "{:?}", String::from_utf8_lossy(&got));
+    assert!(
+        got.is_empty() || raw_status(&got) == Some(408),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
     let _ = trickle.join();
     assert!(b.requests().is_empty());
 }
@@ -284,7 +326,11 @@ fn idle_keep_alive_connection_is_closed_after_idle_timeout() {
     assert_eq!(c.send("GET", "/x", &[], b"").unwrap().status, 200);
     let t = Instant::now();
     assert!(c.closed_within(Duration::from_secs(3)));
-    assert!(t.elapsed() >= Duration::from_millis(200), "closed after {:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(200),
+        "closed after {:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
@@ -306,7 +352,8 @@ fn random_garbage_never_kills_the_server() {
         b"GET / HTTP/9.9\r\n\r\n".to_vec(),
         b"GET /x HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n".to_vec(),
         b"GET /x HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n".to_vec(),
-        b"POST /post HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n".to_vec(),
+        b"POST /post HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n"
+            .to_vec(),
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03".to_vec(),
         b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
         vec![b'G'; 100_000],
@@ -315,7 +362,9 @@ fn random_garbage_never_kills_the_server() {
         let len = 1 + (seed % 512) as usize;
         let bytes: Vec<u8> = (0..len)
             .map(|_| {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (seed >> 33) as u8
             })
             .collect();

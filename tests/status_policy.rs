@@ -1,6 +1,14 @@
 //! Status codes, bodies and headers the client gets back (reference §4): only 200/201 from a
 //! backend is success, failures become an empty 500, error strategies, KrakenD's headers and
 //! the output/backend encodings.
+// A test crate: its helpers (not only #[test] fns) index JSON configs and fail loudly.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 mod common;
 
 use common::config::one;
@@ -40,20 +48,34 @@ fn backend_200_and_201_are_answered_as_200_with_the_body() {
 #[test]
 fn backend_204_404_and_500_become_an_empty_500() {
     for status in [202, 204, 404, 500] {
-        let (_b, g) = setup(Reply::status(status).header("Content-Type", "application/json").body(r#"{"e":1}"#), |_| {});
+        let (_b, g) = setup(
+            Reply::status(status)
+                .header("Content-Type", "application/json")
+                .body(r#"{"e":1}"#),
+            |_| {},
+        );
         let r = get(&g.url("/e"));
         assert_eq!(r.status, 500, "backend {status}");
         assert!(r.body.is_empty(), "backend {status}: body {:?}", r.text());
-        assert_eq!(r.header("x-krakend-completed"), Some("false"), "backend {status}");
+        assert_eq!(
+            r.header("x-krakend-completed"),
+            Some("false"),
+            "backend {status}"
+        );
         assert_eq!(r.header("cache-control"), None);
     }
 }
 
 #[test]
 fn return_error_code_passes_the_backend_status_with_an_empty_body() {
-    let (_b, g) = setup(Reply::status(404).header("Content-Type", "application/json").body(r#"{"e":1}"#), |c| {
-        backend_extra(c, "backend/http", json!({"return_error_code": true}));
-    });
+    let (_b, g) = setup(
+        Reply::status(404)
+            .header("Content-Type", "application/json")
+            .body(r#"{"e":1}"#),
+        |c| {
+            backend_extra(c, "backend/http", json!({"return_error_code": true}));
+        },
+    );
     let r = get(&g.url("/e"));
     assert_eq!(r.status, 404);
     assert!(r.body.is_empty(), "{:?}", r.text());
@@ -61,10 +83,15 @@ fn return_error_code_passes_the_backend_status_with_an_empty_body() {
 
 #[test]
 fn return_error_code_with_return_error_msg_passes_the_backend_body() {
-    let (_b, g) = setup(Reply::status(418).header("Content-Type", "application/json").body(r#"{"e":"teapot"}"#), |c| {
-        backend_extra(c, "backend/http", json!({"return_error_code": true}));
-        c["extra_config"] = json!({"router": {"return_error_msg": true}});
-    });
+    let (_b, g) = setup(
+        Reply::status(418)
+            .header("Content-Type", "application/json")
+            .body(r#"{"e":"teapot"}"#),
+        |c| {
+            backend_extra(c, "backend/http", json!({"return_error_code": true}));
+            c["extra_config"] = json!({"router": {"return_error_msg": true}});
+        },
+    );
     let r = get(&g.url("/e"));
     assert_eq!(r.status, 418);
     assert_eq!(r.text(), r#"{"e":"teapot"}"#);
@@ -79,22 +106,38 @@ fn return_error_msg_puts_the_error_text_in_the_body() {
     assert_eq!(r.status, 500);
     // KrakenD: `invalid status code <N> [<METHOD> <url_pattern>]: <full URL>`.
     let want = format!("invalid status code 404 [GET /b]: {}/b", b.url());
-    assert!(r.text().contains(&want), "body {:?} lacks {want:?}", r.text());
-    assert!(r.header("content-type").is_some_and(|ct| ct.starts_with("text/plain")));
+    assert!(
+        r.text().contains(&want),
+        "body {:?} lacks {want:?}",
+        r.text()
+    );
+    assert!(r
+        .header("content-type")
+        .is_some_and(|ct| ct.starts_with("text/plain")));
 }
 
 #[test]
 fn cache_ttl_sets_public_max_age_on_success_only() {
-    let (_b, g) = setup(Reply::json(r#"{"a":1}"#), |c| c["endpoints"][0]["cache_ttl"] = json!("1h"));
-    assert_eq!(get(&g.url("/e")).header("cache-control"), Some("public, max-age=3600"));
-    let (_b2, g2) = setup(Reply::status(500), |c| c["endpoints"][0]["cache_ttl"] = json!("1h"));
+    let (_b, g) = setup(Reply::json(r#"{"a":1}"#), |c| {
+        c["endpoints"][0]["cache_ttl"] = json!("1h")
+    });
+    assert_eq!(
+        get(&g.url("/e")).header("cache-control"),
+        Some("public, max-age=3600")
+    );
+    let (_b2, g2) = setup(Reply::status(500), |c| {
+        c["endpoints"][0]["cache_ttl"] = json!("1h")
+    });
     assert_eq!(get(&g2.url("/e")).header("cache-control"), None);
 }
 
 #[test]
 fn root_cache_ttl_is_inherited_by_endpoints() {
     let (_b, g) = setup(Reply::json(r#"{"a":1}"#), |c| c["cache_ttl"] = json!("30s"));
-    assert_eq!(get(&g.url("/e")).header("cache-control"), Some("public, max-age=30"));
+    assert_eq!(
+        get(&g.url("/e")).header("cache-control"),
+        Some("public, max-age=30")
+    );
 }
 
 #[test]
@@ -118,23 +161,35 @@ fn hide_version_header_says_version_undefined() {
     let (_b, g) = setup(Reply::json("{}"), |c| {
         c["extra_config"] = json!({"router": {"hide_version_header": true}});
     });
-    assert_eq!(get(&g.url("/e")).header("x-krakend"), Some("Version undefined"));
+    assert_eq!(
+        get(&g.url("/e")).header("x-krakend"),
+        Some("Version undefined")
+    );
 }
 
 #[test]
 fn json_output_has_charset_utf8_and_sorted_keys() {
     let (_b, g) = setup(Reply::json(r#"{"b":1,"a":{"d":2,"c":3}}"#), |_| {});
     let r = get(&g.url("/e"));
-    assert_eq!(r.header("content-type"), Some("application/json; charset=utf-8"));
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
     // KrakenD: Go's encoding/json sorts object keys and adds no trailing newline.
     assert_eq!(r.text(), r#"{"a":{"c":3,"d":2},"b":1}"#);
 }
 
 #[test]
 fn json_numbers_keep_their_text() {
-    let (_b, g) = setup(Reply::json(r#"{"big":12345678901234567890,"f":1.50}"#), |_| {});
+    let (_b, g) = setup(
+        Reply::json(r#"{"big":12345678901234567890,"f":1.50}"#),
+        |_| {},
+    );
     // KrakenD: lura decodes with UseNumber, so numeric literals come out as written.
-    assert_eq!(get(&g.url("/e")).text(), r#"{"big":12345678901234567890,"f":1.50}"#);
+    assert_eq!(
+        get(&g.url("/e")).text(),
+        r#"{"big":12345678901234567890,"f":1.50}"#
+    );
 }
 
 #[test]
@@ -201,7 +256,9 @@ fn no_op_passes_status_headers_and_body_through() {
         .header("Set-Cookie", "b=2")
         .header("X-Custom", "yes")
         .body("<raw>not json</raw>");
-    let (_b, g) = setup(reply, |c| c["endpoints"][0]["output_encoding"] = json!("no-op"));
+    let (_b, g) = setup(reply, |c| {
+        c["endpoints"][0]["output_encoding"] = json!("no-op")
+    });
     let r = get(&g.url("/e"));
     assert_eq!(r.status, 418);
     assert_eq!(r.text(), "<raw>not json</raw>");

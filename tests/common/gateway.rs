@@ -79,12 +79,16 @@ impl Gateway {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Gateway::spawn(cmd, config_path)
+    }
+
+    /// Start `cmd` (which should serve `config_path`) and wait for its `listening on` line.
+    /// Exposed so the harness self-test can drive a stand-in process.
+    pub fn spawn(mut cmd: Command, config_path: PathBuf) -> Result<Gateway, String> {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("spawn {}: {e}", binary()))?;
+        let mut child = cmd.spawn().map_err(|e| format!("spawn {cmd:?}: {e}"))?;
         let output = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel::<String>();
         if let Some(out) = child.stdout.take() {
