@@ -138,3 +138,6 @@ pub fn load_str(
         warnings: diags,
     })
 }
+
+#[cfg(test)]
+mod load_tests;
