@@ -5,25 +5,25 @@ use std::time::Duration;
 
 use super::*;
 
-fn no_env(_: &str) -> Option<String> {
+pub(super) fn no_env(_: &str) -> Option<String> {
     None
 }
 
-fn load_ok(text: &str) -> Loaded {
+pub(super) fn load_ok(text: &str) -> Loaded {
     match load_str("krakend.json", text, &no_env) {
         Ok(l) => l,
         Err(d) => panic!("expected the config to load, got {d:#?}"),
     }
 }
 
-fn load_err(text: &str) -> Vec<Diagnostic> {
+pub(super) fn load_err(text: &str) -> Vec<Diagnostic> {
     match load_str("krakend.json", text, &no_env) {
         Ok(l) => panic!("expected errors, loaded {:#?}", l.config),
         Err(d) => d,
     }
 }
 
-fn errors(text: &str) -> Vec<Diagnostic> {
+pub(super) fn errors(text: &str) -> Vec<Diagnostic> {
     load_err(text)
         .into_iter()
         .filter(|d| d.severity == Severity::Error)
@@ -31,7 +31,7 @@ fn errors(text: &str) -> Vec<Diagnostic> {
 }
 
 /// Asserts exactly one error, whose message contains `needle`, and returns it.
-fn one_error(text: &str, needle: &str) -> Diagnostic {
+pub(super) fn one_error(text: &str, needle: &str) -> Diagnostic {
     let errs = errors(text);
     assert_eq!(errs.len(), 1, "expected one error, got {errs:#?}");
     let e = errs.into_iter().next().unwrap_or_else(|| unreachable!());
@@ -44,18 +44,18 @@ fn one_error(text: &str, needle: &str) -> Diagnostic {
 }
 
 /// A config with one endpoint whose body is `endpoint` (a JSON object's inside).
-fn with_endpoint(endpoint: &str) -> String {
+pub(super) fn with_endpoint(endpoint: &str) -> String {
     format!(r#"{{"version": 3, "host": ["backend:8000"], "endpoints": [{{{endpoint}}}]}}"#)
 }
 
-fn first_endpoint(l: &Loaded) -> &Endpoint {
+pub(super) fn first_endpoint(l: &Loaded) -> &Endpoint {
     l.config
         .endpoints
         .first()
         .unwrap_or_else(|| panic!("no endpoint"))
 }
 
-fn first_backend(l: &Loaded) -> &Backend {
+pub(super) fn first_backend(l: &Loaded) -> &Backend {
     first_endpoint(l)
         .backend
         .first()
@@ -480,146 +480,6 @@ fn warnings_display_with_a_prefix() {
 }
 
 #[test]
-fn env_overrides_root_scalars_with_their_types() {
-    let env = |name: &str| match name {
-        "KRAKEND_PORT" => Some("9000".to_string()),
-        "KRAKEND_TIMEOUT" => Some("500ms".to_string()),
-        "KRAKEND_NAME" => Some("from env".to_string()),
-        "KRAKEND_DEBUG_ENDPOINT" => Some("true".to_string()),
-        _ => None,
-    };
-    let l = load_str(
-        "k.json",
-        r#"{"version": 3, "port": 8000, "timeout": "1s"}"#,
-        &env,
-    )
-    .unwrap_or_else(|d| panic!("{d:#?}"));
-    assert_eq!(l.config.port, 9000);
-    assert_eq!(l.config.timeout, Duration::from_millis(500));
-    assert_eq!(l.config.name, "from env");
-    assert!(l.config.debug_endpoint);
-}
-
-#[test]
-fn bad_env_values_are_errors_naming_the_variable() {
-    let env = |name: &str| match name {
-        "KRAKEND_PORT" => Some("abc".to_string()),
-        "KRAKEND_TIMEOUT" => Some("soon".to_string()),
-        "KRAKEND_MAX_HEADER_BYTES" => Some("-1".to_string()),
-        _ => None,
-    };
-    let diags = load_str("k.json", r#"{"version": 3}"#, &env)
-        .err()
-        .unwrap_or_default();
-    let vars: Vec<bool> = [
-        "KRAKEND_PORT",
-        "KRAKEND_TIMEOUT",
-        "KRAKEND_MAX_HEADER_BYTES",
-    ]
-    .iter()
-    .map(|v| diags.iter().any(|d| d.message.contains(v) && d.line == 0))
-    .collect();
-    assert_eq!(vars, vec![true; 3], "{diags:#?}");
-}
-
-#[test]
-fn long_namespace_aliases_are_normalised_with_a_warning() {
-    let l = load_ok(
-        r#"{"version": 3, "extra_config": {
-            "github_com/luraproject/lura/router/gin": {"return_error_msg": true},
-            "github_com/devopsfaith/krakend-gologging": {"level": "debug"}}}"#,
-    );
-    assert!(l.config.router.return_error_msg);
-    assert_eq!(l.config.log_level.as_deref(), Some("DEBUG"));
-    assert!(l.config.extra_config.contains_key("router"));
-    assert!(l.config.extra_config.contains_key("telemetry/logging"));
-    assert!(l
-        .warnings
-        .iter()
-        .any(|w| w.message.contains("use \"router\"")));
-}
-
-#[test]
-fn router_namespace_is_decoded_and_type_checked() {
-    let l = load_ok(
-        r#"{"version": 3, "extra_config": {"router": {
-            "health_path": "/hc", "disable_access_log": true, "auto_options": true,
-            "remote_ip_headers": ["x-client-ip"], "trusted_proxies": ["10.0.0.0/8"],
-            "error_body": {"404": {"msg": "nope"}}}}}"#,
-    );
-    let r = &l.config.router;
-    assert_eq!(r.health_path, "/hc");
-    assert!(r.disable_access_log && r.auto_options);
-    assert_eq!(r.remote_ip_headers, vec!["X-Client-Ip"]);
-    assert_eq!(r.trusted_proxies, vec!["10.0.0.0/8"]);
-    assert_eq!(
-        r.error_body.get("404"),
-        Some(&serde_json::json!({"msg": "nope"}))
-    );
-
-    let e = one_error(
-        r#"{"version": 3, "extra_config": {"router": {"return_error_msg": "yes"}}}"#,
-        "boolean",
-    );
-    assert_eq!(e.path, "$.extra_config.router.return_error_msg");
-}
-
-#[test]
-fn unsupported_namespaces_warn_and_are_listed() {
-    let l = load_ok(
-        r#"{"version": 3, "host": ["h"], "extra_config": {"security/cors": {}, "telemetry/metrics": {}},
-            "endpoints": [{"endpoint": "/a", "extra_config": {"qos/ratelimit/router": {"max_rate": 1}, "proxy": {}},
-              "backend": [{"url_pattern": "/", "extra_config": {"qos/circuit-breaker": {}, "backend/http": {}}}]}]}"#,
-    );
-    assert_eq!(l.warnings.len(), 4, "{:#?}", l.warnings);
-    let listed = unsupported_namespaces(&l.config);
-    assert_eq!(
-        listed,
-        vec![
-            (
-                "$.extra_config[\"security/cors\"]".to_string(),
-                "security/cors".to_string(),
-                NamespaceSupport::Unsupported
-            ),
-            (
-                "$.extra_config[\"telemetry/metrics\"]".to_string(),
-                "telemetry/metrics".to_string(),
-                NamespaceSupport::Observational
-            ),
-            (
-                "$.endpoints[0].extra_config[\"qos/ratelimit/router\"]".to_string(),
-                "qos/ratelimit/router".to_string(),
-                NamespaceSupport::AccessControl
-            ),
-            (
-                "$.endpoints[0].backend[0].extra_config[\"qos/circuit-breaker\"]".to_string(),
-                "qos/circuit-breaker".to_string(),
-                NamespaceSupport::Unsupported
-            ),
-        ]
-    );
-}
-
-#[test]
-fn extra_config_values_keep_their_json_shape() {
-    let l = load_ok(&with_endpoint(
-        r#""endpoint": "/a", "extra_config": {"proxy": {"sequential": true, "n": 3, "f": 0.5}},
-           "backend": [{"url_pattern": "/", "mapping": {"b": "x", "a": "y"}}]"#,
-    ));
-    assert_eq!(
-        first_endpoint(&l).extra_config.get("proxy"),
-        Some(&serde_json::json!({"sequential": true, "n": 3, "f": 0.5}))
-    );
-    assert_eq!(
-        first_backend(&l).mapping,
-        vec![
-            ("b".to_string(), "x".to_string()),
-            ("a".to_string(), "y".to_string())
-        ]
-    );
-}
-
-#[test]
 fn unreadable_file_is_one_error_without_position() {
     let path = std::path::Path::new("/nonexistent/dir/krakend.json");
     let diags = load_with_env(path, &no_env).err().unwrap_or_default();
@@ -637,4 +497,32 @@ fn load_reads_a_file_from_disk() {
     assert_eq!(l.config.file, path.display().to_string());
     assert_eq!(l.config.endpoints.len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn missing_endpoint_and_url_pattern_are_errors() {
+    let errs = errors(&with_endpoint(
+        r#""method": "GET", "backend": [{"host": ["h"]}]"#,
+    ));
+    let msgs: Vec<&str> = errs.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(
+        msgs,
+        vec![
+            "missing required key \"endpoint\"",
+            "missing required key \"url_pattern\""
+        ]
+    );
+}
+
+#[test]
+fn unknown_encodings_warn_that_they_fall_back_to_json() {
+    let l = load_ok(&with_endpoint(
+        r#""endpoint": "/a", "output_encoding": "fast-json", "backend": [{"url_pattern": "/", "encoding": "yaml"}]"#,
+    ));
+    let n = l
+        .warnings
+        .iter()
+        .filter(|w| w.message.contains("falls back to \"json\""))
+        .count();
+    assert_eq!(n, 2, "{:#?}", l.warnings);
 }

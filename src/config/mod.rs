@@ -140,4 +140,6 @@ pub fn load_str(
 }
 
 #[cfg(test)]
+mod load_ns_env_tests;
+#[cfg(test)]
 mod load_tests;
