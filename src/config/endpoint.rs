@@ -338,6 +338,17 @@ fn decode_backend(ctx: &mut Ctx, v: &Spanned, path: &str, inherit: &Inherit) -> 
                 b.input_query_strings = ctx.strings(val, &p).unwrap_or_default();
             }
             "extra_config" => b.extra_config = to_extra(&extra_members(ctx, val, &p)),
+            "timeout" => {
+                // KrakenD: mapstructure reads it (untagged field), then lura overwrites it with
+                // the endpoint timeout. CE's own test fixture sets it.
+                if ctx.duration(val, &p).is_some() {
+                    ctx.warn(
+                        m.key_pos,
+                        &p,
+                        "a backend \"timeout\" is ignored; the endpoint's timeout applies",
+                    );
+                }
+            }
             _ => {
                 if !legacy(ctx, m, path) {
                     ctx.unknown_key(m, path, BACKEND_KEYS);

@@ -526,3 +526,41 @@ fn unknown_encodings_warn_that_they_fall_back_to_json() {
         .count();
     assert_eq!(n, 2, "{:#?}", l.warnings);
 }
+
+#[test]
+fn shapes_from_krakend_ce_fixture_load() {
+    // Excerpts of krakend-ce tests/fixtures/krakend.json that exercise unusual corners.
+    let l = load_ok(
+        r#"{"version": 3, "cache_ttl": "3600s", "timeout": "3s", "read_header_timeout": "200ms",
+  "endpoints": [
+    {"endpoint": "/timeout2/{param}", "timeout": "150us", "extra_config": {"proxy": {"sequential": true}},
+     "backend": [
+       {"url_pattern": "/__debug/{param}", "host": ["http://127.0.0.1:8080"], "timeout": "30us"},
+       {"url_pattern": "/__debug/{param}/{resp0_message}", "host": ["http://127.0.0.1:8080"]}]},
+    {"endpoint": "/cel/jwt/{id}",
+     "extra_config": {"auth/validator": {"alg": "HS256"}},
+     "backend": [{"host": ["http://127.0.0.1:8081"],
+       "url_pattern": "/param_forwarding/{id}/{JWT.sub}/{JWT.http://example.com/custom}"}]},
+    {"endpoint": "/show/{id}", "backend": [{"host": ["http://showrss.info/"],
+       "url_pattern": "/user/{id}.rss", "encoding": "rss"}]},
+    {"endpoint": "/redirect/{code}", "backend": [{"host": ["http://127.0.0.1:8081"],
+       "url_pattern": "/redirect/?status={code}"}]}
+  ]}"#,
+    );
+    assert_eq!(
+        l.config.read_header_timeout,
+        Some(Duration::from_millis(200))
+    );
+    let e = first_endpoint(&l);
+    assert_eq!(e.timeout, Duration::from_micros(150));
+    assert_eq!(e.cache_ttl, Duration::from_secs(3600));
+    assert!(l
+        .warnings
+        .iter()
+        .any(|w| w.path == "$.endpoints[0].backend[0].timeout"));
+    let show = l.config.endpoints.get(2).and_then(|e| e.backend.first());
+    assert_eq!(
+        show.map(|b| b.host.clone()),
+        Some(vec!["http://showrss.info".to_string()])
+    );
+}
