@@ -7,7 +7,7 @@ use super::json::{Member, Pos, Spanned};
 use super::service::{extra_members, hosts, to_extra};
 use super::validate::{
     check_endpoint_path, classify_placeholder, endpoint_params, placeholders, route_shape,
-    Placeholder, ENDPOINT_METHODS,
+    unknown_encoding, Placeholder, BACKEND_ENCODINGS, ENDPOINT_METHODS, OUTPUT_ENCODINGS,
 };
 use super::{Backend, Config, Endpoint, Span};
 
@@ -155,6 +155,9 @@ fn decode_endpoint(ctx: &mut Ctx, v: &Spanned, path: &str, cfg: &Config) -> Opti
             }
             "output_encoding" => {
                 if let Some(s) = ctx.string(val, &p).filter(|s| !s.is_empty()) {
+                    if let Some(w) = unknown_encoding(&s, OUTPUT_ENCODINGS) {
+                        ctx.warn(val.pos, &p, w);
+                    }
                     e.output_encoding = s;
                 }
             }
@@ -311,6 +314,9 @@ fn decode_backend(ctx: &mut Ctx, v: &Spanned, path: &str, inherit: &Inherit) -> 
             }
             "encoding" => {
                 if let Some(s) = ctx.string(val, &p).filter(|s| !s.is_empty()) {
+                    if let Some(w) = unknown_encoding(&s, BACKEND_ENCODINGS) {
+                        ctx.warn(val.pos, &p, w);
+                    }
                     b.encoding = s;
                 }
             }
@@ -332,6 +338,17 @@ fn decode_backend(ctx: &mut Ctx, v: &Spanned, path: &str, inherit: &Inherit) -> 
                 b.input_query_strings = ctx.strings(val, &p).unwrap_or_default();
             }
             "extra_config" => b.extra_config = to_extra(&extra_members(ctx, val, &p)),
+            "timeout" => {
+                // KrakenD: mapstructure reads it (untagged field), then lura overwrites it with
+                // the endpoint timeout. CE's own test fixture sets it.
+                if ctx.duration(val, &p).is_some() {
+                    ctx.warn(
+                        m.key_pos,
+                        &p,
+                        "a backend \"timeout\" is ignored; the endpoint's timeout applies",
+                    );
+                }
+            }
             _ => {
                 if !legacy(ctx, m, path) {
                     ctx.unknown_key(m, path, BACKEND_KEYS);

@@ -541,3 +541,7 @@ pub fn key_segment(key: &str) -> String {
         format!("[{key:?}]")
     }
 }
+
+#[cfg(test)]
+#[path = "json_tests.rs"]
+mod tests;

@@ -138,3 +138,8 @@ pub fn load_str(
         warnings: diags,
     })
 }
+
+#[cfg(test)]
+mod load_ns_env_tests;
+#[cfg(test)]
+mod load_tests;

@@ -181,8 +181,8 @@ pub fn support_warning(ns: &str) -> Option<String> {
             "namespace {ns:?} (telemetry) is not supported yet and is ignored"
         )),
         NamespaceSupport::AccessControl => Some(format!(
-            "namespace {ns:?} restricts access and is not supported yet: \
-             the endpoint answers 501 Not Implemented instead of serving unprotected"
+            "namespace {ns:?} restricts access and is not supported yet: what it guards \
+             answers 501 Not Implemented instead of being served unprotected"
         )),
         NamespaceSupport::Unsupported => Some(format!(
             "namespace {ns:?} is not supported yet and is ignored"

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::decode::{child, is_comment, item, Ctx};
 use super::json::{Member, Spanned, Value};
 use super::namespaces;
-use super::validate::sanitize_host;
+use super::validate::{sanitize_host, unknown_encoding, OUTPUT_ENCODINGS};
 use super::{Config, ExtraConfig, RouterConfig};
 
 /// KrakenD: lura `DefaultTimeout`.
@@ -188,6 +188,9 @@ pub fn decode_root(ctx: &mut Ctx, root: &Spanned) -> Config {
             "cache_ttl" => cfg.cache_ttl = ctx.duration(v, &p).unwrap_or_default(),
             "output_encoding" => {
                 if let Some(s) = ctx.string(v, &p).filter(|s| !s.is_empty()) {
+                    if let Some(w) = unknown_encoding(&s, OUTPUT_ENCODINGS) {
+                        ctx.warn(v.pos, &p, w);
+                    }
                     cfg.output_encoding = s;
                 }
             }

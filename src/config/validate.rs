@@ -174,6 +174,32 @@ pub fn sanitize_host(host: &str) -> Result<String, String> {
     Ok(format!("{scheme}{authority}"))
 }
 
+/// Output encodings CE knows (`fast-json` is Enterprise-only).
+pub const OUTPUT_ENCODINGS: &[&str] = &[
+    "json",
+    "json-collection",
+    "xml",
+    "yaml",
+    "negotiate",
+    "string",
+    "no-op",
+];
+
+/// Backend encodings CE knows.
+pub const BACKEND_ENCODINGS: &[&str] = &["json", "safejson", "xml", "rss", "string", "no-op"];
+
+/// A warning for an encoding KrakenD doesn't know (it silently falls back to JSON).
+pub fn unknown_encoding(value: &str, known: &[&str]) -> Option<String> {
+    if known.contains(&value) {
+        return None;
+    }
+    // KrakenD: unknown encodings fall back to JSON without a word; say so.
+    Some(format!(
+        "unknown encoding {value:?} falls back to \"json\" (known: {})",
+        known.join(", ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +287,14 @@ mod tests {
         assert!(sanitize_host("ftp://example.com").is_err());
         assert!(sanitize_host("").is_err());
         assert!(sanitize_host("http://").is_err());
+    }
+
+    #[test]
+    fn unknown_encodings_warn() {
+        assert_eq!(unknown_encoding("negotiate", OUTPUT_ENCODINGS), None);
+        assert_eq!(unknown_encoding("safejson", BACKEND_ENCODINGS), None);
+        assert!(unknown_encoding("fast-json", OUTPUT_ENCODINGS).is_some());
+        assert!(unknown_encoding("JSON", BACKEND_ENCODINGS).is_some());
     }
 
     #[test]

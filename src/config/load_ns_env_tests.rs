@@ -1,0 +1,146 @@
+//! Tests of `KRAKEND_*` environment overrides and `extra_config` namespaces through `load_str`.
+
+use std::time::Duration;
+
+use super::load_tests::{first_backend, first_endpoint, load_ok, one_error, with_endpoint};
+use super::*;
+
+#[test]
+fn env_overrides_root_scalars_with_their_types() {
+    let env = |name: &str| match name {
+        "KRAKEND_PORT" => Some("9000".to_string()),
+        "KRAKEND_TIMEOUT" => Some("500ms".to_string()),
+        "KRAKEND_NAME" => Some("from env".to_string()),
+        "KRAKEND_DEBUG_ENDPOINT" => Some("true".to_string()),
+        _ => None,
+    };
+    let l = load_str(
+        "k.json",
+        r#"{"version": 3, "port": 8000, "timeout": "1s"}"#,
+        &env,
+    )
+    .unwrap_or_else(|d| panic!("{d:#?}"));
+    assert_eq!(l.config.port, 9000);
+    assert_eq!(l.config.timeout, Duration::from_millis(500));
+    assert_eq!(l.config.name, "from env");
+    assert!(l.config.debug_endpoint);
+}
+
+#[test]
+fn bad_env_values_are_errors_naming_the_variable() {
+    let env = |name: &str| match name {
+        "KRAKEND_PORT" => Some("abc".to_string()),
+        "KRAKEND_TIMEOUT" => Some("soon".to_string()),
+        "KRAKEND_MAX_HEADER_BYTES" => Some("-1".to_string()),
+        _ => None,
+    };
+    let diags = load_str("k.json", r#"{"version": 3}"#, &env)
+        .err()
+        .unwrap_or_default();
+    let vars: Vec<bool> = [
+        "KRAKEND_PORT",
+        "KRAKEND_TIMEOUT",
+        "KRAKEND_MAX_HEADER_BYTES",
+    ]
+    .iter()
+    .map(|v| diags.iter().any(|d| d.message.contains(v) && d.line == 0))
+    .collect();
+    assert_eq!(vars, vec![true; 3], "{diags:#?}");
+}
+
+#[test]
+fn long_namespace_aliases_are_normalised_with_a_warning() {
+    let l = load_ok(
+        r#"{"version": 3, "extra_config": {
+            "github_com/luraproject/lura/router/gin": {"return_error_msg": true},
+            "github_com/devopsfaith/krakend-gologging": {"level": "debug"}}}"#,
+    );
+    assert!(l.config.router.return_error_msg);
+    assert_eq!(l.config.log_level.as_deref(), Some("DEBUG"));
+    assert!(l.config.extra_config.contains_key("router"));
+    assert!(l.config.extra_config.contains_key("telemetry/logging"));
+    assert!(l
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("use \"router\"")));
+}
+
+#[test]
+fn router_namespace_is_decoded_and_type_checked() {
+    let l = load_ok(
+        r#"{"version": 3, "extra_config": {"router": {
+            "health_path": "/hc", "disable_access_log": true, "auto_options": true,
+            "remote_ip_headers": ["x-client-ip"], "trusted_proxies": ["10.0.0.0/8"],
+            "error_body": {"404": {"msg": "nope"}}}}}"#,
+    );
+    let r = &l.config.router;
+    assert_eq!(r.health_path, "/hc");
+    assert!(r.disable_access_log && r.auto_options);
+    assert_eq!(r.remote_ip_headers, vec!["X-Client-Ip"]);
+    assert_eq!(r.trusted_proxies, vec!["10.0.0.0/8"]);
+    assert_eq!(
+        r.error_body.get("404"),
+        Some(&serde_json::json!({"msg": "nope"}))
+    );
+
+    let e = one_error(
+        r#"{"version": 3, "extra_config": {"router": {"return_error_msg": "yes"}}}"#,
+        "boolean",
+    );
+    assert_eq!(e.path, "$.extra_config.router.return_error_msg");
+}
+
+#[test]
+fn unsupported_namespaces_warn_and_are_listed() {
+    let l = load_ok(
+        r#"{"version": 3, "host": ["h"], "extra_config": {"security/cors": {}, "telemetry/metrics": {}},
+            "endpoints": [{"endpoint": "/a", "extra_config": {"qos/ratelimit/router": {"max_rate": 1}, "proxy": {}},
+              "backend": [{"url_pattern": "/", "extra_config": {"qos/circuit-breaker": {}, "backend/http": {}}}]}]}"#,
+    );
+    assert_eq!(l.warnings.len(), 4, "{:#?}", l.warnings);
+    let listed = unsupported_namespaces(&l.config);
+    assert_eq!(
+        listed,
+        vec![
+            (
+                "$.extra_config[\"security/cors\"]".to_string(),
+                "security/cors".to_string(),
+                NamespaceSupport::Unsupported
+            ),
+            (
+                "$.extra_config[\"telemetry/metrics\"]".to_string(),
+                "telemetry/metrics".to_string(),
+                NamespaceSupport::Observational
+            ),
+            (
+                "$.endpoints[0].extra_config[\"qos/ratelimit/router\"]".to_string(),
+                "qos/ratelimit/router".to_string(),
+                NamespaceSupport::AccessControl
+            ),
+            (
+                "$.endpoints[0].backend[0].extra_config[\"qos/circuit-breaker\"]".to_string(),
+                "qos/circuit-breaker".to_string(),
+                NamespaceSupport::Unsupported
+            ),
+        ]
+    );
+}
+
+#[test]
+fn extra_config_values_keep_their_json_shape() {
+    let l = load_ok(&with_endpoint(
+        r#""endpoint": "/a", "extra_config": {"proxy": {"sequential": true, "n": 3, "f": 0.5}},
+           "backend": [{"url_pattern": "/", "mapping": {"b": "x", "a": "y"}}]"#,
+    ));
+    assert_eq!(
+        first_endpoint(&l).extra_config.get("proxy"),
+        Some(&serde_json::json!({"sequential": true, "n": 3, "f": 0.5}))
+    );
+    assert_eq!(
+        first_backend(&l).mapping,
+        vec![
+            ("b".to_string(), "x".to_string()),
+            ("a".to_string(), "y".to_string())
+        ]
+    );
+}
