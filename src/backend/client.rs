@@ -35,9 +35,14 @@ pub async fn call(pool: &Pool, target: &Target, req: &OutRequest, opts: &CallOpt
     let mut s = call_stream(pool, target, req, opts).await?;
     let mut body = BytesMut::new();
     while !s.next_chunk(&mut body, opts.max_body).await? {}
-    let (status, headers) = (s.status, std::mem::take(&mut s.headers));
+    let (status, headers, url) = (s.status, std::mem::take(&mut s.headers), std::mem::take(&mut s.url));
     s.finish(pool);
-    Ok(BackendResponse { status, headers, body: body.freeze() })
+    Ok(BackendResponse {
+        url,
+        status,
+        headers,
+        body: body.freeze(),
+    })
 }
 
 /// Call `target` and follow redirects; the body is left on the connection to be streamed.
@@ -48,6 +53,7 @@ pub async fn call_stream(pool: &Pool, target: &Target, req: &OutRequest, opts: &
         let addr = *cur_target.addrs.first().ok_or(BackendError::NoHost)?;
         let mut s = exchange(pool, addr, &cur_target.authority, &cur_req, opts).await?;
         let Some(next) = redirect(s.status, &s.headers, &cur_target, &cur_req, opts).await? else {
+            s.url = format!("http://{}{}", cur_target.authority, cur_req.path_and_query);
             return Ok(s);
         };
         // Drain the redirect's body so the connection can be reused.
@@ -208,6 +214,8 @@ fn remaining(deadline: Instant) -> Result<Duration, BackendError> {
 
 /// A backend response whose head has arrived; the body is read with [`Streaming::next_chunk`].
 pub struct Streaming {
+    /// The URL called (after redirects), for error messages.
+    pub url: String,
     pub status: u16,
     pub headers: Headers,
     pub framing: Framing,
@@ -301,6 +309,7 @@ async fn send_and_read_head(mut stream: TcpStream, wire: Vec<u8>, is_head: bool,
         }
     };
     Ok(Streaming {
+        url: String::new(),
         status: head.status,
         framing: head.framing,
         keep_alive: head.keep_alive,

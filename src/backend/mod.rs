@@ -31,6 +31,8 @@ pub struct OutRequest {
 /// A complete backend response (body de-chunked).
 #[derive(Clone, Debug)]
 pub struct BackendResponse {
+    /// The URL that was called (`http://host:port/path?query`), for error messages.
+    pub url: String,
     pub status: u16,
     pub headers: Headers,
     pub body: Bytes,

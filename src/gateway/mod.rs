@@ -202,9 +202,9 @@ async fn call(
             }
         }
     }
-    let (status, headers) = (s.status, std::mem::take(&mut s.headers));
+    let (status, headers, url) = (s.status, std::mem::take(&mut s.headers), std::mem::take(&mut s.url));
     s.finish(&ctx.pool);
-    Ok(BackendResponse { status, headers, body: body.freeze() })
+    Ok(BackendResponse { url, status, headers, body: body.freeze() })
 }
 
 async fn call_stream(
@@ -291,10 +291,11 @@ fn single(
         },
         Ok(r) => {
             let text = format!(
-                "invalid status code {} [{} {}]",
+                "invalid status code {} [{} {}]: {}",
                 r.status,
                 String::from_utf8_lossy(&b.method),
-                b.url_pattern
+                b.url_pattern,
+                r.url
             );
             if let Some(name) = &b.return_error_details {
                 let ct = r
