@@ -41,19 +41,11 @@ pub type Params<'a> = Vec<(&'a str, &'a str)>;
 /// Result of [`Router::route`].
 #[derive(Debug)]
 pub enum Route<'a, T> {
-    Found {
-        value: &'a T,
-        params: Params<'a>,
-    },
+    Found { value: &'a T, params: Params<'a> },
     /// Redirect to `location` (path plus the original query, if any) with `status` 301/307.
-    Redirect {
-        status: u16,
-        location: String,
-    },
+    Redirect { status: u16, location: String },
     /// The path exists for other methods; `allow` lists them, sorted, comma-separated.
-    MethodNotAllowed {
-        allow: String,
-    },
+    MethodNotAllowed { allow: String },
     NotFound,
 }
 
@@ -64,17 +56,13 @@ pub struct Router<T> {
 
 impl<T> Router<T> {
     pub fn new(opts: RouterOptions) -> Self {
-        Router {
-            opts,
-            routes: Vec::new(),
-        }
+        Router { opts, routes: Vec::new() }
     }
 
     /// Register `method` + KrakenD path template (`/users/{id}`). Errors on invalid syntax and
     /// on conflicts (duplicate method+path, different param names at one position, ...).
     pub fn insert(&mut self, method: &str, path: &str, value: T) -> Result<(), RouteError> {
-        self.routes
-            .push((method.to_string(), path.to_string(), value));
+        self.routes.push((method.to_string(), path.to_string(), value));
         Ok(())
     }
 
@@ -83,10 +71,7 @@ impl<T> Router<T> {
     pub fn route<'a>(&'a self, method: &str, path: &'a str, query: Option<&str>) -> Route<'a, T> {
         let _ = (method, query, &self.opts);
         match self.routes.iter().find(|(_, p, _)| p == path) {
-            Some((_, _, v)) => Route::Found {
-                value: v,
-                params: Vec::new(),
-            },
+            Some((_, _, v)) => Route::Found { value: v, params: Vec::new() },
             None => Route::NotFound,
         }
     }

@@ -36,11 +36,7 @@ impl std::fmt::Display for Diagnostic {
             Severity::Warning => "warning: ",
             Severity::Error => "",
         };
-        write!(
-            f,
-            "{}:{}:{}: {}: {}{}",
-            self.file, self.line, self.col, self.path, sev, self.message
-        )
+        write!(f, "{}:{}:{}: {}: {}{}", self.file, self.line, self.col, self.path, sev, self.message)
     }
 }
 
