@@ -156,8 +156,10 @@ impl BodyDecoder {
             return Err(HttpError::BodyTooLarge);
         }
         self.decoded += moved;
-        // O(1) when `out` is empty (it takes over the bytes), a copy otherwise.
-        out.unsplit(buf.split_to(n));
+        if n > 0 {
+            // O(1) when `out` is empty (it takes over the bytes), a copy otherwise.
+            out.unsplit(buf.split_to(n));
+        }
         Ok(moved)
     }
 
