@@ -228,7 +228,10 @@ impl Plan {
             paths.dedup();
             for p in paths {
                 let methods = router.allowed_methods(p).join(", ");
-                if router.insert("OPTIONS", p, RouteTarget::Options(allow.len())).is_ok() {
+                if router
+                    .insert("OPTIONS", p, RouteTarget::Options(allow.len()))
+                    .is_ok()
+                {
                     allow.push(Bytes::from(methods));
                 }
             }

@@ -31,11 +31,20 @@ pub struct CallOpts {
 const MAX_REDIRECTS: usize = 10;
 
 /// Call `target`, follow redirects, and buffer the whole body.
-pub async fn call(pool: &Pool, target: &Target, req: &OutRequest, opts: &CallOpts) -> Result<BackendResponse, BackendError> {
+pub async fn call(
+    pool: &Pool,
+    target: &Target,
+    req: &OutRequest,
+    opts: &CallOpts,
+) -> Result<BackendResponse, BackendError> {
     let mut s = call_stream(pool, target, req, opts).await?;
     let mut body = BytesMut::new();
     while !s.next_chunk(&mut body, opts.max_body).await? {}
-    let (status, headers, url) = (s.status, std::mem::take(&mut s.headers), std::mem::take(&mut s.url));
+    let (status, headers, url) = (
+        s.status,
+        std::mem::take(&mut s.headers),
+        std::mem::take(&mut s.url),
+    );
     s.finish(pool);
     Ok(BackendResponse {
         url,
@@ -46,7 +55,12 @@ pub async fn call(pool: &Pool, target: &Target, req: &OutRequest, opts: &CallOpt
 }
 
 /// Call `target` and follow redirects; the body is left on the connection to be streamed.
-pub async fn call_stream(pool: &Pool, target: &Target, req: &OutRequest, opts: &CallOpts) -> Result<Streaming, BackendError> {
+pub async fn call_stream(
+    pool: &Pool,
+    target: &Target,
+    req: &OutRequest,
+    opts: &CallOpts,
+) -> Result<Streaming, BackendError> {
     let mut cur_target = target.clone();
     let mut cur_req = req.clone();
     for _ in 0..=MAX_REDIRECTS {
@@ -78,7 +92,9 @@ async fn redirect(
     if !matches!(status, 301 | 302 | 303 | 307 | 308) {
         return Ok(None);
     }
-    let Some(loc) = headers.get("location") else { return Ok(None) };
+    let Some(loc) = headers.get("location") else {
+        return Ok(None);
+    };
     let loc = std::str::from_utf8(loc)
         .map_err(|_| BackendError::BadRedirect(String::from_utf8_lossy(loc).into()))?;
     let (next_target, path) = if let Some(rest) = loc.strip_prefix("http://") {
@@ -156,13 +172,21 @@ fn idempotent(method: &[u8]) -> bool {
 /// One request on one connection, up to the response head, with a single retry on a fresh
 /// connection when a reused one fails before any response byte (the backend closed it as we
 /// sent).
-async fn exchange(pool: &Pool, addr: SocketAddr, authority: &str, req: &OutRequest, opts: &CallOpts) -> Result<Streaming, BackendError> {
+async fn exchange(
+    pool: &Pool,
+    addr: SocketAddr,
+    authority: &str,
+    req: &OutRequest,
+    opts: &CallOpts,
+) -> Result<Streaming, BackendError> {
     let mut wire = Vec::with_capacity(256 + req.body.len());
-    let mut headers: Vec<(&[u8], &[u8])> = req.headers.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+    let mut headers: Vec<(&[u8], &[u8])> =
+        req.headers.iter().map(|(n, v)| (&n[..], &v[..])).collect();
     if !opts.keep_alive {
         headers.push((b"Connection", b"close"));
     }
-    let needs_length = !req.body.is_empty() || matches!(&req.method[..], b"POST" | b"PUT" | b"PATCH");
+    let needs_length =
+        !req.body.is_empty() || matches!(&req.method[..], b"POST" | b"PUT" | b"PATCH");
     write::request_head(
         &mut wire,
         &req.method,
@@ -185,7 +209,10 @@ async fn exchange(pool: &Pool, addr: SocketAddr, authority: &str, req: &OutReque
         }
     }
     let stream = connect(addr, opts).await?;
-    send_and_read_head(stream, wire, is_head, opts).await.map(|s| s.at(addr)).map_err(|(e, _)| e)
+    send_and_read_head(stream, wire, is_head, opts)
+        .await
+        .map(|s| s.at(addr))
+        .map_err(|(e, _)| e)
 }
 
 async fn connect(addr: SocketAddr, opts: &CallOpts) -> Result<TcpStream, BackendError> {
@@ -238,7 +265,11 @@ impl Streaming {
 
     /// Append the next decoded body bytes to `out`. Returns true once the body is complete.
     /// `max` caps the total decoded body.
-    pub async fn next_chunk(&mut self, out: &mut BytesMut, max: usize) -> Result<bool, BackendError> {
+    pub async fn next_chunk(
+        &mut self,
+        out: &mut BytesMut,
+        max: usize,
+    ) -> Result<bool, BackendError> {
         if self.done {
             return Ok(true);
         }
@@ -256,15 +287,12 @@ impl Streaming {
             if out.len() > before {
                 return Ok(false);
             }
-            match fill(&mut self.stream, &mut self.buf, self.deadline).await? {
-                0 => {
-                    self.decoder.eof().map_err(BackendError::Protocol)?;
-                    self.done = true;
-                    // The backend closed: the connection is gone either way.
-                    self.keep_alive = false;
-                    return Ok(true);
-                }
-                _ => {}
+            if fill(&mut self.stream, &mut self.buf, self.deadline).await? == 0 {
+                self.decoder.eof().map_err(BackendError::Protocol)?;
+                self.done = true;
+                // The backend closed: the connection is gone either way.
+                self.keep_alive = false;
+                return Ok(true);
             }
         }
     }
@@ -272,7 +300,12 @@ impl Streaming {
     /// Give the connection back to the pool if the exchange ended cleanly and may be reused.
     /// Leftover bytes after a complete response mean the backend is out of sync: never reuse.
     pub fn finish(self, pool: &Pool) {
-        if self.done && self.reuse && self.keep_alive && self.buf.is_empty() && self.framing != Framing::CloseDelimited {
+        if self.done
+            && self.reuse
+            && self.keep_alive
+            && self.buf.is_empty()
+            && self.framing != Framing::CloseDelimited
+        {
             pool.put(self.addr, self.stream, self.max_idle);
         }
     }
@@ -280,7 +313,12 @@ impl Streaming {
 
 /// Write the request and read the response head. The error carries whether any response byte
 /// had arrived (after that, a retry could duplicate the request's effect).
-async fn send_and_read_head(mut stream: TcpStream, wire: Vec<u8>, is_head: bool, opts: &CallOpts) -> Result<Streaming, (BackendError, bool)> {
+async fn send_and_read_head(
+    mut stream: TcpStream,
+    wire: Vec<u8>,
+    is_head: bool,
+    opts: &CallOpts,
+) -> Result<Streaming, (BackendError, bool)> {
     let rem = remaining(opts.deadline).map_err(|e| (e, false))?;
     match monoio::time::timeout(rem, stream.write_all(wire)).await {
         Err(_) => return Err((BackendError::Timeout, false)),
@@ -301,7 +339,10 @@ async fn send_and_read_head(mut stream: TcpStream, wire: Vec<u8>, is_head: bool,
         let got = !buf.is_empty();
         match fill(&mut stream, &mut buf, header_deadline).await {
             Ok(0) => {
-                let err = BackendError::Io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "EOF"));
+                let err = BackendError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "EOF",
+                ));
                 return Err((err, got));
             }
             Ok(_) => {}

@@ -202,9 +202,18 @@ async fn call(
             }
         }
     }
-    let (status, headers, url) = (s.status, std::mem::take(&mut s.headers), std::mem::take(&mut s.url));
+    let (status, headers, url) = (
+        s.status,
+        std::mem::take(&mut s.headers),
+        std::mem::take(&mut s.url),
+    );
     s.finish(&ctx.pool);
-    Ok(BackendResponse { url, status, headers, body: body.freeze() })
+    Ok(BackendResponse {
+        url,
+        status,
+        headers,
+        body: body.freeze(),
+    })
 }
 
 async fn call_stream(

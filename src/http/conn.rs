@@ -163,16 +163,37 @@ async fn serve_one(
     let is_head = &head.method[..] == b"HEAD";
     if server.access_log
         && crate::log::access_log_enabled()
-        && !server.logger_skip_paths.iter().any(|p| p.as_bytes() == head.path())
+        && !server
+            .logger_skip_paths
+            .iter()
+            .any(|p| p.as_bytes() == head.path())
     {
-        crate::log::access(resp.status, started.elapsed(), &peer.ip(), &head.method, head.path());
+        crate::log::access(
+            resp.status,
+            started.elapsed(),
+            &peer.ip(),
+            &head.method,
+            head.path(),
+        );
     }
     let wd = deadline(Instant::now(), server.write_timeout);
     match resp.stream.take() {
         None => write_response(stream, out, &resp, head.version, keep, is_head, wd).await && keep,
         Some(s) => {
             let max = server.backend.max_body;
-            stream_response(stream, out, &resp, *s, head.version, keep, is_head, wd, max, worker).await
+            stream_response(
+                stream,
+                out,
+                &resp,
+                *s,
+                head.version,
+                keep,
+                is_head,
+                wd,
+                max,
+                worker,
+            )
+            .await
         }
     }
 }
@@ -190,7 +211,11 @@ async fn write_response(
     let headers: Vec<(&[u8], &[u8])> = resp.headers.iter().map(|(n, v)| (&n[..], &v[..])).collect();
     // 1xx, 204 and 304 carry no body and no Content-Length.
     let bodiless = matches!(resp.status, 100..=199 | 204 | 304);
-    let length = if bodiless { None } else { Some(resp.body.len()) };
+    let length = if bodiless {
+        None
+    } else {
+        Some(resp.body.len())
+    };
     write::response_head(out, version, resp.status, &headers, length, false, keep);
     let send_body = !is_head && !bodiless && !resp.body.is_empty();
     let inline = resp.body.len() <= 64 * 1024;

@@ -19,6 +19,8 @@ pub struct Worker {
     handle: PlanHandle,
     /// The plan this core last saw, and a core-local reference to it: requests clone the `Rc`
     /// (no atomic traffic between cores); it is refreshed only when a reload swapped the plan.
+    /// The extra indirection is the point: `Rc` clones stay on this core's cache lines.
+    #[allow(clippy::redundant_allocation)]
     cache: RefCell<(Arc<Plan>, Rc<Arc<Plan>>)>,
     pub ctx: WorkerCtx,
     shutdown: Arc<AtomicBool>,
@@ -41,6 +43,7 @@ impl Worker {
 
     /// The current plan. A request holds the returned reference from start to end, so it
     /// sees one plan even if a reload happens meanwhile.
+    #[allow(clippy::redundant_allocation)]
     pub fn plan(&self) -> Rc<Arc<Plan>> {
         let guard = self.handle.load();
         let Ok(mut cache) = self.cache.try_borrow_mut() else {
