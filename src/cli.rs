@@ -84,8 +84,20 @@ pub fn main() -> i32 {
 fn check(path: &std::path::Path, debug: u8) -> i32 {
     match server::load_plan(path, false) {
         Some((plan, cfg)) => {
-            for (at, ns, support) in crate::config::namespaces::unsupported_namespaces(&cfg) {
-                println!("{}: {at}: namespace {ns}: {support:?}", path.display());
+            let pending = crate::config::namespaces::unsupported_namespaces(&cfg);
+            if !pending.is_empty() {
+                println!("Namespaces not implemented yet:");
+                for (at, ns, support) in pending {
+                    use crate::config::namespaces::NamespaceSupport as S;
+                    let what = match support {
+                        S::AccessControl => {
+                            "restricts access: the endpoint answers 501 (fail closed)"
+                        }
+                        S::Observational => "observability only: ignored",
+                        S::Unsupported | S::Supported => "ignored",
+                    };
+                    println!("  {at}: {ns}: {what}");
+                }
             }
             if debug > 0 {
                 println!(

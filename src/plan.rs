@@ -205,9 +205,15 @@ impl Plan {
                 errors.push(err(&root, format!("health_path: {e}")));
             }
         }
+        // A service-level access-control namespace guards every endpoint: fail closed on all of
+        // them. (Service-level auth/validator only tunes the JWK cache.)
+        let service_block = cfg
+            .extra_config
+            .keys()
+            .find(|ns| *ns != "auth/validator" && access_control(ns));
         let mut endpoints = Vec::with_capacity(cfg.endpoints.len());
         for e in &cfg.endpoints {
-            match compile_endpoint(e) {
+            match compile_endpoint(e, service_block) {
                 Ok(ep) => {
                     if let Err(re) = router.insert(
                         &e.method,
@@ -306,7 +312,10 @@ impl Plan {
     }
 }
 
-fn compile_endpoint(e: &config::Endpoint) -> Result<EndpointPlan, Vec<String>> {
+fn compile_endpoint(
+    e: &config::Endpoint,
+    service_block: Option<&String>,
+) -> Result<EndpointPlan, Vec<String>> {
     let mut errors = Vec::new();
     let output = match e.output_encoding.as_str() {
         "json-collection" => Output::JsonCollection,
@@ -326,7 +335,8 @@ fn compile_endpoint(e: &config::Endpoint) -> Result<EndpointPlan, Vec<String>> {
     let blocked = e
         .extra_config
         .keys()
-        .find(|ns| config::namespaces::classify(ns) == config::namespaces::NamespaceSupport::AccessControl)
+        .find(|ns| access_control(ns))
+        .or(service_block)
         .map(|ns| {
             let body = serde_json::json!({
                 "error": format!("endpoint uses {ns}, which this gateway does not implement yet; it refuses requests instead of serving them unprotected"),
@@ -394,6 +404,10 @@ fn compile_backend(b: &config::Backend) -> Result<BackendPlan, String> {
         return_error_details,
         url_pattern: b.url_pattern.clone(),
     })
+}
+
+fn access_control(ns: &str) -> bool {
+    config::namespaces::classify(ns) == config::namespaces::NamespaceSupport::AccessControl
 }
 
 /// `http://host[:port]` -> resolved target. Resolution happens here, off the event loop.

@@ -183,6 +183,26 @@ fn endpoint_with_auth_validator_answers_501_naming_the_namespace_while_others_se
     assert_eq!(get(&g.url("/open")).status, 200);
 }
 
+#[test]
+fn service_level_bot_detector_makes_every_endpoint_fail_closed_with_501() {
+    let b = Backend::json(r#"{"ok":true}"#);
+    let mut cfg = service(vec![endpoint(
+        "/open",
+        "GET",
+        vec![backend(&b.url(), "/open")],
+    )]);
+    cfg["extra_config"] = json!({"security/bot-detector": {"deny": ["curl.*"]}});
+    let g = Gateway::start(&cfg.to_string());
+    let r = get(&g.url("/open"));
+    assert_eq!(r.status, 501);
+    assert!(r.json().to_string().contains("security/bot-detector"));
+    assert!(
+        b.requests().is_empty(),
+        "an unguarded call reached the backend"
+    );
+    assert_eq!(get(&g.url("/__health")).status, 200);
+}
+
 /// A config with two independent errors, pretty-printed so each sits on its own lines:
 /// endpoint 0 (lines 4-7) has no backend, endpoint 1 (lines 8-16) uses an undefined param.
 const TWO_ERRORS: &str = r#"{
