@@ -2,6 +2,9 @@
 //! `serde_json::Value` reference implementation of KrakenD's rules, for random documents and
 //! random target/allow/deny/mapping/group/flatmap configurations.
 
+// The reference implementation is test code: indexing and unwrap keep it short and obvious.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
 use bytes::Bytes;
 use proptest::prelude::*;
 use proxy::config::{Backend, Span};

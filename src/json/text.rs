@@ -177,6 +177,16 @@ pub(crate) fn dedupe_last_wins(members: &mut Vec<(Bytes, Bytes)>) {
     if n < 2 {
         return;
     }
+    // Fast path without allocation: most bodies have no duplicate keys.
+    if n <= 32 {
+        let any_dup = members.iter().enumerate().any(|(i, (ki, _))| {
+            let later = members.get(i + 1..).unwrap_or_default();
+            later.iter().any(|(kj, _)| keys_equal(ki, kj))
+        });
+        if !any_dup {
+            return;
+        }
+    }
     let mut keep = vec![true; n];
     if n <= 32 {
         for (i, slot) in keep.iter_mut().enumerate() {
