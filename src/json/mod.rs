@@ -1,2 +1,204 @@
 //! Response shaping on sonic-rs: projection (target -> allow|deny -> mapping -> group), merge,
 //! flatmap. OWNER: json helper (issue 3).
+//!
+//! A backend body is never turned into a DOM. [`BackendShape::apply`] walks the raw text with
+//! sonic-rs' lazy iterators and keeps only the members the client will see, as [`Fields`]:
+//! top-level `(key, value)` pairs of raw JSON text sliced out of the shared body (`Bytes`), plus
+//! owned text where shaping had to build new text (a nested allow rebuilds an object from its
+//! kept raw members). Numbers and strings keep their exact source text.
+//!
+//! Sans-io: everything here takes bytes and returns bytes or values.
+
+mod flatmap;
+mod format;
+mod project;
+mod text;
+
+pub use flatmap::EndpointFlatmap;
+pub use project::BackendShape;
+
+use bytes::Bytes;
+
+/// Why a backend body could not be shaped. Any of these fails the backend (KrakenD: a decode
+/// error makes the backend call fail).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JsonError {
+    /// The body is not valid JSON (sonic-rs' message, with its position).
+    Syntax(String),
+    /// `encoding: json` needs an object at the top level (KrakenD decodes into a map).
+    ExpectedObject,
+    /// `is_collection: true` needs an array at the top level.
+    ExpectedArray,
+}
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JsonError::Syntax(m) => write!(f, "invalid JSON from backend: {m}"),
+            JsonError::ExpectedObject => {
+                f.write_str("backend response is not a JSON object (encoding json)")
+            }
+            JsonError::ExpectedArray => {
+                f.write_str("backend response is not a JSON array (is_collection)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for JsonError {}
+
+impl From<sonic_rs::Error> for JsonError {
+    fn from(e: sonic_rs::Error) -> Self {
+        JsonError::Syntax(e.to_string())
+    }
+}
+
+/// The shaped data of one backend (or of a merge): an ordered list of unique top-level members.
+/// Keys are raw JSON string bodies (no quotes, escapes kept), values raw JSON text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fields {
+    members: Vec<(Bytes, Bytes)>,
+}
+
+impl Fields {
+    /// No members.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Build from members that are already unique.
+    pub(crate) fn from_members(members: Vec<(Bytes, Bytes)>) -> Self {
+        Fields { members }
+    }
+
+    pub(crate) fn into_members(self) -> Vec<(Bytes, Bytes)> {
+        self.members
+    }
+
+    /// The raw members, in order.
+    pub fn members(&self) -> &[(Bytes, Bytes)] {
+        &self.members
+    }
+
+    /// Number of top-level members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// KrakenD says `X-KrakenD-Completed: false` when the merged data is empty.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The raw value of the member named `name` (unescaped name).
+    pub fn get(&self, name: &str) -> Option<&Bytes> {
+        self.members
+            .iter()
+            .find(|(k, _)| text::key_is(k, name))
+            .map(|(_, v)| v)
+    }
+
+    /// Insert a member; an existing member with the same key is replaced in place.
+    pub(crate) fn insert(&mut self, key: Bytes, value: Bytes) {
+        match self
+            .members
+            .iter_mut()
+            .find(|(k, _)| text::keys_equal(k, &key))
+        {
+            Some(slot) => slot.1 = value,
+            None => self.members.push((key, value)),
+        }
+    }
+
+    /// `{...}` from the raw pieces.
+    pub fn write_object(&self, out: &mut Vec<u8>) {
+        text::write_members(out, &self.members);
+    }
+
+    /// json-collection output: the value of the `collection` key, `[]` if absent.
+    pub fn write_collection(&self, out: &mut Vec<u8>) {
+        match self.get("collection") {
+            Some(v) => out.extend_from_slice(v),
+            None => out.extend_from_slice(b"[]"),
+        }
+    }
+
+    /// string output: the `content` key's string value unescaped, or its raw text if it is not
+    /// a string; empty if absent.
+    pub fn content_string(&self) -> Vec<u8> {
+        let Some(v) = self.get("content") else {
+            return Vec::new();
+        };
+        if text::first_byte(v) == Some(b'"') {
+            if let Ok(s) = sonic_rs::from_slice::<String>(v) {
+                return s.into_bytes();
+            }
+        }
+        v.to_vec()
+    }
+
+    /// The value at a dot path formatted as KrakenD inserts `{respN_a.b}` into later
+    /// url_patterns (sequential proxy). `None` when the path does not resolve.
+    pub fn value_at(&self, path: &str) -> Option<String> {
+        format::value_at(self, path)
+    }
+}
+
+/// Shallow merge of backend results, in the given (declaration) order: a later part wins a key
+/// collision.
+// KrakenD: merges in *arrival* order, so the slowest backend wins a collision. We merge in
+// declaration order on purpose so that the same request always gives the same response.
+pub fn merge(parts: Vec<Fields>) -> Fields {
+    let mut parts = parts.into_iter();
+    let Some(mut acc) = parts.next() else {
+        return Fields::new();
+    };
+    for part in parts {
+        if acc.len().saturating_mul(part.len()) > 1024 {
+            merge_hashed(&mut acc, part);
+        } else {
+            for (k, v) in part.members {
+                acc.insert(k, v);
+            }
+        }
+    }
+    acc
+}
+
+/// The same rule as the linear merge, with a hash index for big top-level objects.
+fn merge_hashed(acc: &mut Fields, part: Fields) {
+    let mut index: std::collections::HashMap<Vec<u8>, usize> = acc
+        .members
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (text::plain_key(k).into_owned(), i))
+        .collect();
+    for (k, v) in part.members {
+        let plain = text::plain_key(&k).into_owned();
+        match index.get(&plain).and_then(|i| acc.members.get_mut(*i)) {
+            Some(slot) => slot.1 = v,
+            None => {
+                index.insert(plain, acc.members.len());
+                acc.members.push((k, v));
+            }
+        }
+    }
+}
+
+/// Fields from a config value (`proxy.static` data). A non-object gives no fields.
+pub fn from_value(v: &serde_json::Value) -> Fields {
+    let Some(map) = v.as_object() else {
+        return Fields::new();
+    };
+    let members = map
+        .iter()
+        .map(|(k, v)| {
+            let raw = serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec());
+            (text::escaped(k), Bytes::from(raw))
+        })
+        .collect();
+    Fields { members }
+}
+
+#[cfg(test)]
+mod tests;

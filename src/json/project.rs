@@ -1,0 +1,438 @@
+//! Per-backend projection, compiled once from config: decode -> target -> allow|deny -> mapping
+//! -> group (or decode -> target -> flatmap -> group). Works on raw text: dropped members are
+//! skipped (and validated) by sonic-rs, never materialised.
+
+use bytes::Bytes;
+
+use super::flatmap::Ops;
+use super::{text, Fields, JsonError};
+
+/// How the backend body is decoded (`encoding`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decoder {
+    /// `json`: a top-level object.
+    Object,
+    /// `json` + `is_collection`: a top-level array under `collection`.
+    Collection,
+    /// `safejson`: object as is, array under `collection`, anything else under `result`.
+    Safe,
+    /// `string`: the whole body as a string under `content`.
+    Text,
+}
+
+/// A dot-path tree for allow/deny. `None` children are leaves (keep / delete the whole value).
+#[derive(Clone, Debug, Default)]
+struct PathTree {
+    children: Vec<(String, Option<PathTree>)>,
+}
+
+impl PathTree {
+    fn child(&self, name: &str) -> Option<&Option<PathTree>> {
+        self.children
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    fn child_mut(&mut self, name: &str) -> Option<&mut Option<PathTree>> {
+        self.children
+            .iter_mut()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The rule for a raw (escaped) key from the body.
+    fn child_raw(&self, raw: &[u8]) -> Option<&Option<PathTree>> {
+        self.children
+            .iter()
+            .find(|(k, _)| text::key_is(raw, k))
+            .map(|(_, v)| v)
+    }
+
+    fn set(&mut self, name: &str, v: Option<PathTree>) {
+        match self.child_mut(name) {
+            Some(slot) => *slot = v,
+            None => self.children.push((name.to_owned(), v)),
+        }
+    }
+
+    /// KrakenD (`buildDictPath`): intermediate segments replace a leaf by a subtree, and the last
+    /// segment always becomes a leaf, so `["a.b", "a"]` keeps all of `a` but `["a", "a.b"]` keeps
+    /// only `a.b`.
+    fn allow(paths: &[String]) -> PathTree {
+        let mut root = PathTree::default();
+        for p in paths {
+            let segs: Vec<&str> = p.split('.').collect();
+            root.insert_allow(&segs);
+        }
+        root
+    }
+
+    fn insert_allow(&mut self, segs: &[&str]) {
+        let Some((first, rest)) = segs.split_first() else {
+            return;
+        };
+        if rest.is_empty() {
+            self.set(first, None);
+            return;
+        }
+        if !matches!(self.child(first), Some(Some(_))) {
+            self.set(first, Some(PathTree::default()));
+        }
+        if let Some(Some(next)) = self.child_mut(first) {
+            next.insert_allow(rest);
+        }
+    }
+
+    /// KrakenD (`buildDenyTree`): a shorter path wins over a longer one in either order.
+    fn deny(paths: &[String]) -> PathTree {
+        let mut root = PathTree::default();
+        for p in paths {
+            let segs: Vec<&str> = p.split('.').collect();
+            root.insert_deny(&segs);
+        }
+        root
+    }
+
+    fn insert_deny(&mut self, segs: &[&str]) {
+        let Some((first, rest)) = segs.split_first() else {
+            return;
+        };
+        if rest.is_empty() {
+            self.set(first, None);
+            return;
+        }
+        match self.child(first) {
+            Some(None) => return,
+            None => self.set(first, Some(PathTree::default())),
+            Some(Some(_)) => {}
+        }
+        if let Some(Some(next)) = self.child_mut(first) {
+            next.insert_deny(rest);
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Filter {
+    None,
+    Allow(PathTree),
+    Deny(PathTree),
+}
+
+/// Everything about one backend's response shaping that depends only on config.
+#[derive(Clone, Debug)]
+pub struct BackendShape {
+    decoder: Decoder,
+    target: Vec<String>,
+    filter: Filter,
+    /// (from, escaped to), in file order.
+    mapping: Vec<(String, Bytes)>,
+    /// Escaped group key.
+    group: Option<Bytes>,
+    flatmap: Option<Ops>,
+}
+
+impl BackendShape {
+    /// Precompute the shaping of `b`. Errors name the bad setting.
+    pub fn compile(b: &crate::config::Backend) -> Result<BackendShape, String> {
+        let decoder = match b.encoding.as_str() {
+            "safejson" => Decoder::Safe,
+            "string" => Decoder::Text,
+            "xml" | "rss" => {
+                return Err(format!(
+                    "backend {}: encoding {:?} is not supported",
+                    b.url_pattern, b.encoding
+                ))
+            }
+            // KrakenD: an unknown encoding falls back to json. no-op never reaches shaping.
+            _ if b.is_collection => Decoder::Collection,
+            _ => Decoder::Object,
+        };
+        let flatmap = super::flatmap::parse(b.extra_config.get("proxy"))
+            .map_err(|e| format!("backend {}: proxy.flatmap_filter: {e}", b.url_pattern))?;
+        let filter = if !b.allow.is_empty() {
+            Filter::Allow(PathTree::allow(&b.allow))
+        } else if !b.deny.is_empty() {
+            Filter::Deny(PathTree::deny(&b.deny))
+        } else {
+            Filter::None
+        };
+        // KrakenD: a dotted mapping target is cut at the first dot.
+        let mapping = b
+            .mapping
+            .iter()
+            .map(|(from, to)| {
+                let to = to.split('.').next().unwrap_or_default();
+                (from.clone(), text::escaped(to))
+            })
+            .collect();
+        let target = if b.target.is_empty() {
+            Vec::new()
+        } else {
+            b.target.split('.').map(str::to_owned).collect()
+        };
+        Ok(BackendShape {
+            decoder,
+            target,
+            filter,
+            mapping,
+            group: (!b.group.is_empty()).then(|| text::escaped(&b.group)),
+            flatmap,
+        })
+    }
+
+    /// Shape one backend body.
+    pub fn apply(&self, body: Bytes) -> Result<Fields, JsonError> {
+        let mut data = self.decode(&body)?;
+        for seg in &self.target {
+            data = data.descend(seg)?;
+        }
+        let members = match &self.flatmap {
+            Some(ops) => ops.run(data.into_members(|_| true)?)?,
+            None => {
+                let members = match &self.filter {
+                    Filter::None => data.into_members(|_| true)?,
+                    Filter::Allow(tree) => {
+                        let kept = data.into_members(|k| tree.child(k).is_some())?;
+                        allow_members(tree, kept)?
+                    }
+                    Filter::Deny(tree) => {
+                        let kept = data.into_members(|k| !matches!(tree.child(k), Some(None)))?;
+                        deny_members(tree, kept)?.0
+                    }
+                };
+                self.map(members)
+            }
+        };
+        Ok(match &self.group {
+            Some(g) => {
+                let mut out = Vec::new();
+                text::write_members(&mut out, &members);
+                Fields::from_members(vec![(g.clone(), Bytes::from(out))])
+            }
+            None => Fields::from_members(members),
+        })
+    }
+
+    fn decode(&self, body: &Bytes) -> Result<Data, JsonError> {
+        let first = text::first_byte(body);
+        match self.decoder {
+            Decoder::Text => {
+                let s = String::from_utf8_lossy(body);
+                Ok(Data::Members(vec![(
+                    Bytes::from_static(b"content"),
+                    text::quoted(&s),
+                )]))
+            }
+            Decoder::Object => match first {
+                Some(b'{') => Ok(Data::Raw(body.clone())),
+                // KrakenD: Go decodes `null` into a nil map without error.
+                Some(b'n') => {
+                    whole(body)?;
+                    Ok(Data::Empty)
+                }
+                Some(_) => {
+                    whole(body)?;
+                    Err(JsonError::ExpectedObject)
+                }
+                None => Err(JsonError::Syntax("empty body".into())),
+            },
+            Decoder::Collection => match first {
+                Some(b'[') | Some(b'n') => Ok(Data::Members(vec![(
+                    Bytes::from_static(b"collection"),
+                    whole(body)?,
+                )])),
+                Some(_) => {
+                    whole(body)?;
+                    Err(JsonError::ExpectedArray)
+                }
+                None => Err(JsonError::Syntax("empty body".into())),
+            },
+            Decoder::Safe => match first {
+                Some(b'{') => Ok(Data::Raw(body.clone())),
+                Some(b'[') => Ok(Data::Members(vec![(
+                    Bytes::from_static(b"collection"),
+                    whole(body)?,
+                )])),
+                // KrakenD (lura encoding.SafeJSONDecoder): scalars go under "result".
+                Some(_) => Ok(Data::Members(vec![(
+                    Bytes::from_static(b"result"),
+                    whole(body)?,
+                )])),
+                None => Err(JsonError::Syntax("empty body".into())),
+            },
+        }
+    }
+
+    /// Rename top-level keys. All renames read the data before any rename (KrakenD iterates a Go
+    /// map, so its order is random; we are deterministic): renamed members win over untouched
+    /// ones with the same name, and a later mapping entry wins over an earlier one.
+    fn map(&self, members: Vec<(Bytes, Bytes)>) -> Vec<(Bytes, Bytes)> {
+        if self.mapping.is_empty() {
+            return members;
+        }
+        let mut out = Vec::with_capacity(members.len());
+        let mut renamed: Vec<(usize, Bytes)> = Vec::new();
+        for (k, v) in members {
+            match self
+                .mapping
+                .iter()
+                .position(|(from, _)| text::key_is(&k, from))
+            {
+                Some(i) => renamed.push((i, v)),
+                None => out.push((k, v)),
+            }
+        }
+        renamed.sort_by_key(|(i, _)| *i);
+        let mut fields = Fields::from_members(out);
+        for (i, v) in renamed {
+            if let Some((_, to)) = self.mapping.get(i) {
+                fields.insert(to.clone(), v);
+            }
+        }
+        fields.into_members()
+    }
+}
+
+/// The whole body as one validated value (trailing whitespace allowed).
+fn whole(body: &Bytes) -> Result<Bytes, JsonError> {
+    let lv: sonic_rs::LazyValue<'_> = sonic_rs::from_slice(body)?;
+    Ok(text::sub(body, lv.as_raw_str().as_bytes()))
+}
+
+/// The object being shaped: raw text, synthetic members from a decoder, or nothing.
+enum Data {
+    Raw(Bytes),
+    Members(Vec<(Bytes, Bytes)>),
+    Empty,
+}
+
+impl Data {
+    /// `target`: the object at `seg`, or nothing when missing or not an object.
+    fn descend(self, seg: &str) -> Result<Data, JsonError> {
+        let found = match self {
+            Data::Empty => return Ok(Data::Empty),
+            Data::Members(m) => m
+                .into_iter()
+                .rev()
+                .find(|(k, _)| text::key_is(k, seg))
+                .map(|(_, v)| v),
+            Data::Raw(raw) => {
+                let mut found = None;
+                for item in sonic_rs::to_object_iter(raw.as_ref()) {
+                    let (k, v) = item?;
+                    if k == seg {
+                        found = Some(text::sub(&raw, v.as_raw_str().as_bytes()));
+                    }
+                }
+                found
+            }
+        };
+        Ok(match found {
+            Some(v) if text::first_byte(&v) == Some(b'{') => Data::Raw(v),
+            _ => Data::Empty,
+        })
+    }
+
+    /// Unique top-level members whose (unescaped) key passes `keep`.
+    fn into_members(self, keep: impl Fn(&str) -> bool) -> Result<Vec<(Bytes, Bytes)>, JsonError> {
+        match self {
+            Data::Empty => Ok(Vec::new()),
+            Data::Members(mut m) => {
+                m.retain(|(k, _)| text::unescape(k).is_some_and(|k| keep(&k)));
+                Ok(m)
+            }
+            Data::Raw(raw) => members_of(&raw, keep),
+        }
+    }
+}
+
+/// The members of a raw object whose key passes `keep`, deduplicated (last wins). The other
+/// members are skipped by sonic-rs (validated, not built).
+pub(crate) fn members_of(
+    raw: &Bytes,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<(Bytes, Bytes)>, JsonError> {
+    let mut out = Vec::new();
+    for item in sonic_rs::to_object_iter(raw.as_ref()) {
+        let (k, v) = item?;
+        if !keep(&k) {
+            continue;
+        }
+        let value = v.as_raw_str().as_bytes();
+        let key = match &k {
+            std::borrow::Cow::Borrowed(s) => text::sub(raw, s.as_bytes()),
+            // An escaped key: keep its source text, found just before the value.
+            std::borrow::Cow::Owned(s) => {
+                text::raw_key_before(raw, value).unwrap_or_else(|| text::escaped(s))
+            }
+        };
+        out.push((key, text::sub(raw, value)));
+    }
+    text::dedupe_last_wins(&mut out);
+    Ok(out)
+}
+
+/// KrakenD (`AllowlistPrune`): keep leaves; descend into objects for subtrees and drop a member
+/// whose subtree keeps nothing or whose value is not an object.
+fn allow_members(
+    tree: &PathTree,
+    members: Vec<(Bytes, Bytes)>,
+) -> Result<Vec<(Bytes, Bytes)>, JsonError> {
+    let mut out = Vec::with_capacity(members.len());
+    for (k, v) in members {
+        let Some(rule) = tree.child_raw(&k) else {
+            continue;
+        };
+        match rule {
+            None => out.push((k, v)),
+            Some(sub) => {
+                if text::first_byte(&v) != Some(b'{') {
+                    continue;
+                }
+                let inner = members_of(&v, |name| sub.child(name).is_some())?;
+                let kept = allow_members(sub, inner)?;
+                if !kept.is_empty() {
+                    let mut obj = Vec::with_capacity(v.len());
+                    text::write_members(&mut obj, &kept);
+                    out.push((k, Bytes::from(obj)));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// KrakenD (`recDelete`): delete leaves; descend into objects for subtrees. Also says whether
+/// anything changed, so an untouched nested object keeps its raw text.
+fn deny_members(
+    tree: &PathTree,
+    members: Vec<(Bytes, Bytes)>,
+) -> Result<(Vec<(Bytes, Bytes)>, bool), JsonError> {
+    let mut changed = false;
+    let mut out = Vec::with_capacity(members.len());
+    for (k, v) in members {
+        let rule = tree.child_raw(&k);
+        match rule {
+            None => out.push((k, v)),
+            Some(None) => changed = true,
+            Some(Some(sub)) => {
+                if text::first_byte(&v) != Some(b'{') {
+                    out.push((k, v));
+                    continue;
+                }
+                let (kept, inner_changed) = deny_members(sub, members_of(&v, |_| true)?)?;
+                if inner_changed {
+                    changed = true;
+                    let mut obj = Vec::with_capacity(v.len());
+                    text::write_members(&mut obj, &kept);
+                    out.push((k, Bytes::from(obj)));
+                } else {
+                    out.push((k, v));
+                }
+            }
+        }
+    }
+    Ok((out, changed))
+}
