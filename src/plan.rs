@@ -150,6 +150,8 @@ pub struct EndpointPlan {
     pub query: NameFilter,
     pub headers: NameFilter,
     pub backends: Vec<BackendPlan>,
+    /// Endpoint-level `proxy.flatmap_filter` (KrakenD applies it only with several backends).
+    pub flatmap: Option<crate::json::EndpointFlatmap>,
     /// Set when the endpoint relies on an access-control namespace we do not implement: it
     /// answers 501 with this JSON body instead of serving unprotected (fail closed).
     pub blocked: Option<Bytes>,
@@ -167,6 +169,8 @@ pub struct BackendPlan {
     pub return_error_code: bool,
     pub return_error_details: Option<String>,
     pub url_pattern: String,
+    /// decode -> target -> allow|deny -> mapping -> group (or flatmap), compiled once.
+    pub shape: crate::json::BackendShape,
 }
 
 /// The version text in `X-Krakend` and `User-Agent`: ours, not KrakenD's (intended difference).
@@ -344,6 +348,18 @@ fn compile_endpoint(
             });
             Bytes::from(body.to_string())
         });
+    let flatmap = if e.backend.len() > 1 {
+        match crate::json::EndpointFlatmap::compile(e.extra_config.get("proxy")) {
+            Ok(f) if f.is_active() => Some(f),
+            Ok(_) => None,
+            Err(m) => {
+                errors.push(format!("proxy.flatmap_filter: {m}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -362,6 +378,7 @@ fn compile_endpoint(
             NameFilter::compile(&e.input_headers, true)
         },
         backends,
+        flatmap,
         blocked,
     })
 }
@@ -390,6 +407,7 @@ fn compile_backend(b: &config::Backend) -> Result<BackendPlan, String> {
         .and_then(|v| v.as_str())
         .filter(|s| !s.is_empty())
         .map(str::to_string);
+    let shape = crate::json::BackendShape::compile(b)?;
     let second =
         |list: &[String], lower: bool| (!list.is_empty()).then(|| NameFilter::compile(list, lower));
     Ok(BackendPlan {
@@ -403,6 +421,7 @@ fn compile_backend(b: &config::Backend) -> Result<BackendPlan, String> {
         return_error_code,
         return_error_details,
         url_pattern: b.url_pattern.clone(),
+        shape,
     })
 }
 
