@@ -328,7 +328,9 @@ async fn send_and_read_head(
     let mut buf = BytesMut::with_capacity(8192);
     let mut header_deadline = opts.deadline;
     if let Some(t) = opts.response_header_timeout {
-        header_deadline = header_deadline.min(Instant::now() + t);
+        if let Some(d) = Instant::now().checked_add(t) {
+            header_deadline = header_deadline.min(d);
+        }
     }
     let head = loop {
         match parse_response(&mut buf, is_head, &opts.limits) {

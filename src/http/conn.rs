@@ -52,7 +52,9 @@ async fn fill(
 }
 
 fn deadline(from: Instant, d: Option<Duration>) -> Option<Instant> {
-    d.map(|d| from + d)
+    // A configured duration may be absurdly large: saturate instead of overflowing (a panic
+    // here would take the whole core down).
+    d.and_then(|d| from.checked_add(d))
 }
 
 /// Serve one client connection until it closes, errs, times out or the worker shuts down.
