@@ -351,6 +351,25 @@ async fn write_status(
     );
     out.extend_from_slice(text.as_bytes());
     let buf = std::mem::take(out);
-    let deadline = Some(Instant::now() + Duration::from_secs(5));
-    timed_write(stream, buf, deadline).await.is_some()
+    let deadline = Instant::now().checked_add(Duration::from_secs(5));
+    let ok = timed_write(stream, buf, deadline).await.is_some();
+    linger(stream).await;
+    ok
+}
+
+/// Half-close and read what the client still sends (bounded: 64 KiB, 200 ms), so closing with
+/// unread input does not turn into a reset that destroys the error response in flight.
+async fn linger(stream: &mut TcpStream) {
+    use monoio::io::AsyncWriteRent;
+    let _ = stream.shutdown().await;
+    let until = Instant::now().checked_add(Duration::from_millis(200));
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut drained = 0usize;
+    while drained < 64 * 1024 {
+        buf.clear();
+        match fill(stream, &mut buf, until).await {
+            Ok(n) => drained += n,
+            Err(_) => break,
+        }
+    }
 }
