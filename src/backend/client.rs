@@ -9,6 +9,7 @@ use crate::http::body::BodyDecoder;
 use crate::http::response::parse_response;
 use crate::http::{write, Framing, Headers, HttpError, Limits};
 use bytes::{Bytes, BytesMut};
+use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use std::net::SocketAddr;
@@ -379,10 +380,12 @@ pub(crate) async fn fill(
     if b.capacity() - b.len() < 4096 {
         b.reserve(8192);
     }
-    match monoio::time::timeout(rem, stream.read(b)).await {
+    // monoio reads into the start of a buffer: append through a slice over the spare capacity.
+    let len = b.len();
+    match monoio::time::timeout(rem, stream.read(b.slice_mut(len..))).await {
         Err(_) => Err(BackendError::Timeout),
         Ok((res, b)) => {
-            *buf = b;
+            *buf = b.into_inner();
             res.map_err(BackendError::Io)
         }
     }

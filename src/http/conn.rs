@@ -8,11 +8,15 @@ use super::{write, Framing, HttpError, Version};
 use crate::gateway::{self, Response};
 use crate::runtime::Worker;
 use bytes::{Bytes, BytesMut};
+use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+
+/// First read of an idle connection: enough for a typical request head.
+const IDLE_READ: usize = 512;
 
 /// Why reading stopped.
 enum ReadEnd {
@@ -27,23 +31,26 @@ async fn fill(
     deadline: Option<Instant>,
 ) -> Result<usize, ReadEnd> {
     let mut b = std::mem::take(buf);
-    if b.capacity() - b.len() < 1024 {
-        b.reserve(4096);
+    if b.capacity() == b.len() {
+        b.reserve(b.len().clamp(4096, 64 * 1024));
     }
+    // monoio reads into the start of a buffer: append through a slice over the spare capacity,
+    // or a head split across two reads would be overwritten.
+    let len = b.len();
     let (res, b) = match deadline {
-        None => stream.read(b).await,
+        None => stream.read(b.slice_mut(len..)).await,
         Some(d) => {
             let rem = d.saturating_duration_since(Instant::now());
             if rem.is_zero() {
                 return Err(ReadEnd::Timeout);
             }
-            match monoio::time::timeout(rem, stream.read(b)).await {
+            match monoio::time::timeout(rem, stream.read(b.slice_mut(len..))).await {
                 Ok(r) => r,
                 Err(_) => return Err(ReadEnd::Timeout),
             }
         }
     };
-    *buf = b;
+    *buf = b.into_inner();
     match res {
         Ok(0) => Err(ReadEnd::Eof),
         Ok(n) => Ok(n),
@@ -61,10 +68,14 @@ fn deadline(from: Instant, d: Option<Duration>) -> Option<Instant> {
 pub async fn serve(mut stream: TcpStream, peer: SocketAddr, worker: Rc<Worker>) {
     let _ = stream.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(4096);
-    let mut out: Vec<u8> = Vec::with_capacity(1024);
+    let mut out: Vec<u8> = Vec::new();
     loop {
         // Wait for the first byte of the next request (idle keep-alive time).
         if buf.is_empty() {
+            // Idle keep-alive connections hold as little as possible: the pending read owns a
+            // small buffer (most request heads fit; it grows on demand) and no write buffer.
+            buf = BytesMut::with_capacity(IDLE_READ);
+            out = Vec::new();
             let plan = worker.plan();
             let idle = deadline(Instant::now(), plan.server.idle_timeout);
             drop(plan);

@@ -86,6 +86,9 @@ pub struct Reply {
     pub close_header: bool,
     /// After this response, close the connection if no new request starts within this time.
     pub idle_close: Option<Duration>,
+    /// Write the response in pieces of this many bytes with this pause between them, so the
+    /// reader sees heads and chunk-size lines split across reads.
+    pub trickle: Option<(usize, Duration)>,
     pub action: Action,
 }
 
@@ -102,6 +105,7 @@ impl Reply {
             close: false,
             close_header: false,
             idle_close: None,
+            trickle: None,
             action: Action::Respond,
         }
     }
@@ -142,6 +146,12 @@ impl Reply {
             action: Action::Stall,
             ..Reply::status(0)
         }
+    }
+
+    /// Send the response `piece` bytes at a time, pausing `pause` between pieces.
+    pub fn trickle(mut self, piece: usize, pause: Duration) -> Reply {
+        self.trickle = Some((piece.max(1), pause));
+        self
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Reply {
@@ -441,7 +451,18 @@ fn serve(stream: TcpStream, conn_id: usize, shared: &Arc<Shared>) -> io::Result<
                 return Ok(());
             }
         }
-        writer.write_all(&encode(&reply, recorded.method == "HEAD"))?;
+        let wire = encode(&reply, recorded.method == "HEAD");
+        match reply.trickle {
+            None => writer.write_all(&wire)?,
+            Some((piece, pause)) => {
+                let _ = socket2::SockRef::from(&writer).set_nodelay(true);
+                for part in wire.chunks(piece) {
+                    writer.write_all(part)?;
+                    writer.flush()?;
+                    std::thread::sleep(pause);
+                }
+            }
+        }
         writer.flush()?;
         if reply.close {
             let _ = writer.shutdown(std::net::Shutdown::Both);
