@@ -92,21 +92,30 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, worker: Rc<Worker>) 
                 Ok(Some(h)) => break h,
                 Ok(None) => {}
                 Err(e) => {
-                    let _ = write_error(&mut stream, &mut out, &e).await;
+                    // Cold paths are boxed to keep the per-connection future small.
+                    let _ = Box::pin(write_error(&mut stream, &mut out, &e)).await;
                     return;
                 }
             }
             match fill(&mut stream, &mut buf, head_deadline).await {
                 Ok(_) => {}
                 Err(ReadEnd::Timeout) => {
-                    let _ = write_status(&mut stream, &mut out, 408, "408 Request Timeout").await;
+                    let _ = Box::pin(write_status(
+                        &mut stream,
+                        &mut out,
+                        408,
+                        "408 Request Timeout",
+                    ))
+                    .await;
                     return;
                 }
                 Err(_) => return,
             }
         };
         worker.inflight.set(worker.inflight.get() + 1);
-        let keep = serve_one(
+        // Boxed: the request's future (gateway, backend calls) is large; inline, every idle
+        // keep-alive connection would carry its full size.
+        let keep = Box::pin(serve_one(
             &mut stream,
             &mut buf,
             &mut out,
@@ -115,7 +124,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, worker: Rc<Worker>) 
             &worker,
             &plan,
             started,
-        )
+        ))
         .await;
         worker.inflight.set(worker.inflight.get().saturating_sub(1));
         if !keep || worker.shutting_down() {
