@@ -8,7 +8,6 @@
 
 use monoio::net::TcpStream;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -18,9 +17,11 @@ struct Idle {
     since: Instant,
 }
 
+/// Keyed by address with a linear scan: a core talks to a handful of backend addresses, and
+/// hashing a `SocketAddr` (SipHash) twice per request cost more than the scan.
 #[derive(Default)]
 pub struct Pool {
-    idle: RefCell<HashMap<SocketAddr, Vec<Idle>>>,
+    idle: RefCell<Vec<(SocketAddr, Vec<Idle>)>>,
 }
 
 impl Pool {
@@ -31,7 +32,7 @@ impl Pool {
     /// The most recently used live connection to `addr`, if any.
     pub fn take(&self, addr: &SocketAddr, idle_timeout: Option<Duration>) -> Option<TcpStream> {
         let mut map = self.idle.try_borrow_mut().ok()?;
-        let list = map.get_mut(addr)?;
+        let list = map.iter_mut().find(|(a, _)| a == addr).map(|(_, l)| l)?;
         while let Some(idle) = list.pop() {
             if idle_timeout.is_some_and(|t| idle.since.elapsed() > t) {
                 continue;
@@ -48,7 +49,16 @@ impl Pool {
         let Ok(mut map) = self.idle.try_borrow_mut() else {
             return;
         };
-        let list = map.entry(addr).or_default();
+        let i = match map.iter().position(|(a, _)| *a == addr) {
+            Some(i) => i,
+            None => {
+                map.push((addr, Vec::new()));
+                map.len() - 1
+            }
+        };
+        let Some((_, list)) = map.get_mut(i) else {
+            return;
+        };
         if list.len() < max_idle {
             list.push(Idle {
                 stream,
@@ -61,7 +71,11 @@ impl Pool {
     pub fn idle_count(&self, addr: &SocketAddr) -> usize {
         self.idle
             .try_borrow()
-            .map(|m| m.get(addr).map_or(0, Vec::len))
+            .map(|m| {
+                m.iter()
+                    .find(|(a, _)| a == addr)
+                    .map_or(0, |(_, l)| l.len())
+            })
             .unwrap_or(0)
     }
 }
