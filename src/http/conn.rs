@@ -15,9 +15,6 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// First read of an idle connection: enough for a typical request head.
-const IDLE_READ: usize = 512;
-
 /// Why reading stopped.
 enum ReadEnd {
     Eof,
@@ -58,6 +55,21 @@ async fn fill(
     }
 }
 
+async fn wait_readable(stream: &TcpStream, until: Option<Instant>) -> bool {
+    match until {
+        None => stream.readable(true).await.is_ok(),
+        Some(d) => {
+            let rem = d.saturating_duration_since(Instant::now());
+            // Boxed: monoio's timer future is large, and this one is alive on every idle
+            // connection.
+            matches!(
+                Box::pin(monoio::time::timeout(rem, stream.readable(true))).await,
+                Ok(Ok(()))
+            )
+        }
+    }
+}
+
 fn deadline(from: Instant, d: Option<Duration>) -> Option<Instant> {
     // A configured duration may be absurdly large: saturate instead of overflowing (a panic
     // here would take the whole core down).
@@ -65,72 +77,67 @@ fn deadline(from: Instant, d: Option<Duration>) -> Option<Instant> {
 }
 
 /// Serve one client connection until it closes, errs, times out or the worker shuts down.
+///
+/// While idle between requests the connection holds no buffer at all: it waits for
+/// readability (a poll, not a read with a buffer pinned in the kernel), and the request's
+/// future — head, body, gateway, backend calls — is boxed, so an idle connection costs only
+/// this small future. Measured: no CPU cost per request against reading straight away.
 pub async fn serve(mut stream: TcpStream, peer: SocketAddr, worker: Rc<Worker>) {
     let _ = stream.set_nodelay(true);
-    let mut buf = BytesMut::with_capacity(4096);
-    let mut out: Vec<u8> = Vec::new();
+    let mut buf = BytesMut::new();
     loop {
-        // Wait for the first byte of the next request (idle keep-alive time).
         if buf.is_empty() {
-            // Idle keep-alive connections hold as little as possible: the pending read owns a
-            // small buffer (most request heads fit; it grows on demand) and no write buffer.
-            buf = BytesMut::with_capacity(IDLE_READ);
-            out = Vec::new();
-            let plan = worker.plan();
-            let idle = deadline(Instant::now(), plan.server.idle_timeout);
-            drop(plan);
-            if fill(&mut stream, &mut buf, idle).await.is_err() {
+            buf = BytesMut::new();
+            let idle = deadline(Instant::now(), worker.plan().server.idle_timeout);
+            if !wait_readable(&stream, idle).await {
                 return;
             }
         }
-        let started = Instant::now();
-        let plan = worker.plan();
-        let server = &plan.server;
-        let head_deadline = deadline(started, server.read_header_timeout.or(server.read_timeout));
-        let head = loop {
-            match parse_request(&mut buf, &server.limits) {
-                Ok(Some(h)) => break h,
-                Ok(None) => {}
-                Err(e) => {
-                    // Cold paths are boxed to keep the per-connection future small.
-                    let _ = Box::pin(write_error(&mut stream, &mut out, &e)).await;
-                    return;
-                }
-            }
-            match fill(&mut stream, &mut buf, head_deadline).await {
-                Ok(_) => {}
-                Err(ReadEnd::Timeout) => {
-                    let _ = Box::pin(write_status(
-                        &mut stream,
-                        &mut out,
-                        408,
-                        "408 Request Timeout",
-                    ))
-                    .await;
-                    return;
-                }
-                Err(_) => return,
-            }
-        };
-        worker.inflight.set(worker.inflight.get() + 1);
-        // Boxed: the request's future (gateway, backend calls) is large; inline, every idle
-        // keep-alive connection would carry its full size.
-        let keep = Box::pin(serve_one(
-            &mut stream,
-            &mut buf,
-            &mut out,
-            head,
-            peer,
-            &worker,
-            &plan,
-            started,
-        ))
-        .await;
-        worker.inflight.set(worker.inflight.get().saturating_sub(1));
-        if !keep || worker.shutting_down() {
+        if !Box::pin(request(&mut stream, &mut buf, peer, &worker)).await || worker.shutting_down()
+        {
             return;
         }
     }
+}
+
+/// Read one request head (the first bytes are ready or buffered), then serve it. Returns
+/// whether the connection may carry another request.
+async fn request(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    peer: SocketAddr,
+    worker: &Worker,
+) -> bool {
+    let mut out: Vec<u8> = Vec::new();
+    let started = Instant::now();
+    let plan = worker.plan();
+    let server = &plan.server;
+    let head_deadline = deadline(started, server.read_header_timeout.or(server.read_timeout));
+    if buf.is_empty() && fill(stream, buf, head_deadline).await.is_err() {
+        return false;
+    }
+    let head = loop {
+        match parse_request(buf, &server.limits) {
+            Ok(Some(h)) => break h,
+            Ok(None) => {}
+            Err(e) => {
+                let _ = write_error(stream, &mut out, &e).await;
+                return false;
+            }
+        }
+        match fill(stream, buf, head_deadline).await {
+            Ok(_) => {}
+            Err(ReadEnd::Timeout) => {
+                let _ = write_status(stream, &mut out, 408, "408 Request Timeout").await;
+                return false;
+            }
+            Err(_) => return false,
+        }
+    };
+    worker.inflight.set(worker.inflight.get() + 1);
+    let keep = serve_one(stream, buf, &mut out, head, peer, worker, &plan, started).await;
+    worker.inflight.set(worker.inflight.get().saturating_sub(1));
+    keep
 }
 
 /// Read the body, call the gateway, write the response. Returns whether to keep the connection.
