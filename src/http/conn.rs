@@ -89,7 +89,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, worker: Rc<Worker>) 
         if buf.is_empty() {
             buf = BytesMut::new();
             let idle = deadline(Instant::now(), worker.plan().server.idle_timeout);
-            if !wait_readable(&stream, idle).await {
+            if !Box::pin(wait_readable(&stream, idle)).await {
                 return;
             }
         }
