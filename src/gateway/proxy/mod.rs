@@ -114,7 +114,10 @@ fn single(b: &BackendPlan, outcome: Outcome) -> Pipe {
 
 /// Endpoint-level `proxy.flatmap_filter`, after the merge (only compiled for several backends).
 fn flatmap(ep: &EndpointPlan, mut pipe: Pipe) -> Pipe {
-    let (Some(fm), Some(data)) = (&ep.flatmap, pipe.data.take()) else {
+    let Some(fm) = &ep.flatmap else {
+        return pipe;
+    };
+    let Some(data) = pipe.data.take() else {
         return pipe;
     };
     match fm.apply(data) {
