@@ -155,6 +155,49 @@ pub struct EndpointPlan {
     /// Set when the endpoint relies on an access-control namespace we do not implement: it
     /// answers 501 with this JSON body instead of serving unprotected (fail closed).
     pub blocked: Option<Bytes>,
+    /// `proxy.sequential` on an endpoint with several backends: call them one after the other,
+    /// later url_patterns reading `{respN_field}` from earlier results.
+    pub sequential: bool,
+    /// `proxy.static`: data merged into the response when its strategy matches.
+    pub static_response: Option<StaticResponse>,
+    /// `concurrent_calls`: each backend request fired this many times, the first success wins
+    /// (1 = a single call; never more than 1 for no-op).
+    pub concurrent_calls: usize,
+}
+
+/// `proxy.static` compiled: the data (as shaped fields) and when it applies.
+#[derive(Clone, Debug)]
+pub struct StaticResponse {
+    pub data: crate::json::Fields,
+    pub strategy: StaticStrategy,
+}
+
+/// When `proxy.static` data is merged in (lura `proxy/static.go`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaticStrategy {
+    /// Every time, even when the pipe failed.
+    Always,
+    /// When the pipe returned no error (a partial merge is an error).
+    Success,
+    /// When the pipe returned no error and a complete response.
+    Complete,
+    /// When the pipe returned an error (a total failure becomes a 200 with the data).
+    Errored,
+    /// When there is no response or it is not complete.
+    Incomplete,
+}
+
+impl StaticStrategy {
+    fn parse(name: &str) -> Option<StaticStrategy> {
+        Some(match name {
+            "always" => StaticStrategy::Always,
+            "success" => StaticStrategy::Success,
+            "complete" => StaticStrategy::Complete,
+            "errored" => StaticStrategy::Errored,
+            "incomplete" => StaticStrategy::Incomplete,
+            _ => return None,
+        })
+    }
 }
 
 pub struct BackendPlan {
@@ -360,6 +403,15 @@ fn compile_endpoint(
     } else {
         None
     };
+    let proxy_ns = e.extra_config.get("proxy");
+    let sequential = compile_sequential(e, proxy_ns, &mut errors);
+    let static_response = match compile_static(proxy_ns) {
+        Ok(s) => s,
+        Err(m) => {
+            errors.push(m);
+            None
+        }
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -380,7 +432,89 @@ fn compile_endpoint(
         backends,
         flatmap,
         blocked,
+        sequential,
+        static_response,
+        // KrakenD: concurrent calls are for shaped responses; a no-op endpoint streams one call.
+        concurrent_calls: if output == Output::NoOp {
+            1
+        } else {
+            e.concurrent_calls.max(1) as usize
+        },
     })
+}
+
+/// `proxy.sequential` and `proxy.sequential_propagated_params`. Sequential only means something
+/// with several backends (lura skips the merger for one).
+fn compile_sequential(
+    e: &config::Endpoint,
+    proxy_ns: Option<&serde_json::Value>,
+    errors: &mut Vec<String>,
+) -> bool {
+    let sequential = match proxy_ns.and_then(|p| p.get("sequential")) {
+        None => false,
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(other) => {
+            errors.push(format!(
+                "proxy.sequential: expected true or false, got {other}"
+            ));
+            false
+        }
+    };
+    // KrakenD: `sequential_propagated_params` exposes earlier results as `RespN_x` request params
+    // to Lua and CEL only; we have neither, so it is accepted and checked but changes nothing.
+    // (lura panics on a non-string entry; we refuse it at load time.)
+    if let Some(p) = proxy_ns.and_then(|p| p.get("sequential_propagated_params")) {
+        let ok = p
+            .as_array()
+            .is_some_and(|a| a.iter().all(serde_json::Value::is_string));
+        if !ok {
+            errors.push(
+                "proxy.sequential_propagated_params: expected an array of strings such as \"resp0_id\""
+                    .into(),
+            );
+        }
+    }
+    if sequential && e.backend.len() > 1 {
+        for (i, b) in e.backend.iter().enumerate() {
+            for p in UrlTemplate::compile(&b.url_pattern).pieces() {
+                if let crate::backend::url::Piece::Resp(n, field) = p {
+                    if *n >= i {
+                        errors.push(format!(
+                            "backend[{i}].url_pattern: {{resp{n}_{field}}} refers to backend {n}, \
+                             but a sequential backend can only use the results of earlier ones"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    sequential
+}
+
+/// `proxy.static`: `{"data": {...}, "strategy": "..."}`.
+fn compile_static(proxy_ns: Option<&serde_json::Value>) -> Result<Option<StaticResponse>, String> {
+    let Some(s) = proxy_ns.and_then(|p| p.get("static")) else {
+        return Ok(None);
+    };
+    let data = s
+        .get("data")
+        .filter(|d| d.is_object())
+        .ok_or("proxy.static.data: expected an object")?;
+    // KrakenD: a missing strategy means "always". An unknown name silently means "always" in
+    // lura too; we refuse it, since a typo would otherwise change behaviour quietly.
+    let strategy = match s.get("strategy") {
+        None => StaticStrategy::Always,
+        Some(v) => v.as_str().and_then(StaticStrategy::parse).ok_or_else(|| {
+            format!(
+                "proxy.static.strategy: {v} is not one of \"always\", \"success\", \"complete\", \
+                 \"errored\", \"incomplete\""
+            )
+        })?,
+    };
+    Ok(Some(StaticResponse {
+        data: crate::json::from_value(data),
+        strategy,
+    }))
 }
 
 fn compile_backend(b: &config::Backend) -> Result<BackendPlan, String> {

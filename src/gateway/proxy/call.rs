@@ -1,0 +1,168 @@
+//! One backend call as the endpoint pipe sees it: call, read the whole body, apply KrakenD's
+//! success rule (200/201) and shape it; with `concurrent_calls`, the same request fired N times
+//! and the first success taken.
+
+use crate::backend::client::{self, CallOpts, Streaming};
+use crate::backend::{BackendError, OutRequest};
+use crate::gateway::WorkerCtx;
+use crate::json::Fields;
+use crate::plan::{BackendPlan, EndpointPlan, Plan};
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::time::Instant;
+
+/// What one backend call produced, after KrakenD's success rule (only 200 and 201).
+pub(super) enum Outcome {
+    Data(Fields),
+    Failed(Failure),
+}
+
+pub(super) struct Failure {
+    /// The backend's status when it answered (None: transport error, timeout, bad body).
+    pub status: Option<u16>,
+    pub body: Bytes,
+    pub content_type: Option<Bytes>,
+    pub text: String,
+}
+
+impl Failure {
+    fn transport(text: String) -> Failure {
+        Failure {
+            status: None,
+            body: Bytes::new(),
+            content_type: None,
+            text,
+        }
+    }
+
+    /// The error text lura reports for this backend: with `return_error_code` the error is an
+    /// `HTTPResponseError`, whose text is the backend's body.
+    pub fn error_text(self, b: &BackendPlan) -> String {
+        if b.return_error_code && self.status.is_some() {
+            String::from_utf8_lossy(&self.body).into_owned()
+        } else {
+            self.text
+        }
+    }
+}
+
+/// Call backend `b` once, or `concurrent_calls` times at once keeping the first success.
+/// `deadline` is the caller's; `start` is when the request's pipe began.
+pub(super) async fn call(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    ep: &EndpointPlan,
+    b: &BackendPlan,
+    out: &OutRequest,
+    deadline: Instant,
+    start: Instant,
+) -> Outcome {
+    if ep.concurrent_calls <= 1 {
+        return outcome(plan, ctx, b, out, deadline).await;
+    }
+    // KrakenD (proxy/concurrent.go): the concurrent calls get 75% of the endpoint timeout,
+    // nested inside any outer window (the merger's 85%).
+    let deadline = deadline.min(start + ep.timeout.mul_f64(0.75));
+    let mut calls: FuturesUnordered<_> = (0..ep.concurrent_calls)
+        .map(|_| outcome(plan, ctx, b, out, deadline))
+        .collect();
+    let mut last = None;
+    while let Some(o) = calls.next().await {
+        match o {
+            // Returning drops the calls still in flight: their operations are cancelled and
+            // their connections closed (KrakenD cancels their context).
+            Outcome::Data(_) => return o,
+            // KrakenD: with no success, the last failure to arrive is the answer.
+            Outcome::Failed(_) => last = Some(o),
+        }
+    }
+    last.unwrap_or_else(|| Outcome::Failed(Failure::transport("no concurrent call ran".into())))
+}
+
+/// Call one backend, read its whole body and shape it.
+async fn outcome(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    b: &BackendPlan,
+    out: &OutRequest,
+    deadline: Instant,
+) -> Outcome {
+    let failed = |text: String| Outcome::Failed(Failure::transport(text));
+    let mut s = match call_stream(plan, ctx, b, out, deadline).await {
+        Ok(s) => s,
+        Err(e) => return failed(e.to_string()),
+    };
+    let mut body = BytesMut::new();
+    loop {
+        match s.next_chunk(&mut body, plan.server.backend.max_body).await {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => {
+                crate::warn!("[BACKEND: {}] {}", b.url_pattern, e);
+                return failed(e.to_string());
+            }
+        }
+    }
+    let (status, url) = (s.status, std::mem::take(&mut s.url));
+    let content_type = s.headers.get("content-type").cloned();
+    s.finish(&ctx.pool);
+    let body = body.freeze();
+    if status != 200 && status != 201 {
+        let text = format!(
+            "invalid status code {status} [{} {}]: {url}",
+            String::from_utf8_lossy(&b.method),
+            b.url_pattern
+        );
+        return Outcome::Failed(Failure {
+            status: Some(status),
+            body,
+            content_type,
+            text,
+        });
+    }
+    match b.shape.apply(body) {
+        Ok(fields) => Outcome::Data(fields),
+        Err(e) => {
+            crate::warn!("[BACKEND: {}] decoding the body: {e}", b.url_pattern);
+            failed(format!("decoding the backend response: {e}"))
+        }
+    }
+}
+
+/// Pick a host (round robin per core), call it and follow redirects; the body stays on the
+/// connection.
+pub(super) async fn call_stream(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    b: &BackendPlan,
+    out: &OutRequest,
+    deadline: Instant,
+) -> Result<Streaming, BackendError> {
+    let n = b.targets.len();
+    let target = match n {
+        0 => None,
+        1 => b.targets.first(),
+        _ => {
+            let i = ctx.rr.get();
+            ctx.rr.set(i.wrapping_add(1));
+            b.targets.get(i % n)
+        }
+    }
+    .ok_or(BackendError::NoHost)?;
+    let s = &plan.server.backend;
+    let opts = CallOpts {
+        deadline,
+        dial_timeout: s.dial_timeout,
+        response_header_timeout: s.response_header_timeout,
+        idle_timeout: s.idle_timeout,
+        keep_alive: s.keep_alive,
+        max_idle: s.max_idle,
+        max_body: s.max_body,
+        limits: s.limits,
+    };
+    let r = client::call_stream(&ctx.pool, target, out, &opts).await;
+    if let Err(e) = &r {
+        crate::warn!("[BACKEND: {}] {}", b.url_pattern, e);
+    }
+    r
+}
