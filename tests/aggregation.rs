@@ -373,3 +373,83 @@ fn a_post_body_reaches_every_backend() {
         assert_eq!(rec.body, body);
     }
 }
+
+#[test]
+fn bodies_that_do_not_decode_make_their_backend_fail() {
+    let good = Backend::json(r#"{"good":1}"#);
+    for (what, reply, extra) in [
+        (
+            "object for is_collection",
+            Reply::json(r#"{"a":1}"#),
+            json!({"is_collection": true}),
+        ),
+        ("array for json", Reply::json("[1,2]"), json!({})),
+        ("empty 200 body", Reply::json(""), json!({})),
+    ] {
+        let bad = Backend::start(move |_| reply.clone());
+        let g = start(
+            vec![be(&good, "/g", json!({})), be(&bad, "/b", extra)],
+            |_| {},
+        );
+        let r = get(&g.url("/e"));
+        // KrakenD: a decode error fails that backend, so the answer is partial.
+        assert_eq!(r.status, 200, "{what}");
+        assert_eq!(r.json(), json!({"good": 1}), "{what}");
+        assert_eq!(r.header("x-krakend-completed"), Some("false"), "{what}");
+    }
+}
+
+#[test]
+fn an_unreachable_grouped_backend_leaves_no_group_key() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let good = Backend::json(r#"{"id":1}"#);
+    let g = start(
+        vec![
+            be(&good, "/g", json!({"group": "good"})),
+            json!({"host": [dead_url], "url_pattern": "/d", "group": "dead"}),
+        ],
+        |_| {},
+    );
+    let r = get(&g.url("/e"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"good": {"id": 1}}));
+    assert_eq!(r.header("x-krakend-completed"), Some("false"));
+}
+
+#[test]
+fn every_backend_failing_with_return_error_details_still_answers_200() {
+    let x = Backend::start(|_| Reply::status(404).body("no x"));
+    let y = Backend::start(|_| Reply::status(503).body("no y"));
+    let details =
+        |name: &str| json!({"extra_config": {"backend/http": {"return_error_details": name}}});
+    let g = start(
+        vec![be(&x, "/x", details("x")), be(&y, "/y", details("y"))],
+        |_| {},
+    );
+    let r = get(&g.url("/e"));
+    // KrakenD: a detailed error is returned as data, not as an error, so the merge has data.
+    assert_eq!(r.status, 200);
+    let body = r.json();
+    assert_eq!(body["error_x"]["http_status_code"], json!(404));
+    assert_eq!(body["error_x"]["http_body"], json!("no x"));
+    assert_eq!(body["error_y"]["http_status_code"], json!(503));
+    assert_eq!(body["error_y"]["http_body"], json!("no y"));
+    assert_eq!(r.header("x-krakend-completed"), Some("false"));
+}
+
+#[test]
+fn a_single_backend_gets_the_whole_timeout() {
+    let slow = slow_json(r#"{"slow":true}"#, Duration::from_secs(3));
+    let g = start(vec![be(&slow, "/s", json!({}))], |ep| {
+        ep["timeout"] = json!("1s")
+    });
+    let t0 = Instant::now();
+    let r = get(&g.url("/e"));
+    let took = t0.elapsed();
+    assert_eq!(r.status, 500);
+    // KrakenD: the 85% cut only applies to merging endpoints.
+    assert!(took >= Duration::from_millis(950), "gave up after {took:?}");
+    assert!(took < Duration::from_millis(1300), "took {took:?}");
+}
