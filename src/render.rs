@@ -18,7 +18,12 @@ pub fn render(ep: &EndpointPlan, data: &Fields, complete: bool) -> Response {
             data.write_collection(&mut out);
             Response::json(200, Bytes::from(out))
         }
-        Output::String => Response::text(200, data.content_string()),
+        // KrakenD (lura `stringRender`): only a string `content` is written; anything else
+        // renders an empty body.
+        Output::String => match data.get("content") {
+            Some(raw) if raw.first() == Some(&b'"') => Response::text(200, data.content_string()),
+            _ => Response::text(200, Bytes::new()),
+        },
     };
     // KrakenD: empty data is never "completed", whatever the backends did.
     let completed = complete && !data.is_empty();

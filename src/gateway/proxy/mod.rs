@@ -117,6 +117,11 @@ fn flatmap(ep: &EndpointPlan, mut pipe: Pipe) -> Pipe {
     let Some(fm) = &ep.flatmap else {
         return pipe;
     };
+    // KrakenD: the flatmap middleware hands back a response that came with an error (a
+    // partial merge) untouched.
+    if pipe.error.is_some() {
+        return pipe;
+    }
     let Some(data) = pipe.data.take() else {
         return pipe;
     };
