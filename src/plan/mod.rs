@@ -1,0 +1,228 @@
+//! compile(config) -> Plan: the immutable runtime form of a krakend.json, shared read-only by
+//! every worker through [`PlanHandle`] (arc-swap). Everything that depends only on config is
+//! computed here, once: routes, URL templates, header/query sets, canned bodies, resolved
+//! backend addresses.
+
+use crate::config::{Config, Diagnostic, Severity, Span};
+use crate::http::Limits;
+use crate::router::{Router, RouterOptions};
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Duration;
+
+mod endpoint;
+
+pub use endpoint::*;
+
+pub type PlanHandle = Arc<ArcSwap<Plan>>;
+
+/// What a route leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteTarget {
+    Endpoint(usize),
+    Health,
+    /// `router.auto_options`: answer OPTIONS with this `Allow` list (index into `Plan::allow`).
+    Options(usize),
+}
+
+pub struct Plan {
+    pub router: Router<RouteTarget>,
+    /// `Allow` header values for `router.auto_options`.
+    pub allow: Vec<Bytes>,
+    /// `/__echo/` and `/__debug/` prefixes are served (gin catch-all routes in KrakenD).
+    pub echo: bool,
+    pub debug: bool,
+    pub endpoints: Vec<EndpointPlan>,
+    pub server: ServerPlan,
+    pub file: String,
+}
+
+/// Service-wide settings the connection loop and the gateway need.
+#[derive(Clone, Debug)]
+pub struct ServerPlan {
+    pub port: u16,
+    pub listen_ip: Option<std::net::IpAddr>,
+    pub limits: Limits,
+    pub read_header_timeout: Option<Duration>,
+    pub read_timeout: Option<Duration>,
+    pub write_timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub max_shutdown_wait: Option<Duration>,
+    pub return_error_msg: bool,
+    /// `X-Krakend` header value.
+    pub version_header: Bytes,
+    /// `User-Agent` sent to backends (KrakenD: `KrakenD Version x.y.z`).
+    pub user_agent: Bytes,
+    pub not_found: Canned,
+    pub method_not_allowed: Canned,
+    pub disable_path_decoding: bool,
+    pub auto_options: bool,
+    /// `router.forwarded_by_client_ip`: the headers the client IP is taken from.
+    pub client_ip_headers: Option<Vec<String>>,
+    pub access_log: bool,
+    pub logger_skip_paths: Vec<String>,
+    pub backend: BackendSettings,
+}
+
+/// A fixed response (404 / 405 bodies).
+#[derive(Clone, Debug)]
+pub struct Canned {
+    pub content_type: &'static str,
+    pub body: Bytes,
+}
+
+/// Backend client settings (root level in krakend.json).
+#[derive(Clone, Debug)]
+pub struct BackendSettings {
+    pub dial_timeout: Option<Duration>,
+    pub response_header_timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub keep_alive: bool,
+    pub max_idle: usize,
+    /// Largest backend body the gateway buffers.
+    pub max_body: usize,
+    pub limits: Limits,
+}
+
+pub fn version_text() -> String {
+    format!("proxy-{}", crate::VERSION)
+}
+
+impl Plan {
+    /// Compile a loaded config. Errors carry the file position of the offending endpoint.
+    pub fn compile(cfg: &Config) -> Result<Plan, Vec<Diagnostic>> {
+        let mut errors = Vec::new();
+        let rc = &cfg.router;
+        let mut router = Router::new(RouterOptions {
+            redirect_trailing_slash: !rc.disable_redirect_trailing_slash,
+            redirect_fixed_path: !rc.disable_redirect_fixed_path,
+            handle_method_not_allowed: !rc.disable_handle_method_not_allowed,
+            disable_rest: cfg.disable_rest,
+            disable_path_decoding: rc.disable_path_decoding,
+            remove_extra_slash: false,
+        });
+        let err = |span: &Span, message: String| Diagnostic {
+            severity: Severity::Error,
+            file: cfg.file.clone(),
+            line: span.line,
+            col: span.col,
+            path: span.path.clone(),
+            message,
+        };
+        let root = Span {
+            line: 1,
+            col: 1,
+            path: "$".into(),
+        };
+        if !rc.disable_health {
+            if let Err(e) = router.insert("GET", &rc.health_path, RouteTarget::Health) {
+                errors.push(err(&root, format!("health_path: {e}")));
+            }
+        }
+        // A service-level access-control namespace guards every endpoint: fail closed on all of
+        // them. (Service-level auth/validator only tunes the JWK cache.)
+        let service_block = cfg
+            .extra_config
+            .keys()
+            .find(|ns| *ns != "auth/validator" && endpoint::access_control(ns));
+        let mut endpoints = Vec::with_capacity(cfg.endpoints.len());
+        for e in &cfg.endpoints {
+            match endpoint::compile_endpoint(e, service_block) {
+                Ok(ep) => {
+                    if let Err(re) = router.insert(
+                        &e.method,
+                        &e.endpoint,
+                        RouteTarget::Endpoint(endpoints.len()),
+                    ) {
+                        errors.push(err(&e.span, re.to_string()));
+                    }
+                    endpoints.push(ep);
+                }
+                Err(msgs) => errors.extend(msgs.into_iter().map(|m| err(&e.span, m))),
+            }
+        }
+        let mut allow = Vec::new();
+        if rc.auto_options {
+            // KrakenD registers OPTIONS for every path after the endpoints.
+            let mut paths: Vec<&str> = cfg.endpoints.iter().map(|e| e.endpoint.as_str()).collect();
+            paths.dedup();
+            for p in paths {
+                let methods = router.allowed_methods(p).join(", ");
+                if router
+                    .insert("OPTIONS", p, RouteTarget::Options(allow.len()))
+                    .is_ok()
+                {
+                    allow.push(Bytes::from(methods));
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let version = version_text();
+        let limits = Limits {
+            max_header_bytes: cfg.max_header_bytes,
+            ..Limits::default()
+        };
+        let canned = |status: &str, default: &'static str| match rc.error_body.get(status) {
+            Some(v) => Canned {
+                content_type: "application/json; charset=utf-8",
+                body: Bytes::from(v.to_string()),
+            },
+            None => Canned {
+                content_type: "text/plain",
+                body: Bytes::from_static(default.as_bytes()),
+            },
+        };
+        let server = ServerPlan {
+            port: cfg.port,
+            listen_ip: cfg.listen_ip,
+            limits,
+            read_header_timeout: cfg.read_header_timeout,
+            read_timeout: cfg.read_timeout,
+            write_timeout: cfg.write_timeout,
+            // Go: an unset idle timeout falls back to the read timeout.
+            idle_timeout: cfg.idle_timeout.or(cfg.read_timeout),
+            max_shutdown_wait: cfg.max_shutdown_wait_time,
+            return_error_msg: rc.return_error_msg,
+            version_header: Bytes::from(if rc.hide_version_header {
+                "Version undefined".to_string()
+            } else {
+                format!("Version {version}")
+            }),
+            user_agent: Bytes::from(format!("KrakenD Version {version}")),
+            not_found: canned("404", "404 page not found"),
+            method_not_allowed: canned("405", "405 method not allowed"),
+            disable_path_decoding: rc.disable_path_decoding,
+            auto_options: rc.auto_options,
+            client_ip_headers: rc
+                .forwarded_by_client_ip
+                .then(|| rc.remote_ip_headers.clone()),
+            access_log: !rc.disable_access_log,
+            logger_skip_paths: rc.logger_skip_paths.clone(),
+            backend: BackendSettings {
+                dial_timeout: cfg.dialer_timeout,
+                response_header_timeout: cfg.response_header_timeout,
+                idle_timeout: cfg.idle_connection_timeout,
+                keep_alive: !cfg.disable_keep_alives,
+                max_idle: cfg.max_idle_connections_per_host,
+                max_body: 64 << 20,
+                limits: Limits {
+                    max_header_bytes: 1 << 20,
+                    max_headers: 256,
+                    max_body_bytes: 64 << 20,
+                },
+            },
+        };
+        Ok(Plan {
+            router,
+            allow,
+            echo: cfg.echo_endpoint,
+            debug: cfg.debug_endpoint,
+            endpoints,
+            server,
+            file: cfg.file.clone(),
+        })
+    }
+}
