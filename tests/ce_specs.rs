@@ -1,0 +1,881 @@
+//! KrakenD CE's own acceptance specs, run against this gateway.
+//!
+//! `tests/ce_specs/` holds, unchanged, `krakend.json` and `specs/*.json` from
+//! `krakend/krakend-ce` `tests/fixtures/` (Apache-2.0; see `tests/ce_specs/NOTICE`). Each spec
+//! is one request and the expected status, headers and body. This file plays CE's integration
+//! runner (`tests/integration.go`):
+//!
+//! - the backend on `127.0.0.1:8081` is a [`Backend`] fixture answering as CE's Go test
+//!   backend does (echo, collection, xml, delayed, redirect, jwk; Go `ServeMux` routing, Go's
+//!   404 and redirect bodies, sorted-key JSON with a trailing newline);
+//! - `127.0.0.1:8080` is the gateway itself, started with `-d` like `krakend run -d`, so the
+//!   fixture's `/__debug/` backends and `/no-op/ko` hit our own debug endpoint and 404;
+//! - the request is sent as Go's `http.Client` sends it (`Host: localhost:8080`,
+//!   `User-Agent: Go-http-client/1.1`, `Accept-Encoding: gzip`, redirects not followed);
+//! - the response is checked like `assertResponse`: status; every listed header with exactly
+//!   the listed values (`[""]` = absent); the body (JSON compared as values, text exactly).
+//!
+//! Adjustments, each an intended difference or a fixture limit:
+//! - `User-Agent`/`X-Forwarded-Via`/`X-Krakend` version text is ours: any JSON string or
+//!   header value starting `KrakenD Version `/`Version ` matches any version.
+//! - JSON bodies are compared as values: we keep backend key order, Go sorts keys.
+//! - Request bodies go to backends with `Content-Length` (KrakenD: chunked), so an echoed
+//!   `Content-Length` the spec does not show is ignored.
+//! - `security/bot-detector` is removed from the service config: it is an access-control
+//!   namespace we do not implement, so leaving it would fail every endpoint closed (501).
+//! - Endpoints `proxy run` rejects are removed ([`DROPPED_ENDPOINTS`]: `xml` backend
+//!   encoding, and hosts on the internet that do not resolve offline); their specs are skipped.
+//! - Hosts `http://127.0.0.1:8081` / `:8080` are rewritten to the fixture backend and the
+//!   gateway's port, in the config and in expected bodies (the redirect specs echo `Referer`).
+//!
+//! The stored fixture versions are not all from one commit (the index keeps one version per
+//! file): `krakend.json` is CE commit 1864c69; specs carry their own commit in the NOTICE.
+//!
+//! Specs that are not applicable today, one line each (`SKIPPED` holds the same list and
+//! `every_spec_is_run_or_listed_as_skipped` keeps it complete). Specs we should pass but do
+//! not are tests below marked `#[ignore = "differs: ..."]`.
+//!
+//! | spec | why it is skipped |
+//! |---|---|
+//! | botdetector_1..4 | `security/bot-detector` not implemented |
+//! | cel-1..5 | `validation/cel` not implemented |
+//! | cel-6, cel-7 | `validation/cel` and JWT (`auth/validator`) not implemented |
+//! | collection | stored spec (3d5942a) targets the old jsonplaceholder config, not this krakend.json |
+//! | cors_1..5 | `security/cors` not implemented |
+//! | integration_no_body, integration_schema | `proxy.static` not implemented (`/static`) |
+//! | jsonschema_1 | `validation/json-schema` not implemented |
+//! | jwt_1..5, router_401_1 | JWT (`auth/validator`, `auth/signer`) not implemented |
+//! | lua_1, lua_2 | Lua (`modifier/lua-*`) not implemented |
+//! | negotitate_json, negotitate_plain | `negotiate` output and `xml` backend encoding not implemented |
+//! | no-op | endpoint `/no-op` is not in this krakend.json (renamed `/no-op/ok`, see no-op_1) |
+//! | router_redirect | `/static` answers `proxy.static` data, not implemented |
+//! | rss | `rss` encoding, circuit breaker, http-cache; backend is showrss.info |
+//! | sequential_1, sequential_2 | sequential proxy not implemented |
+//! | sequential_3, sequential_4 | sequential proxy; endpoints not in this krakend.json |
+//! | shadow | `/shadow` is not in this krakend.json (spec from KrakenD 0.7) |
+//! | static | `proxy.static` not implemented |
+//! | xml_1, xml_2 | `xml` output and backend encoding not implemented |
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::gateway::temp_config_path;
+use common::*;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Specs not run, with the reason (the table above, one entry per file).
+const SKIPPED: &[(&str, &str)] = &[
+    ("botdetector_1", "security/bot-detector not implemented"),
+    ("botdetector_2", "security/bot-detector not implemented"),
+    ("botdetector_3", "security/bot-detector not implemented"),
+    ("botdetector_4", "security/bot-detector not implemented"),
+    ("cel-1", "validation/cel not implemented"),
+    ("cel-2", "validation/cel not implemented"),
+    ("cel-3", "validation/cel not implemented"),
+    ("cel-4", "validation/cel not implemented"),
+    ("cel-5", "validation/cel not implemented"),
+    ("cel-6", "validation/cel and auth/validator not implemented"),
+    ("cel-7", "validation/cel and auth/validator not implemented"),
+    (
+        "collection",
+        "stored spec targets the old jsonplaceholder config",
+    ),
+    ("cors_1", "security/cors not implemented"),
+    ("cors_2", "security/cors not implemented"),
+    ("cors_3", "security/cors not implemented"),
+    ("cors_4", "security/cors not implemented"),
+    ("cors_5", "security/cors not implemented"),
+    ("integration_no_body", "proxy.static not implemented"),
+    ("integration_schema", "proxy.static not implemented"),
+    ("jsonschema_1", "validation/json-schema not implemented"),
+    ("jwt_1", "auth/validator not implemented"),
+    ("jwt_2", "auth/validator not implemented"),
+    ("jwt_3", "auth/validator not implemented"),
+    ("jwt_4", "auth/signer not implemented"),
+    ("jwt_5", "auth/validator not implemented"),
+    ("router_401_1", "auth/validator not implemented"),
+    ("lua_1", "Lua not implemented"),
+    ("lua_2", "Lua not implemented"),
+    (
+        "negotitate_json",
+        "negotiate output and xml encoding not implemented",
+    ),
+    (
+        "negotitate_plain",
+        "negotiate output and xml encoding not implemented",
+    ),
+    ("no-op", "endpoint /no-op is not in this krakend.json"),
+    ("router_redirect", "proxy.static not implemented"),
+    (
+        "rss",
+        "rss encoding, circuit breaker, http-cache not implemented",
+    ),
+    ("sequential_1", "sequential proxy not implemented"),
+    ("sequential_2", "sequential proxy not implemented"),
+    (
+        "sequential_3",
+        "sequential proxy; endpoint not in krakend.json",
+    ),
+    (
+        "sequential_4",
+        "sequential proxy; endpoint not in krakend.json",
+    ),
+    ("shadow", "endpoint /shadow is not in this krakend.json"),
+    ("static", "proxy.static not implemented"),
+    ("xml_1", "xml output and encoding not implemented"),
+    ("xml_2", "xml output and encoding not implemented"),
+];
+
+/// Specs run by a test below (ignored ones included).
+const RUN: &[&str] = &[
+    "backend_301",
+    "backend_302",
+    "backend_303",
+    "backend_307",
+    "backend_404",
+    "detail_error",
+    "flatmap_1",
+    "integration_jsonschema",
+    "no-op_1",
+    "no-op_2",
+    "param_forwarding_1",
+    "param_forwarding_2",
+    "param_forwarding_3",
+    "param_forwarding_4",
+    "param_forwarding_5",
+    "query_forwarding_1",
+    "query_forwarding_2",
+    "query_forwarding_3",
+    "router_404",
+    "router_405",
+    "timeout",
+];
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ce_specs")
+}
+
+// ---------------------------------------------------------------------------------------
+// CE's Go test backend (tests/integration_server.go and friends), answered by a fixture.
+// ---------------------------------------------------------------------------------------
+
+/// Percent-decode `s`; `plus` turns `+` into a space (query strings).
+fn pct_decode(s: &str, plus: bool) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b'+' if plus => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Go's `url.ParseQuery`: values per decoded key, in order.
+fn go_query(raw: &str) -> BTreeMap<String, Vec<String>> {
+    let mut q: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for pair in raw.split('&').filter(|p| !p.is_empty() && !p.contains(';')) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        q.entry(pct_decode(k, true))
+            .or_default()
+            .push(pct_decode(v, true));
+    }
+    q
+}
+
+/// Go's `textproto.CanonicalMIMEHeaderKey`.
+fn canonical(name: &str) -> String {
+    let mut up = true;
+    name.chars()
+        .map(|c| {
+            let r = if up {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
+            up = c == '-';
+            r
+        })
+        .collect()
+}
+
+/// `v` with every object's keys in sorted order (Go's map encoding).
+fn sorted(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let s: BTreeMap<String, Value> = m.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+            Value::Object(s.into_iter().collect::<Map<String, Value>>())
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
+/// Go's `json.NewEncoder(w).Encode(v)`: sorted keys, HTML characters escaped, newline.
+fn go_json(v: Value) -> String {
+    let text = serde_json::to_string(&sorted(v)).unwrap();
+    // These characters only occur inside strings in JSON text, so the swap is safe.
+    let mut out = text
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026");
+    out.push('\n');
+    out
+}
+
+/// Go's `http.Error`.
+fn go_error(status: u16, text: &str) -> Reply {
+    Reply::status(status)
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .header("X-Content-Type-Options", "nosniff")
+        .body(format!("{text}\n"))
+}
+
+/// Go's `http.Redirect` for a GET.
+fn go_redirect(status: u16, location: &str) -> Reply {
+    let text = match status {
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        _ => "",
+    };
+    Reply::status(status)
+        .header("Location", location)
+        .header("Content-Type", "text/html; charset=utf-8")
+        .body(format!("<a href=\"{location}\">{text}</a>.\n\n"))
+}
+
+/// `payloads.DefaultEchoEndpoint`: path, query, headers (minus Host, X-Forwarded-For and
+/// Transfer-Encoding, as Go's server and the handler leave them) and 42.
+fn echo(req: &Recorded, path: &str) -> Reply {
+    let query = go_query(&req.query);
+    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in &req.headers {
+        let k = canonical(k);
+        if matches!(k.as_str(), "Host" | "X-Forwarded-For" | "Transfer-Encoding") {
+            continue;
+        }
+        headers.entry(k).or_default().push(v.clone());
+    }
+    let mut body = serde_json::json!({
+        "path": path,
+        "query": query,
+        "headers": headers,
+        "foo": 42,
+    });
+    if query
+        .get("dump_body")
+        .and_then(|v| v.first())
+        .map(String::as_str)
+        == Some("1")
+    {
+        body["body"] = Value::String(String::from_utf8_lossy(&req.body).into_owned());
+    }
+    Reply::status(200)
+        .header("Content-Type", "application/json")
+        .header("Set-Cookie", "test1=test1")
+        .header("Set-Cookie", "test2=test2")
+        .body(go_json(body))
+}
+
+const XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<user type="admin">
+  <name>Elliot</name>
+  <social>
+    <facebook>https://facebook.com</facebook>
+    <twitter>https://twitter.com</twitter>
+    <youtube>https://youtube.com</youtube>
+  </social>
+</user>"#;
+
+const JWK: &str = r#"{
+  "keys": [
+    {
+      "kty": "oct",
+      "alg": "A128KW",
+      "k": "GawgguFyGrWKav7AX4VKUg",
+      "kid": "sim1"
+    },
+    {
+      "kty": "oct",
+      "k": "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
+      "kid": "sim2",
+      "alg": "HS256"
+    }
+  ]
+}"#;
+
+/// CE's test backend mux (`mockBackendBuilder.New`), routed like Go's `ServeMux`.
+fn ce_backend(req: &Recorded) -> Reply {
+    let path = pct_decode(&req.path, false);
+    // `checks.XForwardedFor`: the gateway must send the client's loopback address.
+    let xff_ok = req
+        .header("x-forwarded-for")
+        .and_then(|v| v.parse::<std::net::IpAddr>().ok())
+        .is_some_and(|ip| ip.is_loopback());
+    let checked = |reply: Reply| {
+        if xff_ok {
+            reply
+        } else {
+            go_error(400, "invalid X-Forwarded-For")
+        }
+    };
+    let subtree = |prefix: &str| path.starts_with(prefix);
+    if subtree("/param_forwarding/") {
+        return checked(echo(req, &path));
+    }
+    if subtree("/delayed/") {
+        return checked(echo(req, &path).delay(Duration::from_millis(200)));
+    }
+    if subtree("/collection/") {
+        let items: Vec<Value> = (0..10)
+            .map(|i| serde_json::json!({"path": path, "i": i}))
+            .collect();
+        return checked(
+            Reply::status(200)
+                .header("Content-Type", "application/json")
+                .body(go_json(Value::Array(items))),
+        );
+    }
+    if subtree("/redirect/") {
+        let q = go_query(&req.query);
+        let code = q
+            .get("status")
+            .and_then(|v| v.first())
+            .cloned()
+            .unwrap_or_default();
+        let Ok(code) = code.parse::<u16>() else {
+            return checked(go_error(400, "strconv.Atoi: invalid syntax"));
+        };
+        let mut loc = "/param_forwarding/".to_string();
+        if !req.query.is_empty() {
+            loc.push('?');
+            loc.push_str(&req.query);
+        }
+        return checked(go_redirect(code, &loc));
+    }
+    if path == "/xml" {
+        return checked(
+            Reply::status(200)
+                .header("Content-Type", "application/xml; charset=utf-8")
+                .body(XML),
+        );
+    }
+    if path == "/jwk/symmetric" {
+        return Reply::status(200)
+            .header("Content-Type", "application/json")
+            .body(JWK);
+    }
+    // ServeMux: a subtree pattern's bare path redirects to the slash form, query kept.
+    for bare in ["/param_forwarding", "/delayed", "/collection", "/redirect"] {
+        if path == bare {
+            let mut loc = format!("{bare}/");
+            if !req.query.is_empty() {
+                loc.push('?');
+                loc.push_str(&req.query);
+            }
+            return go_redirect(301, &loc);
+        }
+    }
+    go_error(404, "404 page not found")
+}
+
+// ---------------------------------------------------------------------------------------
+// The gateway on the fixture config.
+// ---------------------------------------------------------------------------------------
+
+/// The fixture backend and the gateway running `tests/ce_specs/krakend.json`.
+struct Ce {
+    backend: Backend,
+    gateway: Gateway,
+}
+
+/// A port that was free a moment ago (the gateway must know its own port: the fixture
+/// config calls it as a backend).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+/// Fixture endpoints removed before start: `proxy run` rejects them (and their specs are
+/// skipped above).
+const DROPPED_ENDPOINTS: &[(&str, &str)] = &[
+    (
+        "/xml/xml",
+        "backend encoding xml is not supported (rejected at startup)",
+    ),
+    (
+        "/negotiate",
+        "backend encoding xml is not supported (rejected at startup)",
+    ),
+    (
+        "/show/{id}",
+        "backend host showrss.info does not resolve offline (rejected at startup)",
+    ),
+    (
+        "/lua/modify_response/fail",
+        "backend host www.mocky.io does not resolve offline",
+    ),
+    (
+        "/lua/modify_response/success",
+        "backend host www.mocky.io does not resolve offline",
+    ),
+];
+
+/// The fixture config for a gateway on `gw_port` and the backend at `backend_url`.
+fn fixture_config(gw_port: u16, backend_url: &str) -> String {
+    let text = std::fs::read_to_string(fixtures().join("krakend.json")).unwrap();
+    let text = text.replace("http://127.0.0.1:8081", backend_url).replace(
+        "http://127.0.0.1:8080",
+        &format!("http://127.0.0.1:{gw_port}"),
+    );
+    let mut cfg: Value = serde_json::from_str(&text).unwrap();
+    let extra = cfg["extra_config"].as_object_mut().unwrap();
+    // Access control we do not implement would fail every endpoint closed.
+    extra.remove("security/bot-detector");
+    let endpoints = cfg["endpoints"].as_array_mut().unwrap();
+    endpoints.retain(|e| {
+        let path = e["endpoint"].as_str().unwrap_or_default();
+        !DROPPED_ENDPOINTS.iter().any(|(p, _)| *p == path)
+    });
+    cfg.to_string()
+}
+
+fn start() -> Ce {
+    let backend = Backend::start(ce_backend);
+    let mut last = String::new();
+    for _ in 0..3 {
+        let port = free_port();
+        let config_path = temp_config_path();
+        std::fs::write(&config_path, fixture_config(port, &backend.url())).unwrap();
+        let mut cmd = Command::new(gateway::binary());
+        cmd.arg("run").arg("-c").arg(&config_path).args([
+            "--cores",
+            "1",
+            "-d",
+            "-p",
+            &port.to_string(),
+        ]);
+        match Gateway::spawn(cmd, config_path) {
+            Ok(gateway) => return Ce { backend, gateway },
+            Err(e) => last = e,
+        }
+    }
+    panic!("the gateway did not start on the CE fixture config: {last}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Running a spec.
+// ---------------------------------------------------------------------------------------
+
+fn load_spec(name: &str) -> Value {
+    let path = fixtures().join("specs").join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A spec header value: a string (old format) or a list of strings.
+fn values(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().unwrap_or_default().to_string())
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// Our version text is not KrakenD's: any `KrakenD Version X` string becomes one token.
+fn normalise_versions(v: Value) -> Value {
+    match v {
+        Value::String(s) if s.starts_with("KrakenD Version ") => {
+            Value::String("KrakenD Version <v>".into())
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(normalise_versions).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| (k, normalise_versions(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Intended difference: we send request bodies with `Content-Length` where KrakenD streams
+/// them chunked (Go's server then shows no length). In an echoed `headers` object, our
+/// `Content-Length` is dropped when the spec's echo has none.
+fn drop_unexpected_content_length(want: &Value, have: &mut Value) {
+    let (Value::Object(w), Value::Object(h)) = (want, have) else {
+        return;
+    };
+    if let (Some(Value::Object(wh)), Some(Value::Object(hh))) =
+        (w.get("headers"), h.get_mut("headers"))
+    {
+        if !wh.contains_key("Content-Length") {
+            hh.remove("Content-Length");
+        }
+    }
+    for (k, wv) in w {
+        if let Some(hv) = h.get_mut(k) {
+            drop_unexpected_content_length(wv, hv);
+        }
+    }
+}
+
+/// Minimal JSON-schema check (type, required, properties, enum): enough for the health spec.
+fn schema_errors(schema: &Value, v: &Value, at: &str, errs: &mut Vec<String>) {
+    if let Some(t) = schema["type"].as_str() {
+        let ok = match t {
+            "object" => v.is_object(),
+            "string" => v.is_string(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "number" => v.is_number(),
+            "array" => v.is_array(),
+            "boolean" => v.is_boolean(),
+            _ => true,
+        };
+        if !ok {
+            errs.push(format!("{at}: not of type {t}: {v}"));
+        }
+    }
+    if let Some(req) = schema["required"].as_array() {
+        for k in req.iter().filter_map(Value::as_str) {
+            if v.get(k).is_none() {
+                errs.push(format!("{at}: missing required {k:?}"));
+            }
+        }
+    }
+    if let Some(e) = schema["enum"].as_array() {
+        if !e.contains(v) {
+            errs.push(format!("{at}: {v} not in {e:?}"));
+        }
+    }
+    if let Some(props) = schema["properties"].as_object() {
+        for (k, s) in props {
+            if let Some(child) = v.get(k) {
+                schema_errors(s, child, &format!("{at}.{k}"), errs);
+            }
+        }
+    }
+}
+
+/// Send the spec's request as Go's client would and return every mismatch.
+fn check(ce: &Ce, name: &str) -> Vec<String> {
+    let spec = load_spec(name);
+    let input = &spec["in"];
+    let url = input["url"].as_str().unwrap();
+    let target = url.strip_prefix("http://localhost:8080").unwrap();
+    let method = input["method"].as_str().unwrap_or("GET");
+    let mut headers: Vec<(String, String)> = vec![("Host".into(), "localhost:8080".into())];
+    let spec_headers = input["header"].as_object().cloned().unwrap_or_default();
+    if !spec_headers
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("user-agent"))
+    {
+        headers.push(("User-Agent".into(), "Go-http-client/1.1".into()));
+    }
+    for (k, v) in &spec_headers {
+        headers.push((k.clone(), v.as_str().unwrap_or_default().to_string()));
+    }
+    // Go's transport asks for gzip unless the request sets Accept-Encoding itself.
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("accept-encoding"))
+    {
+        headers.push(("Accept-Encoding".into(), "gzip".into()));
+    }
+    let body = match &input["body"] {
+        Value::Null => Vec::new(),
+        Value::String(s) => s.clone().into_bytes(),
+        v => serde_json::to_vec(v).unwrap(),
+    };
+    let hdrs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let mut conn = Conn::open(ce.gateway.addr()).unwrap();
+    let resp = conn.send(method, target, &hdrs, &body).unwrap();
+
+    let out = &spec["out"];
+    let mut errs = Vec::new();
+    let want_status = out["status_code"].as_u64().unwrap();
+    if u64::from(resp.status) != want_status {
+        errs.push(format!("status: have {}, want {want_status}", resp.status));
+    }
+    if let Some(want) = out["header"].as_object() {
+        for (k, v) in want {
+            let want = values(v);
+            let have: Vec<String> = resp.header_all(k).iter().map(|s| s.to_string()).collect();
+            let version_header = k.eq_ignore_ascii_case("x-krakend");
+            let same = if have.is_empty() {
+                want.first().is_none_or(|w| w.is_empty())
+            } else if version_header {
+                have.len() == 1 && have[0].starts_with("Version ")
+            } else {
+                have == want
+            };
+            if !same {
+                errs.push(format!("header {k}: have {have:?}, want {want:?}"));
+            }
+        }
+    }
+    let backend_url = ce.backend.url();
+    let have_text = resp.text();
+    if let Some(schema) = out.get("schema") {
+        match serde_json::from_str::<Value>(&have_text) {
+            Ok(v) => schema_errors(schema, &v, "body", &mut errs),
+            Err(e) => errs.push(format!("body is not JSON ({e}): {have_text:?}")),
+        }
+    } else if let Some(want) = out.get("body") {
+        let want_json = match want {
+            Value::String(s) => {
+                serde_json::from_str::<Value>(&s.replace("http://127.0.0.1:8081", &backend_url))
+                    .ok()
+            }
+            v => Some(v.clone()),
+        };
+        let have_json = serde_json::from_str::<Value>(&have_text).ok();
+        match (want_json, have_json) {
+            (Some(w), Some(mut h)) => {
+                drop_unexpected_content_length(&w, &mut h);
+                let (w, h) = (normalise_versions(w), normalise_versions(h));
+                if w != h {
+                    errs.push(format!("body:\n  have {h}\n  want {w}"));
+                }
+            }
+            _ => {
+                let w = want.as_str().unwrap_or_default();
+                if have_text != w {
+                    errs.push(format!("body:\n  have {have_text:?}\n  want {w:?}"));
+                }
+            }
+        }
+    }
+    errs
+}
+
+/// Start the fixture, run spec `name`, fail with every mismatch.
+fn run(name: &str) {
+    let ce = start();
+    let errs = check(&ce, name);
+    assert!(
+        errs.is_empty(),
+        "CE spec {name} differs:\n{}\n--- gateway output ---\n{}",
+        errs.join("\n"),
+        ce.gateway.output()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The list is complete, and the fixture backend behaves like CE's.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn every_spec_is_run_or_listed_as_skipped() {
+    let mut files: Vec<String> = std::fs::read_dir(fixtures().join("specs"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".json"))
+                .map(str::to_string)
+        })
+        .collect();
+    files.sort();
+    let mut listed: Vec<String> = SKIPPED
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .chain(RUN.iter().map(|n| n.to_string()))
+        .collect();
+    listed.sort();
+    assert_eq!(files, listed, "specs on disk vs specs run or skipped");
+    assert!(SKIPPED.iter().all(|(_, why)| !why.is_empty()));
+}
+
+#[test]
+fn fixture_backend_echoes_like_go_with_sorted_keys_and_a_newline() {
+    let b = Backend::start(ce_backend);
+    let r = request(
+        "GET",
+        &format!("{}/param_forwarding/x%2Fy?b=2&a=1&a=%26", b.url()),
+        &[("X-Forwarded-For", "127.0.0.1"), ("x-y-z", "1")],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    assert!(text.starts_with(r#"{"foo":42,"headers":{"#), "{text}");
+    assert!(text.ends_with("}\n"), "{text:?}");
+    assert!(
+        text.contains(r#""query":{"a":["1","\u0026"],"b":["2"]}"#),
+        "{text}"
+    );
+    assert!(text.contains(r#""path":"/param_forwarding/x/y""#), "{text}");
+    assert!(text.contains(r#""X-Y-Z":["1"]"#), "{text}");
+    assert!(!text.contains("X-Forwarded-For"), "{text}");
+    assert_eq!(r.header_all("set-cookie"), ["test1=test1", "test2=test2"]);
+    let bad = request(
+        "GET",
+        &format!("{}/param_forwarding/", b.url()),
+        &[("X-Forwarded-For", "10.0.0.1")],
+        b"",
+    );
+    assert_eq!(bad.status, 400);
+    let bare = get(&format!("{}/param_forwarding?q=1", b.url()));
+    assert_eq!(bare.status, 301);
+    assert_eq!(bare.header("location"), Some("/param_forwarding/?q=1"));
+    assert_eq!(get(&format!("{}/nope", b.url())).status, 404);
+}
+
+// ---------------------------------------------------------------------------------------
+// One test per applicable spec.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+#[ignore = "differs: the followed redirect carries no Referer and no Accept-Encoding: gzip"]
+fn backend_301_redirect_is_followed_and_the_target_answers() {
+    run("backend_301");
+}
+
+#[test]
+#[ignore = "differs: the followed redirect carries no Referer and no Accept-Encoding: gzip"]
+fn backend_302_redirect_is_followed_and_the_target_answers() {
+    run("backend_302");
+}
+
+#[test]
+#[ignore = "differs: the followed redirect carries no Referer and no Accept-Encoding: gzip"]
+fn backend_303_redirect_is_followed_and_the_target_answers() {
+    run("backend_303");
+}
+
+#[test]
+#[ignore = "differs: the followed redirect carries no Referer and no Accept-Encoding: gzip"]
+fn backend_307_redirect_is_followed_and_the_target_answers() {
+    run("backend_307");
+}
+
+#[test]
+#[ignore = "differs: stored spec predates router.return_error_msg in this krakend.json; we send the error text, as lura does"]
+fn backend_404_becomes_an_empty_500_incomplete() {
+    run("backend_404");
+}
+
+#[test]
+#[ignore = "differs: backend request lacks Accept-Encoding: gzip (Go's client adds it)"]
+fn detail_error_puts_the_failed_backend_under_error_name() {
+    run("detail_error");
+}
+
+#[test]
+fn flatmap_moves_and_deletes_inside_a_collection() {
+    run("flatmap_1");
+}
+
+#[test]
+fn health_endpoint_has_agents_now_and_status_ok() {
+    run("integration_jsonschema");
+}
+
+#[test]
+#[ignore = "differs: backend request lacks Accept-Encoding: gzip (Go's client adds it)"]
+fn no_op_passes_the_backend_response_through() {
+    run("no-op_1");
+}
+
+#[test]
+fn no_op_passes_the_backend_404_through() {
+    run("no-op_2");
+}
+
+#[test]
+#[ignore = "differs: backend request lacks Accept-Encoding: gzip (Go's client adds it)"]
+fn listed_headers_and_params_are_forwarded() {
+    run("param_forwarding_1");
+}
+
+#[test]
+fn wildcard_input_headers_forward_everything_and_add_x_forwarded_via() {
+    run("param_forwarding_2");
+}
+
+#[test]
+#[ignore = "differs: backend request lacks Accept-Encoding: gzip (Go's client adds it)"]
+fn input_headers_match_case_insensitively() {
+    run("param_forwarding_3");
+}
+
+#[test]
+#[ignore = "differs: backend request lacks Accept-Encoding: gzip (Go's client adds it)"]
+fn post_body_and_literal_url_query_are_forwarded() {
+    run("param_forwarding_4");
+}
+
+#[test]
+#[ignore = "differs: stale KrakenD 1.3 spec; we route the decoded path (404), as current lura/gin does"]
+fn encoded_slash_in_a_param_is_decoded_into_the_backend_query() {
+    run("param_forwarding_5");
+}
+
+#[test]
+#[ignore = "differs: backend request lacks Accept-Encoding: gzip (Go's client adds it)"]
+fn wildcard_input_query_strings_forward_every_parameter() {
+    run("query_forwarding_1");
+}
+
+#[test]
+#[ignore = "differs: backend request lacks Accept-Encoding: gzip (Go's client adds it)"]
+fn wildcard_input_query_strings_keep_repeated_values() {
+    run("query_forwarding_2");
+}
+
+#[test]
+#[ignore = "differs: backend request lacks Accept-Encoding: gzip (Go's client adds it)"]
+fn listed_input_query_strings_drop_the_others() {
+    run("query_forwarding_3");
+}
+
+#[test]
+fn unknown_path_is_a_plain_404() {
+    run("router_404");
+}
+
+#[test]
+#[ignore = "differs: our 405 lacks X-Krakend-Completed: false (CE's NoMethod handler sets it)"]
+fn wrong_method_is_a_plain_405() {
+    run("router_405");
+}
+
+#[test]
+#[ignore = "differs: backend request lacks Accept-Encoding: gzip (Go's client adds it)"]
+fn slow_backend_past_the_timeout_gives_a_partial_200() {
+    run("timeout");
+}
