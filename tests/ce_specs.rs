@@ -760,25 +760,21 @@ fn fixture_backend_echoes_like_go_with_sorted_keys_and_a_newline() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "differs: the followed redirect carries no Referer and no Accept-Encoding: gzip"]
 fn backend_301_redirect_is_followed_and_the_target_answers() {
     run("backend_301");
 }
 
 #[test]
-#[ignore = "differs: the followed redirect carries no Referer and no Accept-Encoding: gzip"]
 fn backend_302_redirect_is_followed_and_the_target_answers() {
     run("backend_302");
 }
 
 #[test]
-#[ignore = "differs: the followed redirect carries no Referer and no Accept-Encoding: gzip"]
 fn backend_303_redirect_is_followed_and_the_target_answers() {
     run("backend_303");
 }
 
 #[test]
-#[ignore = "differs: the followed redirect carries no Referer and no Accept-Encoding: gzip"]
 fn backend_307_redirect_is_followed_and_the_target_answers() {
     run("backend_307");
 }
@@ -790,7 +786,6 @@ fn backend_404_becomes_an_empty_500_incomplete() {
 }
 
 #[test]
-#[ignore = "differs: backend request lacks Accept-Encoding: gzip (Go's client adds it)"]
 fn detail_error_puts_the_failed_backend_under_error_name() {
     run("detail_error");
 }
@@ -806,7 +801,6 @@ fn health_endpoint_has_agents_now_and_status_ok() {
 }
 
 #[test]
-#[ignore = "differs: backend request lacks Accept-Encoding: gzip (Go's client adds it)"]
 fn no_op_passes_the_backend_response_through() {
     run("no-op_1");
 }
@@ -817,7 +811,6 @@ fn no_op_passes_the_backend_404_through() {
 }
 
 #[test]
-#[ignore = "differs: backend request lacks Accept-Encoding: gzip (Go's client adds it)"]
 fn listed_headers_and_params_are_forwarded() {
     run("param_forwarding_1");
 }
@@ -828,13 +821,11 @@ fn wildcard_input_headers_forward_everything_and_add_x_forwarded_via() {
 }
 
 #[test]
-#[ignore = "differs: backend request lacks Accept-Encoding: gzip (Go's client adds it)"]
 fn input_headers_match_case_insensitively() {
     run("param_forwarding_3");
 }
 
 #[test]
-#[ignore = "differs: backend request lacks Accept-Encoding: gzip (Go's client adds it)"]
 fn post_body_and_literal_url_query_are_forwarded() {
     run("param_forwarding_4");
 }
@@ -846,19 +837,16 @@ fn encoded_slash_in_a_param_is_decoded_into_the_backend_query() {
 }
 
 #[test]
-#[ignore = "differs: backend request lacks Accept-Encoding: gzip (Go's client adds it)"]
 fn wildcard_input_query_strings_forward_every_parameter() {
     run("query_forwarding_1");
 }
 
 #[test]
-#[ignore = "differs: backend request lacks Accept-Encoding: gzip (Go's client adds it)"]
 fn wildcard_input_query_strings_keep_repeated_values() {
     run("query_forwarding_2");
 }
 
 #[test]
-#[ignore = "differs: backend request lacks Accept-Encoding: gzip (Go's client adds it)"]
 fn listed_input_query_strings_drop_the_others() {
     run("query_forwarding_3");
 }
@@ -869,13 +857,11 @@ fn unknown_path_is_a_plain_404() {
 }
 
 #[test]
-#[ignore = "differs: our 405 lacks X-Krakend-Completed: false (CE's NoMethod handler sets it)"]
 fn wrong_method_is_a_plain_405() {
     run("router_405");
 }
 
 #[test]
-#[ignore = "differs: backend request lacks Accept-Encoding: gzip (Go's client adds it)"]
 fn slow_backend_past_the_timeout_gives_a_partial_200() {
     run("timeout");
 }

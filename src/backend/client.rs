@@ -27,6 +27,9 @@ pub struct CallOpts {
     pub max_idle: usize,
     pub max_body: usize,
     pub limits: Limits,
+    /// Go's transport: ask for gzip (`Accept-Encoding: gzip`) and unzip transparently, unless
+    /// `disable_compression` or the request already says what it accepts.
+    pub compression: bool,
 }
 
 const MAX_REDIRECTS: usize = 10;
@@ -144,6 +147,12 @@ async fn redirect(
             !n.eq_ignore_ascii_case(b"authorization") && !n.eq_ignore_ascii_case(b"cookie")
         });
     }
+    // Go's client sends the previous URL as Referer on the redirected request.
+    next.headers
+        .retain(|(n, _)| !n.eq_ignore_ascii_case(b"referer"));
+    let referer = format!("http://{}{}", target.authority, req.path_and_query);
+    next.headers
+        .push((Bytes::from_static(b"Referer"), Bytes::from(referer)));
     Ok(Some((next_target, next)))
 }
 
@@ -186,6 +195,16 @@ async fn exchange(
     if !opts.keep_alive {
         headers.push((b"Connection", b"close"));
     }
+    let is_head = &req.method[..] == b"HEAD";
+    // Go asks for gzip itself only when the request says nothing about encodings or ranges.
+    let gzip = opts.compression
+        && !is_head
+        && !headers.iter().any(|(n, _)| {
+            n.eq_ignore_ascii_case(b"accept-encoding") || n.eq_ignore_ascii_case(b"range")
+        });
+    if gzip {
+        headers.push((b"Accept-Encoding", b"gzip"));
+    }
     let needs_length =
         !req.body.is_empty() || matches!(&req.method[..], b"POST" | b"PUT" | b"PATCH");
     write::request_head(
@@ -197,14 +216,17 @@ async fn exchange(
         needs_length.then_some(req.body.len()),
     );
     wire.extend_from_slice(&req.body);
-    let is_head = &req.method[..] == b"HEAD";
 
     if let Some(stream) = pool.take(&addr, opts.idle_timeout) {
-        match send_and_read_head(stream, wire.clone(), is_head, opts).await {
-            Ok(s) => return Ok(s.at(addr)),
-            Err((e, got_bytes)) => {
-                if got_bytes || !idempotent(&req.method) || matches!(e, BackendError::Timeout) {
-                    return Err(e);
+        match send_and_read_head(stream, wire, is_head, opts).await {
+            Ok(s) => return Ok(s.at(addr, gzip)),
+            Err(f) => {
+                let retry = !f.got_bytes
+                    && idempotent(&req.method)
+                    && !matches!(f.error, BackendError::Timeout);
+                match f.wire {
+                    Some(w) if retry => wire = w,
+                    _ => return Err(f.error),
                 }
             }
         }
@@ -212,8 +234,8 @@ async fn exchange(
     let stream = connect(addr, opts).await?;
     send_and_read_head(stream, wire, is_head, opts)
         .await
-        .map(|s| s.at(addr))
-        .map_err(|(e, _)| e)
+        .map(|s| s.at(addr, gzip))
+        .map_err(|f| f.error)
 }
 
 async fn connect(addr: SocketAddr, opts: &CallOpts) -> Result<TcpStream, BackendError> {
@@ -256,21 +278,69 @@ pub struct Streaming {
     done: bool,
     reuse: bool,
     max_idle: usize,
+    /// We asked for gzip and got it: the body is unzipped before anyone sees it (Go's
+    /// transport does the same for KrakenD).
+    gunzip: bool,
 }
 
 impl Streaming {
-    fn at(mut self, addr: SocketAddr) -> Streaming {
+    fn at(mut self, addr: SocketAddr, asked_gzip: bool) -> Streaming {
         self.addr = addr;
+        let gzipped = self
+            .headers
+            .get("content-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"gzip"));
+        if asked_gzip && gzipped && self.framing != Framing::None {
+            self.gunzip = true;
+            // Go: an unzipped response loses its Content-Encoding and Content-Length.
+            self.headers.0.retain(|h| {
+                !h.name.eq_ignore_ascii_case(b"content-encoding")
+                    && !h.name.eq_ignore_ascii_case(b"content-length")
+            });
+        }
         self
     }
 
+    /// How the body is relayed to a client: an unzipped body has no known length.
+    pub fn relay_framing(&self) -> Framing {
+        if self.gunzip {
+            Framing::Chunked
+        } else {
+            self.framing
+        }
+    }
+
     /// Append the next decoded body bytes to `out`. Returns true once the body is complete.
-    /// `max` caps the total decoded body.
+    /// `max` caps the total decoded (and unzipped) body.
     pub async fn next_chunk(
         &mut self,
         out: &mut BytesMut,
         max: usize,
     ) -> Result<bool, BackendError> {
+        if !self.gunzip {
+            return self.next_raw(out, max).await;
+        }
+        // gzip: collect the compressed body, then unzip it in one go, bounded by `max` so a
+        // small bomb cannot expand without limit.
+        let mut zipped = BytesMut::new();
+        while !self.next_raw(&mut zipped, max).await? {}
+        if self.done && zipped.is_empty() {
+            return Ok(true);
+        }
+        let mut plain = Vec::new();
+        let mut reader =
+            std::io::Read::take(flate2::read::GzDecoder::new(&zipped[..]), max as u64 + 1);
+        std::io::Read::read_to_end(&mut reader, &mut plain)
+            .map_err(|_| BackendError::Protocol(HttpError::BadResponse("invalid gzip body")))?;
+        if plain.len() > max {
+            return Err(BackendError::TooLarge);
+        }
+        out.extend_from_slice(&plain);
+        self.gunzip = false;
+        Ok(true)
+    }
+
+    async fn next_raw(&mut self, out: &mut BytesMut, max: usize) -> Result<bool, BackendError> {
         if self.done {
             return Ok(true);
         }
@@ -314,18 +384,34 @@ impl Streaming {
 
 /// Write the request and read the response head. The error carries whether any response byte
 /// had arrived (after that, a retry could duplicate the request's effect).
+/// A failed exchange: whether any response byte had arrived (after that, a retry could
+/// duplicate the request's effect), and the request bytes back when they can be resent.
+struct SendFailure {
+    error: BackendError,
+    got_bytes: bool,
+    wire: Option<Vec<u8>>,
+}
+
 async fn send_and_read_head(
     mut stream: TcpStream,
     wire: Vec<u8>,
     is_head: bool,
     opts: &CallOpts,
-) -> Result<Streaming, (BackendError, bool)> {
-    let rem = remaining(opts.deadline).map_err(|e| (e, false))?;
-    match monoio::time::timeout(rem, stream.write_all(wire)).await {
-        Err(_) => return Err((BackendError::Timeout, false)),
-        Ok((Err(e), _)) => return Err((BackendError::Io(e), false)),
-        Ok((Ok(_), _)) => {}
-    }
+) -> Result<Streaming, SendFailure> {
+    let fail = |error, got_bytes, wire| SendFailure {
+        error,
+        got_bytes,
+        wire,
+    };
+    let rem = match remaining(opts.deadline) {
+        Ok(r) => r,
+        Err(e) => return Err(fail(e, false, Some(wire))),
+    };
+    let wire = match monoio::time::timeout(rem, stream.write_all(wire)).await {
+        Err(_) => return Err(fail(BackendError::Timeout, false, None)),
+        Ok((Err(e), w)) => return Err(fail(BackendError::Io(e), false, Some(w))),
+        Ok((Ok(_), w)) => w,
+    };
     let mut buf = BytesMut::with_capacity(8192);
     let mut header_deadline = opts.deadline;
     if let Some(t) = opts.response_header_timeout {
@@ -337,7 +423,7 @@ async fn send_and_read_head(
         match parse_response(&mut buf, is_head, &opts.limits) {
             Ok(Some(h)) => break h,
             Ok(None) => {}
-            Err(e) => return Err((BackendError::Protocol(e), true)),
+            Err(e) => return Err(fail(BackendError::Protocol(e), true, None)),
         }
         let got = !buf.is_empty();
         match fill(&mut stream, &mut buf, header_deadline).await {
@@ -346,10 +432,10 @@ async fn send_and_read_head(
                     std::io::ErrorKind::UnexpectedEof,
                     "EOF",
                 ));
-                return Err((err, got));
+                return Err(fail(err, got, (!got).then_some(wire)));
             }
             Ok(_) => {}
-            Err(e) => return Err((e, got)),
+            Err(e) => return Err(fail(e, got, None)),
         }
     };
     Ok(Streaming {
@@ -366,6 +452,7 @@ async fn send_and_read_head(
         done: false,
         reuse: opts.keep_alive,
         max_idle: opts.max_idle,
+        gunzip: false,
     })
 }
 

@@ -108,6 +108,7 @@ pub fn default_config(file: &str) -> Config {
         echo_endpoint: false,
         disable_rest: false,
         disable_keep_alives: false,
+        disable_compression: false,
         max_idle_connections_per_host: DEFAULT_MAX_IDLE_PER_HOST,
         idle_connection_timeout: None,
         response_header_timeout: None,
@@ -232,7 +233,10 @@ pub fn decode_root(ctx: &mut Ctx, root: &Spanned) -> Config {
                     );
                 }
             }
-            "sequential_start" | "allow_insecure_connections" | "disable_compression" => {
+            "disable_compression" => {
+                cfg.disable_compression = ctx.bool(v, &p).unwrap_or_default();
+            }
+            "sequential_start" | "allow_insecure_connections" => {
                 let _ = ctx.bool(v, &p);
             }
             "max_idle_connections" => {

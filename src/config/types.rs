@@ -43,6 +43,8 @@ pub struct Config {
     pub echo_endpoint: bool,
     pub disable_rest: bool,
     pub disable_keep_alives: bool,
+    /// Go's client asks backends for gzip (and unzips) unless this is set.
+    pub disable_compression: bool,
     /// Default 250.
     pub max_idle_connections_per_host: usize,
     pub idle_connection_timeout: Option<Duration>,

@@ -138,7 +138,10 @@ pub async fn handle(
 }
 
 fn canned(plan: &Plan, status: u16, c: &crate::plan::Canned) -> Response {
-    let mut r = Response::new(status).header("Content-Type", c.content_type);
+    // KrakenD: the NoRoute/NoMethod handlers also say the (empty) data is not complete.
+    let mut r = Response::new(status)
+        .header("Content-Type", c.content_type)
+        .header("X-Krakend-Completed", "false");
     r.body = c.body.clone();
     with_version(plan, r)
 }

@@ -279,7 +279,7 @@ async fn stream_response(
     worker: &Worker,
 ) -> bool {
     let bodiless = is_head || matches!(backend.status, 100..=199 | 204 | 304);
-    let (length, chunked, keep) = match backend.framing {
+    let (length, chunked, keep) = match backend.relay_framing() {
         _ if bodiless => (None, false, keep),
         Framing::Length(n) => (usize::try_from(n).ok(), false, keep),
         _ if version == Version::Http11 => (None, true, keep),

@@ -79,6 +79,8 @@ pub struct BackendSettings {
     pub response_header_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub keep_alive: bool,
+    /// `!disable_compression`: ask backends for gzip and unzip (Go's transport default).
+    pub compression: bool,
     pub max_idle: usize,
     /// Largest backend body the gateway buffers.
     pub max_body: usize,
@@ -206,6 +208,7 @@ impl Plan {
                 response_header_timeout: cfg.response_header_timeout,
                 idle_timeout: cfg.idle_connection_timeout,
                 keep_alive: !cfg.disable_keep_alives,
+                compression: !cfg.disable_compression,
                 max_idle: cfg.max_idle_connections_per_host,
                 max_body: 64 << 20,
                 limits: Limits {

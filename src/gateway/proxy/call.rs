@@ -156,6 +156,7 @@ pub(super) async fn call_stream(
         response_header_timeout: s.response_header_timeout,
         idle_timeout: s.idle_timeout,
         keep_alive: s.keep_alive,
+        compression: s.compression,
         max_idle: s.max_idle,
         max_body: s.max_body,
         limits: s.limits,
