@@ -1,11 +1,11 @@
 //! Per-backend projection, compiled once from config: decode -> target -> allow|deny -> mapping
 //! -> group (or decode -> target -> flatmap -> group). Works on raw text: dropped members are
-//! skipped (and validated) by sonic-rs, never materialised.
+//! skipped (and validated) by our scanner (`scan`), never materialised.
 
 use bytes::Bytes;
 
 use super::flatmap::Ops;
-use super::{text, Fields, JsonError};
+use super::{scan, text, Fields, JsonError};
 
 /// How the backend body is decoded (`encoding`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -297,8 +297,7 @@ impl BackendShape {
 
 /// The whole body as one validated value (trailing whitespace allowed).
 fn whole(body: &Bytes) -> Result<Bytes, JsonError> {
-    let lv: sonic_rs::LazyValue<'_> = sonic_rs::from_slice(body)?;
-    Ok(text::sub(body, lv.as_raw_str().as_bytes()))
+    Ok(text::slice(body, scan::validate(body)?))
 }
 
 /// The object being shaped: raw text, synthetic members from a decoder, or nothing.
@@ -320,13 +319,13 @@ impl Data {
                 .map(|(_, v)| v),
             Data::Raw(raw) => {
                 let mut found = None;
-                for item in sonic_rs::to_object_iter(raw.as_ref()) {
-                    let (k, v) = item?;
-                    if k == seg {
-                        found = Some(text::sub(&raw, v.as_raw_str().as_bytes()));
+                for m in scan::Members::new(&raw) {
+                    let m = m?;
+                    if key_name(&raw, &m).as_deref() == Some(seg) {
+                        found = Some(m.value);
                     }
                 }
-                found
+                found.map(|r| text::slice(&raw, r))
             }
         };
         Ok(match found {
@@ -348,30 +347,35 @@ impl Data {
     }
 }
 
-/// The members of a raw object whose key passes `keep`, deduplicated (last wins). The other
-/// members are skipped by sonic-rs (validated, not built).
+/// The members of a raw object whose key passes `keep`, deduplicated (last wins). Every member
+/// is validated by the scanner; dropped ones are skipped without being built.
 pub(crate) fn members_of(
     raw: &Bytes,
     keep: impl Fn(&str) -> bool,
 ) -> Result<Vec<(Bytes, Bytes)>, JsonError> {
     let mut out = Vec::new();
-    for item in sonic_rs::to_object_iter(raw.as_ref()) {
-        let (k, v) = item?;
-        if !keep(&k) {
+    for m in scan::Members::new(raw) {
+        let m = m?;
+        if !key_name(raw, &m).is_some_and(|k| keep(&k)) {
             continue;
         }
-        let value = v.as_raw_str().as_bytes();
-        let key = match &k {
-            std::borrow::Cow::Borrowed(s) => text::sub(raw, s.as_bytes()),
-            // An escaped key: keep its source text, found just before the value.
-            std::borrow::Cow::Owned(s) => {
-                text::raw_key_before(raw, value).unwrap_or_else(|| text::escaped(s))
-            }
-        };
-        out.push((key, text::sub(raw, value)));
+        out.push((text::slice(raw, m.key), text::slice(raw, m.value)));
     }
     text::dedupe_last_wins(&mut out);
     Ok(out)
+}
+
+/// The unescaped name of a scanned member's key; `None` for an escaped key that does not decode
+/// to a string (a lone surrogate), which then matches no configured name.
+fn key_name<'a>(raw: &'a [u8], m: &scan::Member) -> Option<std::borrow::Cow<'a, str>> {
+    let key = raw.get(m.key.clone())?;
+    if m.key_escaped {
+        text::unescape(key).map(std::borrow::Cow::Owned)
+    } else {
+        std::str::from_utf8(key)
+            .ok()
+            .map(std::borrow::Cow::Borrowed)
+    }
 }
 
 /// KrakenD (`AllowlistPrune`): keep leaves; descend into objects for subtrees and drop a member

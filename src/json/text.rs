@@ -20,37 +20,14 @@ pub(crate) fn sub(body: &Bytes, part: &[u8]) -> Bytes {
     }
 }
 
-/// The raw text of the key whose value `value` starts at, in the object text `obj`:
-/// `"key" : value` read backwards.
-pub(crate) fn raw_key_before(obj: &Bytes, value: &[u8]) -> Option<Bytes> {
-    let start = (value.as_ptr() as usize).checked_sub(obj.as_ptr() as usize)?;
-    let before = obj.get(..start)?;
-    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-    let colon = before.iter().rposition(|b| !is_ws(b))?;
-    if before.get(colon) != Some(&b':') {
-        return None;
+/// `body[range]` sharing its allocation; empty if the range is out of bounds (the scanner only
+/// gives in-bounds ranges, but a wrong one must not panic on the request path).
+pub(crate) fn slice(body: &Bytes, range: std::ops::Range<usize>) -> Bytes {
+    if range.start <= range.end && range.end <= body.len() {
+        body.slice(range)
+    } else {
+        Bytes::new()
     }
-    let close = before.get(..colon)?.iter().rposition(|b| !is_ws(b))?;
-    if before.get(close) != Some(&b'"') {
-        return None;
-    }
-    // The opening quote is the nearest earlier quote preceded by an even number of backslashes.
-    let mut i = close;
-    while i > 0 {
-        i -= 1;
-        if before.get(i) == Some(&b'"') {
-            let slashes = before
-                .get(..i)?
-                .iter()
-                .rev()
-                .take_while(|b| **b == b'\\')
-                .count();
-            if slashes % 2 == 0 {
-                return Some(obj.slice(i + 1..close));
-            }
-        }
-    }
-    None
 }
 
 /// The unescaped form of a raw key (the text between the quotes).
