@@ -28,9 +28,18 @@ struct PathTree {
 
 impl PathTree {
     fn child(&self, name: &str) -> Option<&Option<PathTree>> {
+        self.child_bytes(name.as_bytes())
+    }
+
+    /// The rule for an unescaped name. Most body keys match no rule, so the first byte is
+    /// compared before the rest (no `memcmp` call per key and rule).
+    fn child_bytes(&self, name: &[u8]) -> Option<&Option<PathTree>> {
         self.children
             .iter()
-            .find(|(k, _)| k == name)
+            .find(|(k, _)| {
+                let k = k.as_bytes();
+                k.len() == name.len() && k.first() == name.first() && k == name
+            })
             .map(|(_, v)| v)
     }
 
@@ -43,10 +52,11 @@ impl PathTree {
 
     /// The rule for a raw (escaped) key from the body.
     fn child_raw(&self, raw: &[u8]) -> Option<&Option<PathTree>> {
-        self.children
-            .iter()
-            .find(|(k, _)| text::key_is(raw, k))
-            .map(|(_, v)| v)
+        if memchr::memchr(b'\\', raw).is_none() {
+            return self.child_bytes(raw);
+        }
+        let name = text::unescape(raw)?;
+        self.child(&name)
     }
 
     fn set(&mut self, name: &str, v: Option<PathTree>) {
@@ -194,11 +204,12 @@ impl BackendShape {
                 let members = match &self.filter {
                     Filter::None => data.into_members(|_| true)?,
                     Filter::Allow(tree) => {
-                        let kept = data.into_members(|k| tree.child(k).is_some())?;
+                        let kept = data.into_members(|k| tree.child_bytes(k).is_some())?;
                         allow_members(tree, kept)?
                     }
                     Filter::Deny(tree) => {
-                        let kept = data.into_members(|k| !matches!(tree.child(k), Some(None)))?;
+                        let kept =
+                            data.into_members(|k| !matches!(tree.child_bytes(k), Some(None)))?;
                         deny_members(tree, kept)?.0
                     }
                 };
@@ -321,7 +332,7 @@ impl Data {
                 let mut found = None;
                 for m in scan::Members::new(&raw) {
                     let m = m?;
-                    if key_name(&raw, &m).as_deref() == Some(seg) {
+                    if key_name(&raw, &m).as_deref() == Some(seg.as_bytes()) {
                         found = Some(m.value);
                     }
                 }
@@ -335,11 +346,11 @@ impl Data {
     }
 
     /// Unique top-level members whose (unescaped) key passes `keep`.
-    fn into_members(self, keep: impl Fn(&str) -> bool) -> Result<Vec<(Bytes, Bytes)>, JsonError> {
+    fn into_members(self, keep: impl Fn(&[u8]) -> bool) -> Result<Vec<(Bytes, Bytes)>, JsonError> {
         match self {
             Data::Empty => Ok(Vec::new()),
             Data::Members(mut m) => {
-                m.retain(|(k, _)| text::unescape(k).is_some_and(|k| keep(&k)));
+                m.retain(|(k, _)| text::unescape(k).is_some_and(|k| keep(k.as_bytes())));
                 Ok(m)
             }
             Data::Raw(raw) => members_of(&raw, keep),
@@ -351,7 +362,7 @@ impl Data {
 /// is validated by the scanner; dropped ones are skipped without being built.
 pub(crate) fn members_of(
     raw: &Bytes,
-    keep: impl Fn(&str) -> bool,
+    keep: impl Fn(&[u8]) -> bool,
 ) -> Result<Vec<(Bytes, Bytes)>, JsonError> {
     let mut out = Vec::new();
     for m in scan::Members::new(raw) {
@@ -365,16 +376,15 @@ pub(crate) fn members_of(
     Ok(out)
 }
 
-/// The unescaped name of a scanned member's key; `None` for an escaped key that does not decode
-/// to a string (a lone surrogate), which then matches no configured name.
-fn key_name<'a>(raw: &'a [u8], m: &scan::Member) -> Option<std::borrow::Cow<'a, str>> {
+/// The unescaped name of a scanned member's key (the scanner has checked it is UTF-8); `None`
+/// for an escaped key that does not decode to a string (a lone surrogate), which then matches no
+/// configured name.
+fn key_name<'a>(raw: &'a [u8], m: &scan::Member) -> Option<std::borrow::Cow<'a, [u8]>> {
     let key = raw.get(m.key.clone())?;
     if m.key_escaped {
-        text::unescape(key).map(std::borrow::Cow::Owned)
+        text::unescape(key).map(|k| std::borrow::Cow::Owned(k.into_bytes()))
     } else {
-        std::str::from_utf8(key)
-            .ok()
-            .map(std::borrow::Cow::Borrowed)
+        Some(std::borrow::Cow::Borrowed(key))
     }
 }
 
@@ -395,7 +405,7 @@ fn allow_members(
                 if text::first_byte(&v) != Some(b'{') {
                     continue;
                 }
-                let inner = members_of(&v, |name| sub.child(name).is_some())?;
+                let inner = members_of(&v, |name| sub.child_bytes(name).is_some())?;
                 let kept = allow_members(sub, inner)?;
                 if !kept.is_empty() {
                     let mut obj = Vec::with_capacity(v.len());

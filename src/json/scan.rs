@@ -230,12 +230,7 @@ fn utf8_end(buf: &[u8], i: usize) -> Result<usize> {
 /// The byte after the number is checked by the caller (it must be a delimiter).
 #[inline]
 fn number_end(buf: &[u8], start: usize) -> Result<usize> {
-    let digits = |mut i: usize| {
-        while buf.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        i
-    };
+    let digits = |i: usize| digits_end(buf, i);
     let mut i = start;
     if buf.get(i) == Some(&b'-') {
         i += 1;
@@ -266,11 +261,39 @@ fn number_end(buf: &[u8], start: usize) -> Result<usize> {
     Ok(i)
 }
 
-/// Object-or-array per nesting level: the first 128 levels in a register, deeper ones spill
-/// into a vector that only depth bombs and very deep documents ever allocate.
+/// The index of the first non-digit at or after `i`, eight bytes at a time.
+#[inline]
+fn digits_end(buf: &[u8], mut i: usize) -> usize {
+    const NIBBLE: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    while let Some(chunk) = buf.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        // A digit is 0x30..=0x39: high nibble 3, and still 3 after adding 6. The add can carry
+        // into the next byte only out of a byte >= 0xFA, which is itself a non-digit, so the
+        // lowest mismatching byte is exact.
+        let high = (w & NIBBLE) ^ (LO * 0x30);
+        let plus6 = (w.wrapping_add(LO * 0x06) & NIBBLE) ^ (LO * 0x30);
+        let bad = high | plus6;
+        if bad != 0 {
+            return i + (bad.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while buf.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    i
+}
+
+/// Object-or-array per nesting level: the first 64 levels in a register, deeper ones spill
+/// into a vector that only depth bombs and very deep documents ever allocate. The innermost kind
+/// is cached because it is read after every value.
 struct Nesting {
     depth: usize,
-    low: u128,
+    base: usize,
+    top_object: bool,
+    low: u64,
     high: Vec<u64>,
 }
 
@@ -278,51 +301,60 @@ impl Nesting {
     fn new(base: usize) -> Self {
         Nesting {
             depth: base,
+            base,
+            top_object: false,
             low: 0,
             high: Vec::new(),
         }
     }
 
+    /// Levels opened by this skip (the stack index of the innermost one is `open() - 1`).
+    #[inline]
+    fn open(&self) -> usize {
+        self.depth - self.base
+    }
+
+    #[inline]
     fn push(&mut self, object: bool, at: usize) -> Result<()> {
         if self.depth >= MAX_DEPTH {
             return err("nesting too deep", at);
         }
-        let d = self.depth;
+        let d = self.open();
         self.depth += 1;
-        if d < 128 {
-            let bit = 1u128 << d;
-            if object {
-                self.low |= bit;
+        self.top_object = object;
+        if d < 64 {
+            let bit = 1u64 << d;
+            self.low = if object {
+                self.low | bit
             } else {
-                self.low &= !bit;
-            }
+                self.low & !bit
+            };
         } else {
-            let (word, bit) = ((d - 128) / 64, (d - 128) % 64);
+            let (word, bit) = ((d - 64) / 64, 1u64 << ((d - 64) % 64));
             if self.high.len() <= word {
                 self.high.resize(word + 1, 0);
             }
             if let Some(w) = self.high.get_mut(word) {
-                if object {
-                    *w |= 1 << bit;
-                } else {
-                    *w &= !(1 << bit);
-                }
+                *w = if object { *w | bit } else { *w & !bit };
             }
         }
         Ok(())
     }
 
-    /// Is the innermost open container an object?
-    fn top_is_object(&self) -> bool {
-        let Some(d) = self.depth.checked_sub(1) else {
-            return false;
+    /// Close the innermost level and reload the kind of the one around it.
+    #[inline]
+    fn pop(&mut self) {
+        self.depth -= 1;
+        let Some(d) = self.open().checked_sub(1) else {
+            self.top_object = false;
+            return;
         };
-        if d < 128 {
-            self.low & (1u128 << d) != 0
+        self.top_object = if d < 64 {
+            self.low & (1u64 << d) != 0
         } else {
-            let (word, bit) = ((d - 128) / 64, (d - 128) % 64);
-            self.high.get(word).is_some_and(|w| w & (1 << bit) != 0)
-        }
+            let (word, bit) = ((d - 64) / 64, 1u64 << ((d - 64) % 64));
+            self.high.get(word).is_some_and(|w| w & bit != 0)
+        };
     }
 }
 
@@ -339,7 +371,7 @@ pub(crate) fn skip_value(buf: &[u8], mut i: usize, base: usize) -> Result<usize>
                 i = skip_ws(buf, i + 1);
                 match buf.get(i) {
                     Some(b'}') => {
-                        nest.depth -= 1;
+                        nest.pop();
                         i += 1;
                     }
                     _ => {
@@ -353,7 +385,7 @@ pub(crate) fn skip_value(buf: &[u8], mut i: usize, base: usize) -> Result<usize>
                 i = skip_ws(buf, i + 1);
                 match buf.get(i) {
                     Some(b']') => {
-                        nest.depth -= 1;
+                        nest.pop();
                         i += 1;
                     }
                     _ => continue,
@@ -372,8 +404,7 @@ pub(crate) fn skip_value(buf: &[u8], mut i: usize, base: usize) -> Result<usize>
                 return Ok(i);
             }
             i = skip_ws(buf, i);
-            let object = nest.top_is_object();
-            match (buf.get(i), object) {
+            match (buf.get(i), nest.top_object) {
                 (Some(b','), true) => {
                     i = key_colon(buf, skip_ws(buf, i + 1))?;
                     break;
@@ -383,7 +414,7 @@ pub(crate) fn skip_value(buf: &[u8], mut i: usize, base: usize) -> Result<usize>
                     break;
                 }
                 (Some(b'}'), true) | (Some(b']'), false) => {
-                    nest.depth -= 1;
+                    nest.pop();
                     i += 1;
                 }
                 (None, _) => return err("unexpected end of input", i),
@@ -624,6 +655,19 @@ mod tests {
         let n = MAX_DEPTH;
         let over = format!(r#"{{"a":{}{}}}"#, "[".repeat(n), "]".repeat(n));
         assert!(members(&over).is_err());
+    }
+
+    #[test]
+    fn digit_runs_end_at_the_first_non_digit_at_every_offset() {
+        for len in 0..20 {
+            for stop in [b'.', b'e', b',', b'/', b':', 0xFF, b' '] {
+                let mut s = vec![b'7'; len];
+                s.push(stop);
+                s.extend_from_slice(b"12345678");
+                assert_eq!(digits_end(&s, 0), len, "{len} digits then {stop:#x}");
+            }
+            assert_eq!(digits_end(&vec![b'0'; len], 0), len);
+        }
     }
 
     #[test]
