@@ -52,7 +52,7 @@ impl PathTree {
 
     /// The rule for a raw (escaped) key from the body.
     fn child_raw(&self, raw: &[u8]) -> Option<&Option<PathTree>> {
-        if memchr::memchr(b'\\', raw).is_none() {
+        if !text::has_escape(raw) {
             return self.child_bytes(raw);
         }
         let name = text::unescape(raw)?;

@@ -139,7 +139,7 @@ pub(crate) fn validate(buf: &[u8]) -> Result<Range<usize>> {
     Ok(start..end)
 }
 
-#[inline]
+#[inline(always)]
 fn skip_ws(buf: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = buf.get(i) {
         i += 1;
@@ -165,7 +165,7 @@ fn string_specials(w: u64) -> u64 {
 
 /// `start` is just after an opening quote. Returns the index just after the closing quote and
 /// whether the string has escapes.
-#[inline]
+#[inline(always)]
 fn string_end(buf: &[u8], start: usize) -> Result<(usize, bool)> {
     let mut i = start;
     let mut escaped = false;
@@ -426,7 +426,7 @@ pub(crate) fn skip_value(buf: &[u8], mut i: usize, base: usize) -> Result<usize>
 }
 
 /// `i` is where a member key should start; returns the start of its value (after `"key" :`).
-#[inline]
+#[inline(always)]
 fn key_colon(buf: &[u8], i: usize) -> Result<usize> {
     if buf.get(i) != Some(&b'"') {
         return err("expected a string key", i);
