@@ -8,7 +8,7 @@
 //! informs: whether shaping can stay on the request path without a DOM.
 
 use bytes::Bytes;
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
 use proxy::config::{Backend, Span};
 use proxy::json::{merge, BackendShape};
 use serde_json::{Map, Value};
@@ -140,5 +140,53 @@ fn aggregate(c: &mut Criterion) {
     g.finish();
 }
 
+/// The aggregate case a fixed number of times, for `perf stat` on a shared machine: cycles and
+/// instructions per request do not depend on how busy the other cores are, wall time does.
+/// `SHAPING_ITERS=200000 perf stat -e task-clock target/release/deps/shaping-*` (add
+/// `SHAPING_PATH=value` for the `serde_json::Value` path).
+fn fixed_count(iters: u64) {
+    let shapes: Vec<BackendShape> = ["", "second", ""]
+        .iter()
+        .filter_map(|grp| BackendShape::compile(&backend(ALLOW, grp)).ok())
+        .collect();
+    let bodies: Vec<Bytes> = (0..3).map(|i| body(1_000, i)).collect();
+    let mut out = Vec::with_capacity(512);
+    let mut total = 0usize;
+    if std::env::var("SHAPING_PATH").as_deref() == Ok("value") {
+        for _ in 0..iters {
+            let mut acc = Map::new();
+            for (grp, b) in ["", "second", ""].iter().zip(&bodies) {
+                acc.extend(value_project(b, grp));
+            }
+            total += black_box(serde_json::to_vec(&acc).map(|v| v.len()).unwrap_or(0));
+        }
+        println!("{iters} serde_json::Value aggregates, {total} bytes out");
+        return;
+    }
+    for _ in 0..iters {
+        let parts = shapes
+            .iter()
+            .zip(&bodies)
+            .filter_map(|(s, b)| s.apply(b.clone()).ok())
+            .collect();
+        let merged = merge(parts);
+        out.clear();
+        merged.write_object(&mut out);
+        total += black_box(out.len());
+    }
+    println!("{iters} aggregates, {total} bytes out");
+}
+
 criterion_group!(benches, projection, aggregate);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(iters) = std::env::var("SHAPING_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        fixed_count(iters);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

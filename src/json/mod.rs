@@ -12,6 +12,7 @@
 mod flatmap;
 mod format;
 mod project;
+mod scan;
 mod text;
 
 pub use flatmap::EndpointFlatmap;
@@ -46,6 +47,12 @@ impl std::fmt::Display for JsonError {
 }
 
 impl std::error::Error for JsonError {}
+
+impl From<scan::ScanError> for JsonError {
+    fn from(e: scan::ScanError) -> Self {
+        JsonError::Syntax(e.to_string())
+    }
+}
 
 impl From<sonic_rs::Error> for JsonError {
     fn from(e: sonic_rs::Error) -> Self {

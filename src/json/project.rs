@@ -1,11 +1,11 @@
 //! Per-backend projection, compiled once from config: decode -> target -> allow|deny -> mapping
 //! -> group (or decode -> target -> flatmap -> group). Works on raw text: dropped members are
-//! skipped (and validated) by sonic-rs, never materialised.
+//! skipped (and validated) by our scanner (`scan`), never materialised.
 
 use bytes::Bytes;
 
 use super::flatmap::Ops;
-use super::{text, Fields, JsonError};
+use super::{scan, text, Fields, JsonError};
 
 /// How the backend body is decoded (`encoding`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,9 +28,18 @@ struct PathTree {
 
 impl PathTree {
     fn child(&self, name: &str) -> Option<&Option<PathTree>> {
+        self.child_bytes(name.as_bytes())
+    }
+
+    /// The rule for an unescaped name. Most body keys match no rule, so the first byte is
+    /// compared before the rest (no `memcmp` call per key and rule).
+    fn child_bytes(&self, name: &[u8]) -> Option<&Option<PathTree>> {
         self.children
             .iter()
-            .find(|(k, _)| k == name)
+            .find(|(k, _)| {
+                let k = k.as_bytes();
+                k.len() == name.len() && k.first() == name.first() && k == name
+            })
             .map(|(_, v)| v)
     }
 
@@ -43,10 +52,11 @@ impl PathTree {
 
     /// The rule for a raw (escaped) key from the body.
     fn child_raw(&self, raw: &[u8]) -> Option<&Option<PathTree>> {
-        self.children
-            .iter()
-            .find(|(k, _)| text::key_is(raw, k))
-            .map(|(_, v)| v)
+        if !text::has_escape(raw) {
+            return self.child_bytes(raw);
+        }
+        let name = text::unescape(raw)?;
+        self.child(&name)
     }
 
     fn set(&mut self, name: &str, v: Option<PathTree>) {
@@ -194,11 +204,12 @@ impl BackendShape {
                 let members = match &self.filter {
                     Filter::None => data.into_members(|_| true)?,
                     Filter::Allow(tree) => {
-                        let kept = data.into_members(|k| tree.child(k).is_some())?;
+                        let kept = data.into_members(|k| tree.child_bytes(k).is_some())?;
                         allow_members(tree, kept)?
                     }
                     Filter::Deny(tree) => {
-                        let kept = data.into_members(|k| !matches!(tree.child(k), Some(None)))?;
+                        let kept =
+                            data.into_members(|k| !matches!(tree.child_bytes(k), Some(None)))?;
                         deny_members(tree, kept)?.0
                     }
                 };
@@ -297,8 +308,7 @@ impl BackendShape {
 
 /// The whole body as one validated value (trailing whitespace allowed).
 fn whole(body: &Bytes) -> Result<Bytes, JsonError> {
-    let lv: sonic_rs::LazyValue<'_> = sonic_rs::from_slice(body)?;
-    Ok(text::sub(body, lv.as_raw_str().as_bytes()))
+    Ok(text::slice(body, scan::validate(body)?))
 }
 
 /// The object being shaped: raw text, synthetic members from a decoder, or nothing.
@@ -320,13 +330,13 @@ impl Data {
                 .map(|(_, v)| v),
             Data::Raw(raw) => {
                 let mut found = None;
-                for item in sonic_rs::to_object_iter(raw.as_ref()) {
-                    let (k, v) = item?;
-                    if k == seg {
-                        found = Some(text::sub(&raw, v.as_raw_str().as_bytes()));
+                for m in scan::Members::new(&raw) {
+                    let m = m?;
+                    if key_name(&raw, &m).as_deref() == Some(seg.as_bytes()) {
+                        found = Some(m.value);
                     }
                 }
-                found
+                found.map(|r| text::slice(&raw, r))
             }
         };
         Ok(match found {
@@ -336,11 +346,11 @@ impl Data {
     }
 
     /// Unique top-level members whose (unescaped) key passes `keep`.
-    fn into_members(self, keep: impl Fn(&str) -> bool) -> Result<Vec<(Bytes, Bytes)>, JsonError> {
+    fn into_members(self, keep: impl Fn(&[u8]) -> bool) -> Result<Vec<(Bytes, Bytes)>, JsonError> {
         match self {
             Data::Empty => Ok(Vec::new()),
             Data::Members(mut m) => {
-                m.retain(|(k, _)| text::unescape(k).is_some_and(|k| keep(&k)));
+                m.retain(|(k, _)| text::unescape(k).is_some_and(|k| keep(k.as_bytes())));
                 Ok(m)
             }
             Data::Raw(raw) => members_of(&raw, keep),
@@ -348,30 +358,34 @@ impl Data {
     }
 }
 
-/// The members of a raw object whose key passes `keep`, deduplicated (last wins). The other
-/// members are skipped by sonic-rs (validated, not built).
+/// The members of a raw object whose key passes `keep`, deduplicated (last wins). Every member
+/// is validated by the scanner; dropped ones are skipped without being built.
 pub(crate) fn members_of(
     raw: &Bytes,
-    keep: impl Fn(&str) -> bool,
+    keep: impl Fn(&[u8]) -> bool,
 ) -> Result<Vec<(Bytes, Bytes)>, JsonError> {
     let mut out = Vec::new();
-    for item in sonic_rs::to_object_iter(raw.as_ref()) {
-        let (k, v) = item?;
-        if !keep(&k) {
+    for m in scan::Members::new(raw) {
+        let m = m?;
+        if !key_name(raw, &m).is_some_and(|k| keep(&k)) {
             continue;
         }
-        let value = v.as_raw_str().as_bytes();
-        let key = match &k {
-            std::borrow::Cow::Borrowed(s) => text::sub(raw, s.as_bytes()),
-            // An escaped key: keep its source text, found just before the value.
-            std::borrow::Cow::Owned(s) => {
-                text::raw_key_before(raw, value).unwrap_or_else(|| text::escaped(s))
-            }
-        };
-        out.push((key, text::sub(raw, value)));
+        out.push((text::slice(raw, m.key), text::slice(raw, m.value)));
     }
     text::dedupe_last_wins(&mut out);
     Ok(out)
+}
+
+/// The unescaped name of a scanned member's key (the scanner has checked it is UTF-8); `None`
+/// for an escaped key that does not decode to a string (a lone surrogate), which then matches no
+/// configured name.
+fn key_name<'a>(raw: &'a [u8], m: &scan::Member) -> Option<std::borrow::Cow<'a, [u8]>> {
+    let key = raw.get(m.key.clone())?;
+    if m.key_escaped {
+        text::unescape(key).map(|k| std::borrow::Cow::Owned(k.into_bytes()))
+    } else {
+        Some(std::borrow::Cow::Borrowed(key))
+    }
 }
 
 /// KrakenD (`AllowlistPrune`): keep leaves; descend into objects for subtrees and drop a member
@@ -391,7 +405,7 @@ fn allow_members(
                 if text::first_byte(&v) != Some(b'{') {
                     continue;
                 }
-                let inner = members_of(&v, |name| sub.child(name).is_some())?;
+                let inner = members_of(&v, |name| sub.child_bytes(name).is_some())?;
                 let kept = allow_members(sub, inner)?;
                 if !kept.is_empty() {
                     let mut obj = Vec::with_capacity(v.len());

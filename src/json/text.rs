@@ -20,37 +20,21 @@ pub(crate) fn sub(body: &Bytes, part: &[u8]) -> Bytes {
     }
 }
 
-/// The raw text of the key whose value `value` starts at, in the object text `obj`:
-/// `"key" : value` read backwards.
-pub(crate) fn raw_key_before(obj: &Bytes, value: &[u8]) -> Option<Bytes> {
-    let start = (value.as_ptr() as usize).checked_sub(obj.as_ptr() as usize)?;
-    let before = obj.get(..start)?;
-    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-    let colon = before.iter().rposition(|b| !is_ws(b))?;
-    if before.get(colon) != Some(&b':') {
-        return None;
+/// `body[range]` sharing its allocation; empty if the range is out of bounds (the scanner only
+/// gives in-bounds ranges, but a wrong one must not panic on the request path).
+pub(crate) fn slice(body: &Bytes, range: std::ops::Range<usize>) -> Bytes {
+    if range.start <= range.end && range.end <= body.len() {
+        body.slice(range)
+    } else {
+        Bytes::new()
     }
-    let close = before.get(..colon)?.iter().rposition(|b| !is_ws(b))?;
-    if before.get(close) != Some(&b'"') {
-        return None;
-    }
-    // The opening quote is the nearest earlier quote preceded by an even number of backslashes.
-    let mut i = close;
-    while i > 0 {
-        i -= 1;
-        if before.get(i) == Some(&b'"') {
-            let slashes = before
-                .get(..i)?
-                .iter()
-                .rev()
-                .take_while(|b| **b == b'\\')
-                .count();
-            if slashes % 2 == 0 {
-                return Some(obj.slice(i + 1..close));
-            }
-        }
-    }
-    None
+}
+
+/// Does raw string text contain an escape? Keys are short: core's inlined `contains` beats a
+/// call into the `memchr` crate (this runs for every key comparison in dedupe and merge).
+#[inline]
+pub(crate) fn has_escape(raw: &[u8]) -> bool {
+    raw.contains(&b'\\')
 }
 
 /// The unescaped form of a raw key (the text between the quotes).
@@ -64,7 +48,7 @@ pub(crate) fn unescape(raw: &[u8]) -> Option<String> {
 
 /// Does the raw (escaped) key `raw` name `name`?
 pub(crate) fn key_is(raw: &[u8], name: &str) -> bool {
-    if memchr::memchr(b'\\', raw).is_none() {
+    if !has_escape(raw) {
         return raw == name.as_bytes();
     }
     unescape(raw).as_deref() == Some(name)
@@ -75,7 +59,7 @@ pub(crate) fn keys_equal(a: &[u8], b: &[u8]) -> bool {
     if a == b {
         return true;
     }
-    if memchr::memchr(b'\\', a).is_none() && memchr::memchr(b'\\', b).is_none() {
+    if !has_escape(a) && !has_escape(b) {
         return false;
     }
     match (unescape(a), unescape(b)) {
@@ -86,7 +70,7 @@ pub(crate) fn keys_equal(a: &[u8], b: &[u8]) -> bool {
 
 /// The unescaped key used for hashing and sorting.
 pub(crate) fn plain_key(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if memchr::memchr(b'\\', raw).is_none() {
+    if !has_escape(raw) {
         return std::borrow::Cow::Borrowed(raw);
     }
     match unescape(raw) {
@@ -177,11 +161,20 @@ pub(crate) fn dedupe_last_wins(members: &mut Vec<(Bytes, Bytes)>) {
     if n < 2 {
         return;
     }
-    // Fast path without allocation: most bodies have no duplicate keys.
+    // Fast path without allocation: most bodies have no duplicate keys, and most keys have no
+    // escapes, so plain byte comparison decides.
     if n <= 32 {
+        let plain = !members.iter().any(|(k, _)| has_escape(k));
+        let same = |a: &[u8], b: &[u8]| {
+            if plain {
+                a.len() == b.len() && a.first() == b.first() && a == b
+            } else {
+                keys_equal(a, b)
+            }
+        };
         let any_dup = members.iter().enumerate().any(|(i, (ki, _))| {
             let later = members.get(i + 1..).unwrap_or_default();
-            later.iter().any(|(kj, _)| keys_equal(ki, kj))
+            later.iter().any(|(kj, _)| same(ki, kj))
         });
         if !any_dup {
             return;
