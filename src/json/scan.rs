@@ -131,6 +131,71 @@ impl Iterator for Members<'_> {
     }
 }
 
+/// Iterates the elements of the array that starts at the first non-whitespace byte of `buf`,
+/// as ranges; every element is validated. No recursion, so a hostile nesting depth costs no
+/// stack (sonic-rs's iterators skip recursively).
+pub(crate) struct Elements<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    state: State,
+}
+
+impl<'a> Elements<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Elements {
+            buf,
+            pos: 0,
+            state: State::Start,
+        }
+    }
+
+    fn step(&mut self) -> Result<Option<Range<usize>>> {
+        let buf = self.buf;
+        let mut i = skip_ws(buf, self.pos);
+        match self.state {
+            State::Done => return Ok(None),
+            State::Start => {
+                if buf.get(i) != Some(&b'[') {
+                    return err("expected an array", i);
+                }
+                i = skip_ws(buf, i + 1);
+                if buf.get(i) == Some(&b']') {
+                    self.state = State::Done;
+                    return Ok(None);
+                }
+            }
+            State::Next => match buf.get(i) {
+                Some(b',') => i = skip_ws(buf, i + 1),
+                Some(b']') => {
+                    self.state = State::Done;
+                    return Ok(None);
+                }
+                Some(_) => return err("expected ',' or ']' after an array element", i),
+                None => return err("unterminated array", i),
+            },
+        }
+        let end = skip_value(buf, i, 1)?;
+        self.pos = end;
+        self.state = State::Next;
+        Ok(Some(i..end))
+    }
+}
+
+impl Iterator for Elements<'_> {
+    type Item = Result<Range<usize>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.step() {
+            Ok(Some(r)) => Some(Ok(r)),
+            Ok(None) => None,
+            Err(e) => {
+                self.state = State::Done;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
 /// Validate the JSON value at the start of `buf` (after whitespace) and return its range.
 // KrakenD: like `json.Decoder.Decode`, whatever follows the first value is ignored.
 pub(crate) fn validate(buf: &[u8]) -> Result<Range<usize>> {

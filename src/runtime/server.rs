@@ -17,6 +17,8 @@ pub const EXIT_CONFIG: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_RUNTIME: i32 = 3;
 
+const WORKER_STACK: usize = 64 << 20;
+
 pub struct RunOpts {
     pub config: PathBuf,
     pub cores: Option<usize>,
@@ -103,6 +105,10 @@ pub fn run(opts: RunOpts) -> i32 {
         let core = available.get(i).copied();
         let t = std::thread::Builder::new()
             .name(format!("proxy-w{i}"))
+            // Deeply nested backend JSON (up to the scanner's 10,000 levels) may still meet a
+            // recursive walk (flatmap, sequential values); a stack overflow would abort the
+            // process, so workers get room for it. Untouched stack pages cost no memory.
+            .stack_size(WORKER_STACK)
             .spawn(move || {
                 if let Some(c) = core {
                     core_affinity::set_for_current(c);
