@@ -192,11 +192,20 @@ pub(crate) fn dedupe_last_wins(members: &mut Vec<(Bytes, Bytes)>) {
             }
         }
     } else {
-        let mut seen = std::collections::HashSet::with_capacity(n);
-        for (i, (k, _)) in members.iter().enumerate().rev() {
-            if !seen.insert(plain_key(k).into_owned()) {
-                if let Some(slot) = keep.get_mut(i) {
-                    *slot = false;
+        // Sort member indices by key text (escapes decoded only where present): equal keys
+        // end up adjacent, and within a run every index but the last is a dropped duplicate.
+        // No hashing and no owned key per member (a SipHash set of owned keys showed up at ~3%
+        // of a 1:1 proxy's CPU for a 40-member body).
+        let keys: Vec<std::borrow::Cow<'_, [u8]>> =
+            members.iter().map(|(k, _)| plain_key(k)).collect();
+        let mut idx: Vec<usize> = (0..n).collect();
+        idx.sort_unstable_by(|a, b| keys.get(*a).cmp(&keys.get(*b)).then(a.cmp(b)));
+        for pair in idx.windows(2) {
+            if let [a, b] = pair {
+                if keys.get(*a) == keys.get(*b) {
+                    if let Some(slot) = keep.get_mut(*a) {
+                        *slot = false;
+                    }
                 }
             }
         }
@@ -211,6 +220,41 @@ pub(crate) fn dedupe_last_wins(members: &mut Vec<(Bytes, Bytes)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dedupe_over_32_members_keeps_the_last_of_each_key_in_order() {
+        let mut members: Vec<(Bytes, Bytes)> = (0..40)
+            .map(|i| {
+                (
+                    Bytes::from(format!("k{}", i % 30)),
+                    Bytes::from(i.to_string()),
+                )
+            })
+            .collect();
+        // An escaped spelling of k1 ("k\u0031") counts as the same key, and comes last.
+        members.push((Bytes::from_static(b"k\\u0031"), Bytes::from_static(b"99")));
+        dedupe_last_wins(&mut members);
+        assert_eq!(members.len(), 30);
+        let value = |k: &str| {
+            members
+                .iter()
+                .find(|(mk, _)| plain_key(mk).as_ref() == k.as_bytes())
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(value("k5").as_deref(), Some(&b"35"[..]));
+        assert_eq!(value("k1").as_deref(), Some(&b"99"[..]));
+        assert_eq!(value("k20").as_deref(), Some(&b"20"[..]));
+        // Survivors keep their original relative order.
+        let order: Vec<String> = members
+            .iter()
+            .map(|(k, _)| String::from_utf8_lossy(&plain_key(k)).into_owned())
+            .collect();
+        let mut want: Vec<String> = (10..30).map(|i| format!("k{i}")).collect();
+        want.push("k0".into());
+        want.extend((2..10).map(|i| format!("k{i}")));
+        want.push("k1".into());
+        assert_eq!(order, want);
+    }
 
     #[test]
     fn escape_matches_go_html_safe_encoding() {
