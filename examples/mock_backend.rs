@@ -1,8 +1,12 @@
-//! A fast mock backend for load tests: monoio on one pinned core, answers every request
-//! (GET, no body expected) with `200 application/json` and a fixed JSON object of about
+//! A fast mock backend for load tests: monoio event loops pinned to cores, answering every
+//! request (GET, no body expected) with `200 application/json` and a fixed JSON object of about
 //! `--size` bytes. Keep-alive and pipelining; nothing else. Not part of the gateway.
 //!
-//! `cargo run --release --example mock_backend -- --port 9000 --size 1024 [--core 1]`
+//! `cargo run --release --example mock_backend -- --port 9000 --size 1024 [--core 1[,2]] [--threads N]`
+//!
+//! `--threads N` runs N event loops, each with its own `SO_REUSEPORT` listener (the kernel
+//! spreads connections), pinned round-robin to the `--core` list: `loadtest/run` uses one
+//! thread per gateway core when the backend itself is measured as the floor.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -65,27 +69,20 @@ async fn serve(mut stream: TcpStream, resp: Rc<Vec<u8>>) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: usize| {
+    let value = |name: &str| {
         args.iter()
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
+            .cloned()
     };
-    let port = arg("--port", 9000);
-    let size = arg("--size", 1024);
-    if let Some(core) = args
-        .iter()
-        .position(|a| a == "--core")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        if let Some(id) =
-            core_affinity::get_core_ids().and_then(|ids| ids.into_iter().find(|c| c.id == core))
-        {
-            core_affinity::set_for_current(id);
-        }
-    }
+    let num =
+        |name: &str, default: usize| value(name).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let port = num("--port", 9000);
+    let size = num("--size", 1024);
+    let threads = num("--threads", 1).max(1);
+    let cores: Vec<usize> = value("--core")
+        .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
+        .unwrap_or_default();
     let body = body(size);
     let resp = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
@@ -93,6 +90,35 @@ fn main() {
         body
     )
     .into_bytes();
+    println!(
+        "mock backend: listening on 127.0.0.1:{port}, body {} bytes, {threads} thread(s), cores {cores:?}",
+        body.len()
+    );
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let core = if cores.is_empty() {
+                None
+            } else {
+                Some(cores[t % cores.len()])
+            };
+            let resp = resp.clone();
+            std::thread::spawn(move || serve_loop(port, core, resp))
+        })
+        .collect();
+    for h in handles {
+        let _ = h.join();
+    }
+}
+
+/// One pinned io_uring event loop with its own `SO_REUSEPORT` listener.
+fn serve_loop(port: usize, core: Option<usize>, resp: Vec<u8>) {
+    if let Some(core) = core {
+        if let Some(id) =
+            core_affinity::get_core_ids().and_then(|ids| ids.into_iter().find(|c| c.id == core))
+        {
+            core_affinity::set_for_current(id);
+        }
+    }
     let mut b = io_uring::IoUring::builder();
     b.setup_coop_taskrun().setup_single_issuer();
     let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
@@ -101,11 +127,12 @@ fn main() {
         .build()
         .expect("io_uring runtime");
     rt.block_on(async move {
-        let listener = TcpListener::bind(format!("127.0.0.1:{port}")).expect("bind");
-        println!(
-            "mock backend: listening on 127.0.0.1:{port}, body {} bytes",
-            body.len()
-        );
+        let opts = monoio::net::ListenerOpts::new()
+            .reuse_port(true)
+            .reuse_addr(true)
+            .backlog(4096);
+        let listener =
+            TcpListener::bind_with_config(format!("127.0.0.1:{port}"), &opts).expect("bind");
         let resp = Rc::new(resp);
         loop {
             if let Ok((s, _)) = listener.accept().await {
