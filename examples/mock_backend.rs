@@ -14,6 +14,7 @@
     clippy::panic
 )]
 
+use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::{TcpListener, TcpStream};
 use std::rc::Rc;
@@ -37,8 +38,10 @@ async fn serve(mut stream: TcpStream, resp: Rc<Vec<u8>>) {
     let mut buf = Vec::with_capacity(8192);
     let mut pending: usize = 0;
     loop {
-        let (res, b) = stream.read(buf).await;
-        buf = b;
+        // monoio reads into the start of a buffer: append after a kept partial head.
+        let len = buf.len();
+        let (res, b) = stream.read(buf.slice_mut(len..)).await;
+        buf = b.into_inner();
         match res {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
