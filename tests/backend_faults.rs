@@ -124,6 +124,39 @@ fn pool_does_not_reuse_connections_the_backend_closed_while_idle() {
 }
 
 #[test]
+fn a_post_after_the_backend_closed_the_idle_connection_is_not_lost() {
+    // POST is not retried (it may not be idempotent), so a connection the backend closed while
+    // idle must be noticed before it is reused.
+    let b = Backend::start(|r| {
+        Reply::json(&format!(
+            r#"{{"got":{}}}"#,
+            String::from_utf8_lossy(&r.body)
+        ))
+        .idle_close(Duration::from_millis(150))
+    });
+    let mut cfg = one("/p", "POST", &b.url(), "/p");
+    cfg["timeout"] = json!("2s");
+    let g = Gateway::start(&cfg.to_string());
+    for round in 0..3 {
+        let body = format!("{round}");
+        let r = request(
+            "POST",
+            &g.url("/p"),
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 200, "round {round}: {}", g.output());
+        assert_eq!(r.json(), json!({"got": round}));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(
+        b.requests().len(),
+        3,
+        "each POST reached the backend exactly once"
+    );
+}
+
+#[test]
 fn pool_reuses_a_keep_alive_backend_connection() {
     let b = Backend::json(r#"{"ok":true}"#);
     let g = gateway_for(&b, "2s");

@@ -12,6 +12,9 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+/// Idle time after which a pooled connection is probed before reuse.
+const PROBE_AFTER: Duration = Duration::from_millis(50);
+
 struct Idle {
     stream: TcpStream,
     since: Instant,
@@ -34,10 +37,15 @@ impl Pool {
         let mut map = self.idle.try_borrow_mut().ok()?;
         let list = map.iter_mut().find(|(a, _)| a == addr).map(|(_, l)| l)?;
         while let Some(idle) = list.pop() {
-            if idle_timeout.is_some_and(|t| idle.since.elapsed() > t) {
+            let age = idle.since.elapsed();
+            if idle_timeout.is_some_and(|t| age > t) {
                 continue;
             }
-            if is_alive(&idle.stream) {
+            // The probe is a syscall: under load a connection comes back within microseconds
+            // and backends close idle connections after seconds, so only a connection that
+            // sat idle for a while is probed. A closed one caught in between costs an
+            // idempotent request one retry on a fresh connection (as with Go's client).
+            if age < PROBE_AFTER || is_alive(&idle.stream) {
                 return Some(idle.stream);
             }
         }

@@ -55,6 +55,33 @@ async fn fill(
     }
 }
 
+/// Wait for the next request on a kept-alive connection. A busy connection is read straight
+/// away into a small buffer (one io_uring op per request); one that stays quiet for
+/// [`HOT_WAIT`] gives its buffer back and waits for readability instead, so idle connections
+/// pin no buffer. Returns false when the connection should close (EOF, error, idle timeout).
+async fn wait_next(stream: &mut TcpStream, buf: &mut BytesMut, worker: &Worker) -> bool {
+    let idle = deadline(Instant::now(), worker.plan().server.idle_timeout);
+    let hot_until = Instant::now().checked_add(HOT_WAIT);
+    let first = match (hot_until, idle) {
+        (Some(h), Some(i)) => Some(h.min(i)),
+        (h, i) => h.or(i),
+    };
+    *buf = BytesMut::with_capacity(HOT_READ);
+    match fill(stream, buf, first).await {
+        Ok(_) => return true,
+        Err(ReadEnd::Timeout) if idle.is_none_or(|i| Instant::now() < i) => {}
+        Err(_) => return false,
+    }
+    *buf = BytesMut::new();
+    wait_readable(stream, idle).await
+}
+
+/// How long a kept-alive connection keeps a read (and its buffer) pending before it switches
+/// to waiting for readability without a buffer.
+const HOT_WAIT: Duration = Duration::from_millis(500);
+/// The buffer of that first read: most request heads fit; it grows on demand.
+const HOT_READ: usize = 512;
+
 async fn wait_readable(stream: &TcpStream, until: Option<Instant>) -> bool {
     match until {
         None => stream.readable(true).await.is_ok(),
@@ -86,12 +113,8 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, worker: Rc<Worker>) 
     let _ = stream.set_nodelay(true);
     let mut buf = BytesMut::new();
     loop {
-        if buf.is_empty() {
-            buf = BytesMut::new();
-            let idle = deadline(Instant::now(), worker.plan().server.idle_timeout);
-            if !Box::pin(wait_readable(&stream, idle)).await {
-                return;
-            }
+        if buf.is_empty() && !Box::pin(wait_next(&mut stream, &mut buf, &worker)).await {
+            return;
         }
         if !Box::pin(request(&mut stream, &mut buf, peer, &worker)).await || worker.shutting_down()
         {

@@ -25,7 +25,7 @@ pub(crate) fn value_at(fields: &Fields, path: &str) -> Option<String> {
     let mut current: Option<bytes::Bytes> = None;
     for k in parents {
         let found = match &current {
-            None => fields.get(k).cloned(),
+            None => fields.get(k),
             Some(raw) => lookup(raw, k),
         };
         match found {
@@ -34,7 +34,7 @@ pub(crate) fn value_at(fields: &Fields, path: &str) -> Option<String> {
         }
     }
     let value = match &current {
-        None => fields.get(last).cloned(),
+        None => fields.get(last),
         Some(raw) => lookup(raw, last),
     }?;
     let mut out = String::new();

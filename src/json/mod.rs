@@ -62,10 +62,23 @@ impl From<sonic_rs::Error> for JsonError {
 
 /// The shaped data of one backend (or of a merge): an ordered list of unique top-level members.
 /// Keys are raw JSON string bodies (no quotes, escapes kept), values raw JSON text.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// A body that needs no projection is kept whole (`whole`): the validated object text, split
+/// into members only when something needs them (a merge, flatmap, static data). Rendering it
+/// is one copy. Invariant: while `whole` is set, `members` is empty.
+#[derive(Clone, Debug, Default)]
 pub struct Fields {
     members: Vec<(Bytes, Bytes)>,
+    whole: Option<Bytes>,
 }
+
+impl PartialEq for Fields {
+    fn eq(&self, other: &Self) -> bool {
+        self.clone().into_members() == other.clone().into_members()
+    }
+}
+
+impl Eq for Fields {}
 
 impl Fields {
     /// No members.
@@ -75,38 +88,80 @@ impl Fields {
 
     /// Build from members that are already unique.
     pub(crate) fn from_members(members: Vec<(Bytes, Bytes)>) -> Self {
-        Fields { members }
+        Fields {
+            members,
+            whole: None,
+        }
     }
 
-    pub(crate) fn into_members(self) -> Vec<(Bytes, Bytes)> {
+    /// A whole object, already validated (identity shaping).
+    pub(crate) fn from_whole(object: Bytes) -> Self {
+        Fields {
+            members: Vec::new(),
+            whole: Some(object),
+        }
+    }
+
+    /// Split a whole object into unique members (the last duplicate wins, as Go decodes).
+    fn split(&mut self) {
+        let Some(w) = self.whole.take() else {
+            return;
+        };
+        let mut members = Vec::new();
+        for m in scan::Members::new(&w) {
+            let Ok(m) = m else { break };
+            members.push((text::slice(&w, m.key), text::slice(&w, m.value)));
+        }
+        text::dedupe_last_wins(&mut members);
+        self.members = members;
+    }
+
+    pub(crate) fn into_members(mut self) -> Vec<(Bytes, Bytes)> {
+        self.split();
         self.members
     }
 
     /// The raw members, in order.
-    pub fn members(&self) -> &[(Bytes, Bytes)] {
+    pub fn members(&mut self) -> &[(Bytes, Bytes)] {
+        self.split();
         &self.members
     }
 
     /// Number of top-level members.
     pub fn len(&self) -> usize {
-        self.members.len()
+        match &self.whole {
+            Some(_) => self.clone().into_members().len(),
+            None => self.members.len(),
+        }
     }
 
     /// KrakenD says `X-KrakenD-Completed: false` when the merged data is empty.
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
+        match &self.whole {
+            Some(w) => scan::Members::new(w).next().is_none(),
+            None => self.members.is_empty(),
+        }
     }
 
-    /// The raw value of the member named `name` (unescaped name).
-    pub fn get(&self, name: &str) -> Option<&Bytes> {
-        self.members
-            .iter()
-            .find(|(k, _)| text::key_is(k, name))
-            .map(|(_, v)| v)
+    /// The raw value of the member named `name` (unescaped name); the last one if repeated.
+    pub fn get(&self, name: &str) -> Option<Bytes> {
+        match &self.whole {
+            Some(w) => scan::Members::new(w)
+                .filter_map(Result::ok)
+                .filter(|m| w.get(m.key.clone()).is_some_and(|k| text::key_is(k, name)))
+                .last()
+                .map(|m| text::slice(w, m.value)),
+            None => self
+                .members
+                .iter()
+                .find(|(k, _)| text::key_is(k, name))
+                .map(|(_, v)| v.clone()),
+        }
     }
 
     /// Insert a member; an existing member with the same key is replaced in place.
     pub(crate) fn insert(&mut self, key: Bytes, value: Bytes) {
+        self.split();
         match self
             .members
             .iter_mut()
@@ -119,13 +174,16 @@ impl Fields {
 
     /// `{...}` from the raw pieces.
     pub fn write_object(&self, out: &mut Vec<u8>) {
-        text::write_members(out, &self.members);
+        match &self.whole {
+            Some(w) => out.extend_from_slice(w),
+            None => text::write_members(out, &self.members),
+        }
     }
 
     /// json-collection output: the value of the `collection` key, `[]` if absent.
     pub fn write_collection(&self, out: &mut Vec<u8>) {
         match self.get("collection") {
-            Some(v) => out.extend_from_slice(v),
+            Some(v) => out.extend_from_slice(&v),
             None => out.extend_from_slice(b"[]"),
         }
     }
@@ -136,8 +194,8 @@ impl Fields {
         let Some(v) = self.get("content") else {
             return Vec::new();
         };
-        if text::first_byte(v) == Some(b'"') {
-            if let Ok(s) = sonic_rs::from_slice::<String>(v) {
+        if text::first_byte(&v) == Some(b'"') {
+            if let Ok(s) = sonic_rs::from_slice::<String>(&v) {
                 return s.into_bytes();
             }
         }
@@ -160,7 +218,9 @@ pub fn merge(parts: Vec<Fields>) -> Fields {
     let Some(mut acc) = parts.next() else {
         return Fields::new();
     };
-    for part in parts {
+    for mut part in parts {
+        acc.split();
+        part.split();
         if acc.len().saturating_mul(part.len()) > 1024 {
             merge_hashed(&mut acc, part);
         } else {
@@ -204,7 +264,7 @@ pub fn from_value(v: &serde_json::Value) -> Fields {
             (text::escaped(k), Bytes::from(raw))
         })
         .collect();
-    Fields { members }
+    Fields::from_members(members)
 }
 
 #[cfg(test)]

@@ -192,8 +192,25 @@ impl BackendShape {
         })
     }
 
+    /// Nothing to project: the body is passed on whole (after validation), never split into
+    /// members unless a merge needs them.
+    fn is_identity(&self) -> bool {
+        self.decoder == Decoder::Object
+            && self.target.is_empty()
+            && self.flatmap.is_none()
+            && matches!(self.filter, Filter::None)
+            && self.mapping.is_empty()
+    }
+
     /// Shape one backend body.
     pub fn apply(&self, body: Bytes) -> Result<Fields, JsonError> {
+        if self.is_identity() && text::first_byte(&body) == Some(b'{') {
+            let object = whole(&body)?;
+            return Ok(match &self.group {
+                Some(g) => Fields::from_members(vec![(g.clone(), object)]),
+                None => Fields::from_whole(object),
+            });
+        }
         let mut data = self.decode(&body)?;
         for seg in &self.target {
             data = data.descend(seg)?;

@@ -63,8 +63,15 @@ fn plain_object_passes_through_with_exact_text() {
         r#"{"a": 1.0e+2, "b": 12345678901234567890, "c": "x\u00e9\"y"}"#,
     )
     .unwrap_or_default();
+    // Nothing to project: the validated body is passed on as written, whitespace included.
     assert_eq!(
         obj(&f),
+        r#"{"a": 1.0e+2, "b": 12345678901234567890, "c": "x\u00e9\"y"}"#
+    );
+    // Once split into members (a merge), the members keep their exact text.
+    let merged = merge(vec![f, Fields::new()]);
+    assert_eq!(
+        obj(&merged),
         r#"{"a":1.0e+2,"b":12345678901234567890,"c":"x\u00e9\"y"}"#
     );
 }
@@ -267,8 +274,19 @@ fn duplicate_keys_keep_the_last_one() {
     b.allow = strs(&["a.b"]);
     let f = shape(&b, r#"{"a":{"b":1},"a":{"c":2}}"#).unwrap_or_default();
     assert!(f.is_empty());
-    let f = shape(&backend(), r#"{"a":1,"a":2}"#).unwrap_or_default();
+    // A projected or merged body drops the earlier duplicate, as Go's decoding does.
+    let mut b = backend();
+    b.deny = strs(&["x"]);
+    let f = shape(&b, r#"{"a":1,"a":2}"#).unwrap_or_default();
     assert_eq!(obj(&f), r#"{"a":2}"#);
+    let f = shape(&backend(), r#"{"a":1,"a":2}"#).unwrap_or_default();
+    assert_eq!(f.get("a").as_deref(), Some(&b"2"[..]));
+    assert_eq!(obj(&merge(vec![f, Fields::new()])), r#"{"a":2}"#);
+    // Passed through whole, the text is the backend's: the same JSON value for parsers that
+    // keep the last duplicate (Go, JavaScript, Python, serde_json).
+    let f = shape(&backend(), r#"{"a":1,"a":2}"#).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&obj(&f)).unwrap_or_default();
+    assert_eq!(v, serde_json::json!({"a": 2}));
 }
 
 #[test]
@@ -290,8 +308,8 @@ fn merge_of_large_parts_follows_the_same_rule() {
     };
     let m = merge(vec![big(0, "1"), big(50, "2")]);
     assert_eq!(m.len(), 150);
-    assert_eq!(m.get("k60").map(|v| v.as_ref()), Some(b"2".as_ref()));
-    assert_eq!(m.get("k10").map(|v| v.as_ref()), Some(b"1".as_ref()));
+    assert_eq!(m.get("k60").as_deref(), Some(b"2".as_ref()));
+    assert_eq!(m.get("k10").as_deref(), Some(b"1".as_ref()));
 }
 
 #[test]
