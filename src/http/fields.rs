@@ -8,6 +8,23 @@ use std::ops::Range;
 /// the heap.
 pub(crate) const STACK_HEADERS: usize = 128;
 
+/// Header slots for httparse: on the stack up to [`STACK_HEADERS`], on the heap beyond (only
+/// when `max_headers` is configured higher). Shared by the request and response parsers.
+pub(crate) fn with_slots<'b, R>(
+    max_headers: usize,
+    f: impl FnOnce(&mut [std::mem::MaybeUninit<httparse::Header<'b>>]) -> R,
+) -> R {
+    use std::mem::MaybeUninit;
+    if max_headers <= STACK_HEADERS {
+        let mut stack = [const { MaybeUninit::<httparse::Header<'b>>::uninit() }; STACK_HEADERS];
+        f(stack.get_mut(..max_headers).unwrap_or_default())
+    } else {
+        let mut heap = Vec::new();
+        heap.resize_with(max_headers, MaybeUninit::uninit);
+        f(&mut heap)
+    }
+}
+
 /// Above this many buffered bytes, look for the end of the head (SIMD `memmem`) before
 /// re-running the full parser, so a head trickling in over many reads costs O(n) per read
 /// in the cheapest possible scan rather than a full re-parse.

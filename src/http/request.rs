@@ -1,10 +1,9 @@
 //! Request-head parsing and validation (server side): `httparse` for syntax, then the
 //! framing rules a gateway must enforce so that it and its backends never disagree on where a
 //! request ends (RFC 9112 §6, request smuggling).
-use super::fields::{self, ContentLength, TransferCoding, STACK_HEADERS};
+use super::fields::{self, ContentLength, TransferCoding};
 use super::{Framing, Headers, HttpError, Limits, Version};
 use bytes::{Bytes, BytesMut};
-use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// A parsed request head. All byte fields are slices of one frozen buffer.
@@ -84,34 +83,29 @@ struct RawHead {
 }
 
 fn parse_raw(buf: &[u8], max_headers: usize) -> Result<Option<RawHead>, HttpError> {
-    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
-    let mut heap = Vec::new();
-    let slots: &mut [MaybeUninit<httparse::Header<'_>>] = if max_headers <= STACK_HEADERS {
-        stack.get_mut(..max_headers).unwrap_or_default()
-    } else {
-        heap.resize_with(max_headers, MaybeUninit::uninit);
-        &mut heap
-    };
-    let mut req = httparse::Request::new(&mut []);
-    let len = match req.parse_with_uninit_headers(buf, slots) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(map_error(e)),
-    };
-    let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
-        return Err(HttpError::BadRequest("malformed request line"));
-    };
-    let version = match version {
-        0 => Version::Http10,
-        _ => Version::Http11,
-    };
-    Ok(Some(RawHead {
-        len,
-        method: fields::offset_in(buf, method.as_bytes()),
-        target: fields::offset_in(buf, target.as_bytes()),
-        version,
-        fields: fields::record_fields(buf, req.headers),
-    }))
+    fields::with_slots(max_headers, |slots| {
+        let mut req = httparse::Request::new(&mut []);
+        let len = match req.parse_with_uninit_headers(buf, slots) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(e) => return Err(map_error(e)),
+        };
+        let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version)
+        else {
+            return Err(HttpError::BadRequest("malformed request line"));
+        };
+        let version = match version {
+            0 => Version::Http10,
+            _ => Version::Http11,
+        };
+        Ok(Some(RawHead {
+            len,
+            method: fields::offset_in(buf, method.as_bytes()),
+            target: fields::offset_in(buf, target.as_bytes()),
+            version,
+            fields: fields::record_fields(buf, req.headers),
+        }))
+    })
 }
 
 fn map_error(e: httparse::Error) -> HttpError {
@@ -384,18 +378,18 @@ mod tests {
     #[test]
     fn header_limit_above_the_stack_slots_uses_the_heap() {
         let limits = Limits {
-            max_headers: STACK_HEADERS + 10,
+            max_headers: fields::STACK_HEADERS + 10,
             ..Limits::default()
         };
         let mut raw = b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec();
-        for _ in 0..STACK_HEADERS + 5 {
+        for _ in 0..fields::STACK_HEADERS + 5 {
             raw.extend_from_slice(b"X: y\r\n");
         }
         raw.extend_from_slice(b"\r\n");
         let head = parse_request(&mut BytesMut::from(&raw[..]), &limits);
         assert_eq!(
             head.ok().flatten().map(|h| h.headers.len()),
-            Some(STACK_HEADERS + 6)
+            Some(fields::STACK_HEADERS + 6)
         );
     }
 

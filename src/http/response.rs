@@ -1,10 +1,9 @@
 //! Response-head parsing (client side, for backend responses): `httparse` for syntax, interim
 //! 1xx responses skipped, framing decided per RFC 9112 §6.3 with the smuggling-relevant
 //! conflicts (CL+TE, differing CLs) rejected rather than guessed.
-use super::fields::{self, ContentLength, TransferCoding, STACK_HEADERS};
+use super::fields::{self, ContentLength, TransferCoding};
 use super::{Framing, Headers, HttpError, Limits, Version};
 use bytes::BytesMut;
-use std::mem::MaybeUninit;
 
 #[derive(Clone, Debug)]
 pub struct ResponseHead {
@@ -61,37 +60,31 @@ struct RawHead {
 }
 
 fn parse_raw(buf: &[u8], max_headers: usize) -> Result<Option<RawHead>, HttpError> {
-    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
-    let mut heap = Vec::new();
-    let slots: &mut [MaybeUninit<httparse::Header<'_>>] = if max_headers <= STACK_HEADERS {
-        stack.get_mut(..max_headers).unwrap_or_default()
-    } else {
-        heap.resize_with(max_headers, MaybeUninit::uninit);
-        &mut heap
-    };
-    let mut res = httparse::Response::new(&mut []);
-    let len = match httparse::ParserConfig::default()
-        .parse_response_with_uninit_headers(&mut res, buf, slots)
-    {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HttpError::TooManyHeaders),
-        Err(_) => return Err(HttpError::BadResponse("not an HTTP/1.x response head")),
-    };
-    let (Some(status), Some(version)) = (res.code, res.version) else {
-        return Err(HttpError::BadResponse("malformed status line"));
-    };
-    let version = if version == 0 {
-        Version::Http10
-    } else {
-        Version::Http11
-    };
-    Ok(Some(RawHead {
-        len,
-        status,
-        version,
-        fields: fields::record_fields(buf, res.headers),
-    }))
+    fields::with_slots(max_headers, |slots| {
+        let mut res = httparse::Response::new(&mut []);
+        let len = match httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(&mut res, buf, slots)
+        {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::Error::TooManyHeaders) => return Err(HttpError::TooManyHeaders),
+            Err(_) => return Err(HttpError::BadResponse("not an HTTP/1.x response head")),
+        };
+        let (Some(status), Some(version)) = (res.code, res.version) else {
+            return Err(HttpError::BadResponse("malformed status line"));
+        };
+        let version = if version == 0 {
+            Version::Http10
+        } else {
+            Version::Http11
+        };
+        Ok(Some(RawHead {
+            len,
+            status,
+            version,
+            fields: fields::record_fields(buf, res.headers),
+        }))
+    })
 }
 
 fn finish(
