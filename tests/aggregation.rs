@@ -11,20 +11,14 @@
 
 mod common;
 
-use common::config::{backend, endpoint, service};
+use common::config::{backend_with, endpoint, service};
 use common::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 /// A backend entry for `b` at `url_pattern`, with `extra` keys (an object) merged in.
 fn be(b: &Backend, url_pattern: &str, extra: Value) -> Value {
-    let mut v = backend(&b.url(), url_pattern);
-    if let Value::Object(extra) = extra {
-        for (k, x) in extra {
-            v[k] = x;
-        }
-    }
-    v
+    backend_with(&b.url(), url_pattern, extra)
 }
 
 /// A gateway with one `GET /e` endpoint over `backends`, after `tweak` on the endpoint.

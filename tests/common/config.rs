@@ -43,3 +43,14 @@ pub fn one(path: &str, method: &str, host: &str, url_pattern: &str) -> Value {
         vec![backend(host, url_pattern)],
     )])
 }
+
+/// A backend entry at `host` and `url_pattern`, with the keys of `extra` (an object) merged in.
+pub fn backend_with(host: &str, url_pattern: &str, extra: Value) -> Value {
+    let mut v = backend(host, url_pattern);
+    if let Value::Object(extra) = extra {
+        for (k, x) in extra {
+            v[k] = x;
+        }
+    }
+    v
+}
