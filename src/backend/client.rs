@@ -71,7 +71,10 @@ pub async fn call_stream(
         let addr = *cur_target.addrs.first().ok_or(BackendError::NoHost)?;
         let mut s = exchange(pool, addr, &cur_target.authority, &cur_req, opts).await?;
         let Some(next) = redirect(s.status, &s.headers, &cur_target, &cur_req, opts).await? else {
-            s.url = format!("http://{}{}", cur_target.authority, cur_req.path_and_query);
+            // Only an error message quotes the URL: don't format it for a success.
+            if !matches!(s.status, 200 | 201) {
+                s.url = format!("http://{}{}", cur_target.authority, cur_req.path_and_query);
+            }
             return Ok(s);
         };
         // Drain the redirect's body so the connection can be reused.
@@ -264,7 +267,8 @@ fn remaining(deadline: Instant) -> Result<Duration, BackendError> {
 
 /// A backend response whose head has arrived; the body is read with [`Streaming::next_chunk`].
 pub struct Streaming {
-    /// The URL called (after redirects), for error messages.
+    /// The URL called (after redirects), for error messages: set only when the status is not
+    /// a KrakenD success (200/201).
     pub url: String,
     pub status: u16,
     pub headers: Headers,
