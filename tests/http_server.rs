@@ -387,3 +387,61 @@ fn simple_config_helper_serves_its_endpoint() {
     assert_eq!(r.json(), json!({"hello": "world"}));
     assert_eq!(b.last_request().path, "/greeting");
 }
+
+// Between requests a connection first keeps a buffered read pending, then after about 500 ms
+// switches to a readiness wait without a buffer (src/http/conn.rs). These check the switch
+// loses nothing.
+
+#[test]
+fn a_connection_quiet_for_longer_than_the_hot_read_window_serves_its_next_request() {
+    let (_b, g) = gateway_with(|_| {});
+    let mut c = Conn::open(g.addr()).unwrap();
+    assert_eq!(c.send("GET", "/x", &[], b"").unwrap().status, 200);
+    std::thread::sleep(Duration::from_millis(900));
+    let r = c.send("GET", "/y", &[], b"").unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, br#"{"path":"/y"}"#);
+}
+
+#[test]
+fn a_head_sent_in_pieces_after_the_quiet_switch_is_read_whole() {
+    let (_b, g) = gateway_with(|_| {});
+    let mut c = Conn::open(g.addr()).unwrap();
+    assert_eq!(c.send("GET", "/x", &[], b"").unwrap().status, 200);
+    std::thread::sleep(Duration::from_millis(800));
+    // Longer than the first read's buffer, split across writes.
+    let filler = "v".repeat(3000);
+    let head = format!("GET /y HTTP/1.1\r\nHost: x\r\nX-Filler: {filler}\r\n\r\n");
+    let (a, rest) = head.as_bytes().split_at(700);
+    c.write_raw(a).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    c.write_raw(rest).unwrap();
+    let r = c.read_response(false).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, br#"{"path":"/y"}"#);
+}
+
+#[test]
+fn pipelined_requests_after_the_quiet_switch_are_answered_in_order() {
+    let (_b, g) = gateway_with(|_| {});
+    let mut c = Conn::open(g.addr()).unwrap();
+    assert_eq!(c.send("GET", "/x", &[], b"").unwrap().status, 200);
+    std::thread::sleep(Duration::from_millis(800));
+    c.write_raw(b"GET /y HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(c.read_response(false).unwrap().body, br#"{"path":"/y"}"#);
+    assert_eq!(c.read_response(false).unwrap().body, br#"{"path":"/x"}"#);
+}
+
+#[test]
+fn a_client_that_closes_during_the_quiet_wait_is_released_and_others_still_served() {
+    let (_b, g) = gateway_with(|_| {});
+    let mut conns: Vec<Conn> = (0..50).map(|_| Conn::open(g.addr()).unwrap()).collect();
+    for c in &mut conns {
+        assert_eq!(c.send("GET", "/x", &[], b"").unwrap().status, 200);
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    drop(conns);
+    let mut c = Conn::open(g.addr()).unwrap();
+    assert_eq!(c.send("GET", "/x", &[], b"").unwrap().status, 200);
+}
