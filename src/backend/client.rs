@@ -192,9 +192,9 @@ async fn exchange(
     req: &OutRequest,
     opts: &CallOpts,
 ) -> Result<Streaming, BackendError> {
-    let mut wire = Vec::with_capacity(256 + req.body.len());
-    let mut headers: Vec<(&[u8], &[u8])> =
-        req.headers.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+    // Sized once: growing these showed up as reallocations on every call.
+    let mut headers: Vec<(&[u8], &[u8])> = Vec::with_capacity(req.headers.len() + 2);
+    headers.extend(req.headers.iter().map(|(n, v)| (&n[..], &v[..])));
     if !opts.keep_alive {
         headers.push((b"Connection", b"close"));
     }
@@ -210,6 +210,15 @@ async fn exchange(
     }
     let needs_length =
         !req.body.is_empty() || matches!(&req.method[..], b"POST" | b"PUT" | b"PATCH");
+    let head_len = 64
+        + req.method.len()
+        + req.path_and_query.len()
+        + authority.len()
+        + headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .sum::<usize>();
+    let mut wire = Vec::with_capacity(head_len + req.body.len());
     write::request_head(
         &mut wire,
         &req.method,

@@ -93,7 +93,7 @@ pub fn build(
     }
     headers.push((
         Bytes::from_static(b"X-Forwarded-For"),
-        Bytes::from(inb.client_ip.to_string()),
+        ip_text(inb.client_ip),
     ));
     if let Some(host) = inb.head.headers.get("host") {
         headers.push((Bytes::from_static(b"X-Forwarded-Host"), host.clone()));
@@ -116,6 +116,23 @@ pub fn build(
         headers,
         body: inb.body.clone(),
     }
+}
+
+/// The client address as header text. IPv4 is written by hand: `Display` through
+/// `core::fmt` cost about 2,000 instructions per request, a tenth of the gateway's own work.
+fn ip_text(ip: std::net::IpAddr) -> Bytes {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return Bytes::from(ip.to_string());
+    };
+    let mut out = Vec::with_capacity(15);
+    let mut digits = itoa::Buffer::new();
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        out.extend_from_slice(digits.format(octet).as_bytes());
+    }
+    Bytes::from(out)
 }
 
 /// Look a parameter up by name; KrakenD title-cases the first letter on both sides, so the
@@ -241,6 +258,21 @@ pub fn client_ip(head: &RequestHead, peer: IpAddr, forwarded: Option<&[String]>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_addresses_are_written_as_go_writes_them() {
+        for ip in [
+            "127.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.20.3.4",
+            "::1",
+            "2001:db8::7",
+        ] {
+            let parsed: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(&ip_text(parsed)[..], ip.as_bytes());
+        }
+    }
 
     #[test]
     fn header_names_are_canonicalised_like_go() {

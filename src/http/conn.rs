@@ -317,7 +317,6 @@ async fn write_response(
     wd: Option<Instant>,
 ) -> bool {
     out.clear();
-    let headers: Vec<(&[u8], &[u8])> = resp.headers.iter().map(|(n, v)| (&n[..], &v[..])).collect();
     // 1xx, 204 and 304 carry no body and no Content-Length.
     let bodiless = matches!(resp.status, 100..=199 | 204 | 304);
     let length = if bodiless {
@@ -325,9 +324,20 @@ async fn write_response(
     } else {
         Some(resp.body.len())
     };
-    write::response_head(out, version, resp.status, &headers, length, false, keep);
     let send_body = !is_head && !bodiless && !resp.body.is_empty();
     let inline = resp.body.len() <= 64 * 1024;
+    if send_body && inline {
+        out.reserve(resp.body.len());
+    }
+    write::response_head(
+        out,
+        version,
+        resp.status,
+        &resp.headers,
+        length,
+        false,
+        keep,
+    );
     if send_body && inline {
         out.extend_from_slice(&resp.body);
     }
@@ -366,8 +376,15 @@ async fn stream_response(
         _ => (None, false, false),
     };
     out.clear();
-    let headers: Vec<(&[u8], &[u8])> = resp.headers.iter().map(|(n, v)| (&n[..], &v[..])).collect();
-    write::response_head(out, version, resp.status, &headers, length, chunked, keep);
+    write::response_head(
+        out,
+        version,
+        resp.status,
+        &resp.headers,
+        length,
+        chunked,
+        keep,
+    );
     let mut buf = std::mem::take(out);
     let mut body = BytesMut::with_capacity(16 * 1024);
     if !bodiless {

@@ -82,15 +82,22 @@ pub fn reason(status: u16) -> &'static str {
 /// Fields must not repeat what this function writes (Content-Length, Transfer-Encoding,
 /// Connection). A field with an invalid name is dropped and CR/LF in a value become spaces,
 /// so a value taken from a backend can never split the response.
-pub fn response_head(
+pub fn response_head<N: AsRef<[u8]>, V: AsRef<[u8]>>(
     out: &mut Vec<u8>,
     version: Version,
     status: u16,
-    headers: &[(&[u8], &[u8])],
+    headers: &[(N, V)],
     content_length: Option<usize>,
     chunked: bool,
     keep_alive: bool,
 ) {
+    // Sized once for the usual head: growing it was a visible share of a request's CPU.
+    out.reserve(
+        128 + headers
+            .iter()
+            .map(|(n, v)| n.as_ref().len() + v.as_ref().len() + 4)
+            .sum::<usize>(),
+    );
     out.extend_from_slice(b"HTTP/1.1 ");
     push_int(out, status);
     out.push(b' ');
@@ -105,8 +112,9 @@ pub fn response_head(
     out.extend_from_slice(b"\r\n");
     let mut has_date = false;
     for (name, value) in headers {
+        let name = name.as_ref();
         has_date |= name.eq_ignore_ascii_case(b"date");
-        push_field(out, name, value);
+        push_field(out, name, value.as_ref());
     }
     if !has_date {
         date::with_date(|d| push_field(out, b"Date", d));
@@ -184,8 +192,45 @@ fn push_hex(out: &mut Vec<u8>, n: usize) {
     }
 }
 
+/// RFC 9110 `tchar`, as a table: the name check runs on every header of every response.
+// Indexing runs at compile time only: an out-of-range index would fail the build.
+#[allow(clippy::indexing_slicing)]
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        i += 1;
+    }
+    t
+};
+
 fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    // A u8 always indexes a 256-entry table: the check compiles away.
+    TOKEN.get(usize::from(b)).copied().unwrap_or(false)
+}
+
+/// Bytes a field value must not carry onto the wire.
+fn breaks_line(b: u8) -> bool {
+    matches!(b, b'\r' | b'\n' | 0)
 }
 
 /// `name: value CRLF`, dropping an invalid name and neutralising CR/LF/NUL in the value.
@@ -194,18 +239,14 @@ fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     if name.is_empty() || !name.iter().all(|&b| is_token_byte(b)) {
         return;
     }
+    out.reserve(name.len() + value.len() + 4);
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
-    if memchr::memchr3(b'\r', b'\n', 0, value).is_none() {
+    // A plain loop: values are short, and memchr3's setup cost more than the scan.
+    if !value.iter().any(|&b| breaks_line(b)) {
         out.extend_from_slice(value);
     } else {
-        out.extend(value.iter().map(|&b| {
-            if matches!(b, b'\r' | b'\n' | 0) {
-                b' '
-            } else {
-                b
-            }
-        }));
+        out.extend(value.iter().map(|&b| if breaks_line(b) { b' ' } else { b }));
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -217,6 +258,8 @@ mod tests {
     use crate::http::response::parse_response;
     use crate::http::{Framing, Limits};
     use bytes::BytesMut;
+
+    const NONE: &[(&[u8], &[u8])] = &[];
 
     fn text(v: &[u8]) -> String {
         String::from_utf8_lossy(v).into_owned()
@@ -268,7 +311,7 @@ mod tests {
     #[test]
     fn chunked_and_close_are_announced() {
         let mut out = Vec::new();
-        response_head(&mut out, Version::Http11, 200, &[], None, true, false);
+        response_head(&mut out, Version::Http11, 200, NONE, None, true, false);
         let s = text(&out);
         assert!(s.contains("\r\nTransfer-Encoding: chunked\r\n"), "{s}");
         assert!(s.contains("\r\nConnection: close\r\n"), "{s}");
@@ -277,7 +320,7 @@ mod tests {
     #[test]
     fn http10_clients_get_a_11_status_line_and_explicit_keep_alive() {
         let mut out = Vec::new();
-        response_head(&mut out, Version::Http10, 200, &[], Some(2), false, true);
+        response_head(&mut out, Version::Http10, 200, NONE, Some(2), false, true);
         let s = text(&out);
         assert!(s.starts_with("HTTP/1.1 200 OK\r\n"), "{s}");
         assert!(s.contains("\r\nConnection: keep-alive\r\n"), "{s}");
@@ -286,10 +329,18 @@ mod tests {
     #[test]
     fn unknown_status_gets_gos_generic_phrase() {
         let mut out = Vec::new();
-        response_head(&mut out, Version::Http11, 299, &[], Some(0), false, true);
+        response_head(&mut out, Version::Http11, 299, NONE, Some(0), false, true);
         assert!(text(&out).starts_with("HTTP/1.1 299 status code 299\r\n"));
         assert_eq!(reason(299), "");
         assert_eq!(reason(503), "Service Unavailable");
+    }
+
+    #[test]
+    fn the_token_table_accepts_exactly_rfc_9110_tchar() {
+        let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        for b in 0..=255u8 {
+            assert_eq!(is_token_byte(b), tchar(b), "byte {b:#04x}");
+        }
     }
 
     #[test]
