@@ -20,6 +20,13 @@
 //! the event loop polls like any socket, minus the usual wake-up latency, which it then yields
 //! away (see [`pacer`]). No busy spinning beyond that: the generator shares its core with the
 //! mock backends in `loadtest/run`, and a spinning client would steal their CPU.
+//!
+//! CPU: on a VM most of the cost per request is the kernel's (loopback TCP, the timer
+//! interrupt and the idle wake-up of each precisely timed send): about 20 µs per request at
+//! 30k req/s. `--batch-us T` wakes only on a T µs grid and sends every request due by then
+//! (latency still counts from each one's own schedule, so the grid shows up as up to T µs of
+//! sender delay): about 14 µs per request at T = 50. `send_p50_us`/`send_p99_us` report the
+//! sender delay either way.
 
 use bytes::Bytes;
 use clap::Parser;

@@ -356,3 +356,32 @@ fn bad_arguments_are_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("connect"));
 }
+
+#[test]
+fn a_coarse_send_grid_shows_up_as_sender_delay_and_in_the_latency() {
+    // Sending only every 100 ms: requests scheduled evenly in between leave up to 100 ms late,
+    // and their latency still counts from their own schedule.
+    let b = Backend::json("{}");
+    let (r, _) = run(
+        &url(&b),
+        &[
+            "--conns",
+            "4",
+            "--rate",
+            "100",
+            "--duration",
+            "1",
+            "--warmup",
+            "0",
+            "--batch-us",
+            "100000",
+        ],
+        Duration::from_secs(10),
+    );
+    assert_eq!(num(&r, "requests"), 100.0, "{r}");
+    let send_p50 = num(&r, "send_p50_us");
+    assert!((30_000.0..=70_000.0).contains(&send_p50), "{r}");
+    // Due 10 ms after a grid point: sent 90 ms late.
+    assert!(num(&r, "send_p99_us") > 80_000.0, "{r}");
+    assert!(num(&r, "p50_us") >= send_p50, "{r}");
+}
