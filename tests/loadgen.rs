@@ -1,7 +1,7 @@
 //! The open-loop load generator (`examples/loadgen.rs`) as a black box: run the built example
 //! against fixture backends and check what its JSON line reports. `cargo test` builds the
-//! examples before running tests; `cargo test --test loadgen` alone does not, so build it
-//! first (`cargo build --example loadgen`).
+//! example only as its own unit-test harness (`test = true` in Cargo.toml), so the first test
+//! that needs the binary builds it with `cargo build --example loadgen` (the same profile).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -17,28 +17,36 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `target/<profile>/examples/loadgen`, next to this test's `target/<profile>/deps/`.
+/// `target/<profile>/examples/loadgen`, next to this test's `target/<profile>/deps/`, built
+/// once per test run (cargo's own freshness check makes that a no-op when it is up to date).
 fn loadgen_exe() -> PathBuf {
-    let me = std::env::current_exe().expect("test exe path");
-    let profile_dir = me
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let exe = profile_dir.join("examples").join("loadgen");
-    let hint = "build it first: `cargo build --example loadgen` (plain `cargo test` does)";
-    let built = std::fs::metadata(&exe)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|_| panic!("{} missing: {hint}", exe.display()));
-    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/loadgen.rs");
-    let edited = std::fs::metadata(source)
-        .and_then(|m| m.modified())
-        .unwrap();
-    assert!(
-        built >= edited,
-        "{} is older than its source: {hint}",
-        exe.display()
-    );
-    exe
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let me = std::env::current_exe().expect("test exe path");
+            let profile_dir = me
+                .parent()
+                .and_then(|deps| deps.parent())
+                .expect("target/<profile>/deps");
+            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cmd.args(["build", "--quiet", "--example", "loadgen"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"));
+            match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") | None => {}
+                Some("release") => {
+                    cmd.arg("--release");
+                }
+                Some(other) => {
+                    cmd.args(["--profile", other]);
+                }
+            }
+            let status = cmd.status().expect("run cargo build --example loadgen");
+            assert!(status.success(), "cargo build --example loadgen failed");
+            let exe = profile_dir.join("examples").join("loadgen");
+            assert!(exe.exists(), "{} missing after the build", exe.display());
+            exe
+        })
+        .clone()
 }
 
 /// Run loadgen against `url` with `args`; its JSON report and how long it took. Fails the test

@@ -206,7 +206,12 @@ pub(crate) fn validate(buf: &[u8]) -> Result<Range<usize>> {
 
 #[inline(always)]
 fn skip_ws(buf: &[u8], mut i: usize) -> usize {
-    while let Some(b' ' | b'\t' | b'\n' | b'\r') = buf.get(i) {
+    while let Some(&b) = buf.get(i) {
+        // Compact JSON has no whitespace here: one comparison settles the usual case (every
+        // whitespace byte is <= b' ').
+        if b > b' ' || !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            break;
+        }
         i += 1;
     }
     i
@@ -425,7 +430,24 @@ impl Nesting {
 
 /// Skip the value at `i` (no leading whitespace) and return the index just after it. `base` is
 /// the nesting depth the value sits at, for the depth cap.
-pub(crate) fn skip_value(buf: &[u8], mut i: usize, base: usize) -> Result<usize> {
+///
+/// Most member values are scalars: they are skipped here, inline, without the container
+/// machinery (measured with callgrind: a third of the per-member cost on flat bodies).
+#[inline]
+pub(crate) fn skip_value(buf: &[u8], i: usize, base: usize) -> Result<usize> {
+    match buf.get(i) {
+        Some(b'"') => Ok(string_end(buf, i + 1)?.0),
+        Some(b'-' | b'0'..=b'9') => number_end(buf, i),
+        Some(b't') => literal(buf, i, b"true"),
+        Some(b'f') => literal(buf, i, b"false"),
+        Some(b'n') => literal(buf, i, b"null"),
+        _ => skip_nested(buf, i, base),
+    }
+}
+
+/// [`skip_value`] for containers (and for errors): a loop with an explicit nesting stack.
+#[inline(never)]
+fn skip_nested(buf: &[u8], mut i: usize, base: usize) -> Result<usize> {
     let mut nest = Nesting::new(base);
     loop {
         // A value starts at `i`.
