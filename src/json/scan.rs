@@ -233,6 +233,52 @@ fn string_specials(w: u64) -> u64 {
     (zero_quote | zero_slash | control | w) & HI
 }
 
+/// One bit per byte of `block` that needs a look inside a string (as [`string_specials`]):
+/// `"`, `\`, a control character or a non-ASCII byte. SSE2 is part of x86-64 itself.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn specials16(block: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is always available on x86_64; the unaligned load reads exactly the 16
+    // bytes `block` refers to.
+    unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast());
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let slash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        // Signed: bytes >= 0x80 are negative, so one compare finds controls and non-ASCII.
+        let low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, slash), low)) as u32
+    }
+}
+
+/// Portable [`specials16`]: two words through [`string_specials`].
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn specials16(block: &[u8; 16]) -> u32 {
+    let mut lo = [0u8; 8];
+    let mut hi = [0u8; 8];
+    lo.copy_from_slice(block.get(..8).unwrap_or(&[0; 8]));
+    hi.copy_from_slice(block.get(8..).unwrap_or(&[0; 8]));
+    let bits = |w: u64| {
+        let s = string_specials(w);
+        // Only the lowest flagged byte is exact; that is all the caller uses.
+        if s == 0 {
+            0
+        } else {
+            1u32 << (s.trailing_zeros() / 8)
+        }
+    };
+    let l = bits(u64::from_le_bytes(lo));
+    if l != 0 {
+        l
+    } else {
+        bits(u64::from_le_bytes(hi)) << 8
+    }
+}
+
 /// `start` is just after an opening quote. Returns the index just after the closing quote and
 /// whether the string has escapes.
 #[inline(always)]
@@ -240,17 +286,7 @@ fn string_end(buf: &[u8], start: usize) -> Result<(usize, bool)> {
     let mut i = start;
     let mut escaped = false;
     loop {
-        // Fast path: eight plain bytes at a time.
-        while let Some(chunk) = buf.get(i..i + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            let special = string_specials(u64::from_le_bytes(word));
-            if special != 0 {
-                i += (special.trailing_zeros() / 8) as usize;
-                break;
-            }
-            i += 8;
-        }
+        i = next_special(buf, i);
         match buf.get(i) {
             None => return err("unterminated string", start.saturating_sub(1)),
             Some(b'"') => return Ok((i + 1, escaped)),
@@ -263,6 +299,33 @@ fn string_end(buf: &[u8], start: usize) -> Result<(usize, bool)> {
             Some(_) => i += 1,
         }
     }
+}
+
+/// The index of the first byte at or after `i` that needs a look inside a string (or the end
+/// of `buf`): sixteen bytes at a time (most keys and values end in the first block), then
+/// eight, then one near the end of the buffer.
+#[inline(always)]
+fn next_special(buf: &[u8], mut i: usize) -> usize {
+    while let Some(block) = buf
+        .get(i..i + 16)
+        .and_then(|b| <&[u8; 16]>::try_from(b).ok())
+    {
+        let special = specials16(block);
+        if special != 0 {
+            return i + special.trailing_zeros() as usize;
+        }
+        i += 16;
+    }
+    while let Some(chunk) = buf.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let special = string_specials(u64::from_le_bytes(word));
+        if special != 0 {
+            return i + (special.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
 }
 
 /// `i` is at a backslash; returns the index after the escape sequence.
@@ -758,13 +821,27 @@ mod tests {
     }
 
     #[test]
-    fn swar_finds_the_first_special_byte_at_every_offset() {
-        for pos in 0..20 {
-            // `"` + 24 x 'x' + `"`: the string body is bytes 1..25.
+    fn block_scans_find_the_first_special_byte_at_every_offset() {
+        // Offsets across two 16-byte blocks, then the 8-byte words and bytes near the end (the
+        // last few offsets would turn the closing quote into part of the test's own edit).
+        for pos in 0..40 {
+            // `"` + 44 x 'x' + `"`: the string body is bytes 1..45.
             let mut s = vec![b'"'];
-            s.extend_from_slice(&[b'x'; 24]);
+            s.extend_from_slice(&[b'x'; 44]);
             s.push(b'"');
-            assert_eq!(string_end(&s, 1), Ok((26, false)));
+            assert_eq!(string_end(&s, 1), Ok((46, false)));
+            let mut utf8 = s.clone();
+            if let Some(b) = utf8.get_mut(pos + 1..pos + 3) {
+                b.copy_from_slice("é".as_bytes());
+            }
+            assert_eq!(string_end(&utf8, 1), Ok((46, false)), "é at {pos}");
+            if let Some(b) = utf8.get_mut(pos + 1) {
+                *b = 0xFF;
+            }
+            assert_eq!(
+                string_end(&utf8, 1).map_err(|e| (e.what, e.at)),
+                Err(("invalid UTF-8", pos + 1))
+            );
             let mut quote = s.clone();
             if let Some(b) = quote.get_mut(pos + 1) {
                 *b = b'"';
