@@ -325,3 +325,37 @@ fn run_refuses_an_invalid_config_and_says_why() {
         .expect("the gateway started with a broken config");
     assert!(err.contains("$.endpoints[0]"), "{err}");
 }
+
+#[test]
+fn a_second_instance_on_a_port_in_use_exits_3_and_the_first_keeps_all_the_traffic() {
+    let b = Backend::json(r#"{"ok":true}"#);
+    let first = Gateway::start(&config_with(&b, &["/a"]));
+    let port = first.addr().port().to_string();
+    // SO_REUSEPORT would let the second one join and take part of the connections.
+    let mut second = std::process::Command::new(common::gateway::binary())
+        .args(["run", "-c"])
+        .arg(first.config_path())
+        .args(["--cores", "1", "-p", &port])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = second.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("the second instance is still running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(err.contains("already in use"), "{err}");
+    for _ in 0..20 {
+        assert_eq!(get(&first.url("/a")).status, 200);
+    }
+}
