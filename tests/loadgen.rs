@@ -49,6 +49,20 @@ fn loadgen_exe() -> PathBuf {
         .clone()
 }
 
+/// The usual arguments: `conns` connections at `rate` req/s for `duration` s, no warm-up.
+fn paced<'a>(conns: &'a str, rate: &'a str, duration: &'a str) -> [&'a str; 8] {
+    [
+        "--conns",
+        conns,
+        "--rate",
+        rate,
+        "--duration",
+        duration,
+        "--warmup",
+        "0",
+    ]
+}
+
 /// Run loadgen against `url` with `args`; its JSON report and how long it took. Fails the test
 /// when it runs past `limit` (it must end by itself, whatever the server does).
 fn run(url: &str, args: &[&str], limit: Duration) -> (Value, Duration) {
@@ -164,20 +178,7 @@ fn a_fast_backend_gets_the_requested_rate() {
 #[test]
 fn non_2xx_answers_are_counted_apart_from_errors() {
     let b = Backend::start(|_| Reply::status(500).body("boom"));
-    let (r, _) = run(
-        &url(&b),
-        &[
-            "--conns",
-            "4",
-            "--rate",
-            "200",
-            "--duration",
-            "0.5",
-            "--warmup",
-            "0",
-        ],
-        Duration::from_secs(10),
-    );
+    let (r, _) = run(&url(&b), &paced("4", "200", "0.5"), Duration::from_secs(10));
     assert_eq!(num(&r, "requests"), 100.0, "{r}");
     assert_eq!(num(&r, "non2xx"), 100.0, "{r}");
     assert_eq!(num(&r, "errors"), 0.0, "{r}");
@@ -192,20 +193,7 @@ fn chunked_and_connection_close_answers_are_read_whole_without_errors() {
             .chunked()
             .close_with_header()
     });
-    let (r, _) = run(
-        &url(&b),
-        &[
-            "--conns",
-            "2",
-            "--rate",
-            "100",
-            "--duration",
-            "0.5",
-            "--warmup",
-            "0",
-        ],
-        Duration::from_secs(10),
-    );
+    let (r, _) = run(&url(&b), &paced("2", "100", "0.5"), Duration::from_secs(10));
     assert_eq!(num(&r, "requests"), 50.0, "{r}");
     assert_eq!(num(&r, "errors"), 0.0, "{r}");
     assert!(
@@ -220,20 +208,7 @@ fn a_backend_that_closes_silently_is_reconnected_and_counted_as_errors() {
     // The close after each answer is not announced: the next request on that connection
     // fails, and the one after it goes over a new connection.
     let b = Backend::start(|_| Reply::json("{}").close());
-    let (r, _) = run(
-        &url(&b),
-        &[
-            "--conns",
-            "2",
-            "--rate",
-            "100",
-            "--duration",
-            "1",
-            "--warmup",
-            "0",
-        ],
-        Duration::from_secs(10),
-    );
+    let (r, _) = run(&url(&b), &paced("2", "100", "1"), Duration::from_secs(10));
     let (ok, errors) = (num(&r, "requests"), num(&r, "errors"));
     assert!(ok >= 30.0, "{r}");
     assert!(errors >= 1.0, "{r}");
@@ -248,20 +223,7 @@ fn a_backend_that_closes_silently_is_reconnected_and_counted_as_errors() {
 #[test]
 fn a_backend_that_resets_every_connection_makes_every_request_an_error() {
     let b = Backend::start(|_| Reply::reset());
-    let (r, took) = run(
-        &url(&b),
-        &[
-            "--conns",
-            "2",
-            "--rate",
-            "100",
-            "--duration",
-            "0.5",
-            "--warmup",
-            "0",
-        ],
-        Duration::from_secs(10),
-    );
+    let (r, took) = run(&url(&b), &paced("2", "100", "0.5"), Duration::from_secs(10));
     assert_eq!(num(&r, "requests"), 0.0, "{r}");
     assert_eq!(num(&r, "errors"), 50.0, "{r}");
     assert!(r["p50_us"].is_null(), "no latency without answers: {r}");
