@@ -171,8 +171,8 @@ async fn worker_main(
 
 /// mimalloc purges freed pages lazily, during later allocations on the same thread: a worker
 /// that goes quiet after a burst (10,000 connections closing, or leaving their hot read)
-/// would keep the burst's pages resident for good. Measured with 10,000 connections: a few
-/// tens of microseconds, once a second.
+/// would keep the burst's pages resident for good. Measured with 10,000 idle connections held:
+/// 7–11 µs a call, and 0.46 ms once, for the call that returned the burst's ~5 MB.
 fn release_freed_memory() {
     // SAFETY: mi_collect has no preconditions; it works on the calling thread's heap and on
     // mimalloc's arenas under mimalloc's own synchronisation. Without mimalloc as the global
