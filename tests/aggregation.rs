@@ -447,3 +447,63 @@ fn a_single_backend_gets_the_whole_timeout() {
     assert!(took >= Duration::from_millis(950), "gave up after {took:?}");
     assert!(took < Duration::from_millis(1300), "took {took:?}");
 }
+
+#[test]
+fn a_grouped_backend_answering_null_renders_a_null_group_and_the_merge_is_incomplete() {
+    let a = Backend::json(r#"{"a":1}"#);
+    let n = Backend::json("null");
+    let g = start(
+        vec![be(&a, "/a", json!({})), be(&n, "/n", json!({"group": "g"}))],
+        |_| {},
+    );
+    let r = get(&g.url("/e"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    // KrakenD: `null` decodes into a nil map; under a group it stays null.
+    assert_eq!(r.json(), json!({"a": 1, "g": null}));
+    assert_eq!(r.header("x-krakend-completed"), Some("true"));
+}
+
+#[test]
+fn a_backend_answering_null_without_a_group_makes_the_merge_incomplete() {
+    let a = Backend::json(r#"{"a":1}"#);
+    let n = Backend::json("null");
+    let g = start(
+        vec![be(&a, "/a", json!({})), be(&n, "/n", json!({}))],
+        |_| {},
+    );
+    let r = get(&g.url("/e"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json(), json!({"a": 1}));
+    // KrakenD (lura combineData): a part with nil data is not complete.
+    assert_eq!(r.header("x-krakend-completed"), Some("false"));
+    assert_eq!(r.header("cache-control"), None);
+}
+
+#[test]
+fn a_flatmap_that_empties_a_backend_leaves_null_but_an_empty_one_stays_an_object() {
+    let a = Backend::json(r#"{"a":1}"#);
+    let s = Backend::start(|_| Reply::text("plain"));
+    let e = Backend::json(r#"{"x":[1]}"#);
+    let del = |what: &str| json!({"proxy": {"flatmap_filter": [{"type": "del", "args": [what]}]}});
+    let g = start(
+        vec![
+            be(&a, "/a", json!({})),
+            be(
+                &s,
+                "/s",
+                json!({"encoding": "string", "group": "emptied", "extra_config": del("content")}),
+            ),
+            // `target` on a non-object gives an empty map, which the flatmap leaves empty.
+            be(
+                &e,
+                "/e",
+                json!({"target": "x", "group": "empty", "extra_config": del("nope")}),
+            ),
+        ],
+        |_| {},
+    );
+    let r = get(&g.url("/e"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json(), json!({"a": 1, "emptied": null, "empty": {}}));
+    assert_eq!(r.header("x-krakend-completed"), Some("true"));
+}

@@ -236,6 +236,30 @@ fn forwarded_user_agent_is_kept_and_x_forwarded_via_added() {
 }
 
 #[test]
+fn a_backend_filter_without_user_agent_sends_go_clients_default_and_no_forwarded_headers() {
+    let (b, g) = setup(|h| {
+        let mut c = one("/p", "GET", h, "/p");
+        c["endpoints"][0]["input_headers"] = json!(["*"]);
+        c["endpoints"][0]["backend"][0]["input_headers"] = json!(["X-Trace-Id"]);
+        c
+    });
+    let r = request(
+        "GET",
+        &g.url("/p"),
+        &[("User-Agent", "curl/8"), ("X-Trace-Id", "t1")],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    let rec = b.last_request();
+    // KrakenD (recorded): the backend-level filter drops the gateway's User-Agent, and Go's
+    // client then sends its own default.
+    assert_eq!(rec.header("user-agent"), Some("Go-http-client/1.1"));
+    assert_eq!(rec.header("x-trace-id"), Some("t1"));
+    assert_eq!(rec.header("x-forwarded-for"), None);
+    assert_eq!(rec.header("x-forwarded-host"), None);
+}
+
+#[test]
 fn backend_method_overrides_the_endpoint_method() {
     let (b, g) = setup(|h| {
         let mut c = one("/m", "GET", h, "/m");

@@ -353,6 +353,9 @@ fn reference(doc: &Value, c: &Cfg) -> Value {
         return Value::Null;
     };
     let mut data = target(m, &c.target);
+    // KrakenD (recorded answers): flatmap operations that empty a map leave a nil map, which
+    // renders `null` (under a group too).
+    let mut nil = false;
     if let Some(op) = &c.flatmap {
         let mut v = Value::Object(data);
         if !v.as_object().is_some_and(|m| m.is_empty()) {
@@ -363,6 +366,7 @@ fn reference(doc: &Value, c: &Cfg) -> Value {
                     fm_relabel(&mut v, prefix, last, l);
                 }
             }
+            nil = v.is_null() || v.as_object().is_some_and(|m| m.is_empty());
         }
         data = match v {
             Value::Object(m) => m,
@@ -376,12 +380,17 @@ fn reference(doc: &Value, c: &Cfg) -> Value {
         }
         data = mapping(data, &c.mapping);
     }
+    let value = if nil {
+        Value::Null
+    } else {
+        Value::Object(data)
+    };
     if !c.group.is_empty() {
         let mut g = Map::new();
-        g.insert(c.group.clone(), Value::Object(data));
-        data = g;
+        g.insert(c.group.clone(), value);
+        return Value::Object(g);
     }
-    Value::Object(data)
+    value
 }
 
 proptest! {

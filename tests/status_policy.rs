@@ -238,9 +238,10 @@ fn safejson_wraps_arrays_and_scalars() {
     for (body, want) in [
         (r#"{"a":1}"#, json!({"a": 1})),
         (r#"[1,2]"#, json!({"collection": [1, 2]})),
-        // lura's SafeJSONDecoder puts scalars under "result" (not "content").
-        (r#""hi""#, json!({"result": "hi"})),
-        ("42", json!({"result": 42})),
+        // KrakenD CE 2.13 puts scalars (null too) under "content" (recorded answers).
+        (r#""hi""#, json!({"content": "hi"})),
+        ("42", json!({"content": 42})),
+        ("null", json!({"content": null})),
     ] {
         let (_b, g) = setup(Reply::json(body), |c| {
             c["endpoints"][0]["backend"][0]["encoding"] = json!("safejson");

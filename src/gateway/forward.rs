@@ -39,6 +39,9 @@ fn hop_by_hop(name: &[u8]) -> bool {
     HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
+/// What Go's `net/http` client sends when a request carries no `User-Agent`.
+const GO_CLIENT_USER_AGENT: &[u8] = b"Go-http-client/1.1";
+
 /// Build the request for one backend.
 pub fn build(
     server: &ServerPlan,
@@ -109,6 +112,16 @@ pub fn build(
     if let Some(second) = &b.headers {
         // KrakenD: the backend-level filter also strips the gateway's own headers unless listed.
         headers.retain(|(n, _)| second.allows_header(n));
+        // KrakenD: a request left without User-Agent goes out with Go's client default.
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(b"user-agent"))
+        {
+            headers.push((
+                Bytes::from_static(b"User-Agent"),
+                Bytes::from_static(GO_CLIENT_USER_AGENT),
+            ));
+        }
     }
     OutRequest {
         method: b.method.clone(),

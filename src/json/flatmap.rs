@@ -470,8 +470,23 @@ impl EndpointFlatmap {
     /// Run the operations over merged data.
     pub fn apply(&self, fields: Fields) -> Result<Fields, JsonError> {
         match &self.ops {
-            Some(ops) => Ok(Fields::from_members(ops.run(fields.into_members())?)),
+            Some(ops) => {
+                if fields.is_nil() || fields.is_empty() {
+                    return Ok(fields);
+                }
+                Ok(nil_if_empty(ops.run(fields.into_members())?))
+            }
             None => Ok(fields),
         }
+    }
+}
+
+/// KrakenD (lura flatmap formatter, recorded answers): operations that empty a map leave a nil
+/// map (rendered `null`, and an incomplete merge part); an empty map stays empty.
+pub(crate) fn nil_if_empty(members: Vec<(Bytes, Bytes)>) -> Fields {
+    if members.is_empty() {
+        Fields::nil()
+    } else {
+        Fields::from_members(members)
     }
 }

@@ -66,15 +66,20 @@ impl From<sonic_rs::Error> for JsonError {
 /// A body that needs no projection is kept whole (`whole`): the validated object text, split
 /// into members only when something needs them (a merge, flatmap, static data). Rendering it
 /// is one copy. Invariant: while `whole` is set, `members` is empty.
+///
+/// `nil` is Go's nil map, which KrakenD tells apart from an empty one: a backend body `null`
+/// (encoding json) or a flatmap that removed everything leaves a nil map, rendered `null`
+/// (also under `group`), and a merge with a nil part is incomplete (lura `combineData`).
 #[derive(Clone, Debug, Default)]
 pub struct Fields {
     members: Vec<(Bytes, Bytes)>,
     whole: Option<Bytes>,
+    nil: bool,
 }
 
 impl PartialEq for Fields {
     fn eq(&self, other: &Self) -> bool {
-        self.clone().into_members() == other.clone().into_members()
+        self.nil == other.nil && self.clone().into_members() == other.clone().into_members()
     }
 }
 
@@ -91,6 +96,7 @@ impl Fields {
         Fields {
             members,
             whole: None,
+            nil: false,
         }
     }
 
@@ -99,7 +105,21 @@ impl Fields {
         Fields {
             members: Vec::new(),
             whole: Some(object),
+            nil: false,
         }
+    }
+
+    /// Go's nil map (see the type's docs).
+    pub(crate) fn nil() -> Self {
+        Fields {
+            nil: true,
+            ..Fields::default()
+        }
+    }
+
+    /// Whether this is Go's nil map rather than an object.
+    pub fn is_nil(&self) -> bool {
+        self.nil
     }
 
     /// Split a whole object into unique members (the last duplicate wins, as Go decodes).
@@ -170,10 +190,15 @@ impl Fields {
             Some(slot) => slot.1 = value,
             None => self.members.push((key, value)),
         }
+        self.nil = false;
     }
 
-    /// `{...}` from the raw pieces.
+    /// `{...}` from the raw pieces; `null` for a nil map.
     pub fn write_object(&self, out: &mut Vec<u8>) {
+        if self.nil {
+            out.extend_from_slice(b"null");
+            return;
+        }
         match &self.whole {
             Some(w) => out.extend_from_slice(w),
             None => text::write_members(out, &self.members),
@@ -210,11 +235,15 @@ impl Fields {
 }
 
 /// Shallow merge of backend results, in the given (declaration) order: a later part wins a key
-/// collision.
+/// collision. Nil parts add nothing (the caller marks the merge incomplete); a lone nil part
+/// stays nil, several give an empty object (lura `combineData`: "do not allow nil data").
 // KrakenD: merges in *arrival* order, so the slowest backend wins a collision. We merge in
 // declaration order on purpose so that the same request always gives the same response.
 pub fn merge(parts: Vec<Fields>) -> Fields {
-    let mut parts = parts.into_iter();
+    if let [only] = parts.as_slice() {
+        return only.clone();
+    }
+    let mut parts = parts.into_iter().filter(|p| !p.nil);
     let Some(mut acc) = parts.next() else {
         return Fields::new();
     };

@@ -212,11 +212,21 @@ impl BackendShape {
             });
         }
         let mut data = self.decode(&body)?;
+        // KrakenD: `null` decodes to a nil map; `target` always leaves a (maybe empty) map.
+        let mut nil = matches!(data, Data::Empty) && self.target.is_empty();
         for seg in &self.target {
             data = data.descend(seg)?;
         }
         let members = match &self.flatmap {
-            Some(ops) => ops.run(data.into_members(|_| true)?)?,
+            Some(ops) => {
+                let input = data.into_members(|_| true)?;
+                // KrakenD (recorded): operations that empty a map leave a nil map; an
+                // empty map stays empty.
+                let emptied = !input.is_empty();
+                let m = ops.run(input)?;
+                nil |= emptied && m.is_empty();
+                m
+            }
             None => {
                 let members = match &self.filter {
                     Filter::None => data.into_members(|_| true)?,
@@ -234,6 +244,8 @@ impl BackendShape {
             }
         };
         Ok(match &self.group {
+            Some(g) if nil => Fields::from_members(vec![(g.clone(), Bytes::from_static(b"null"))]),
+            None if nil => Fields::nil(),
             Some(g) => {
                 let mut out = Vec::new();
                 text::write_members(&mut out, &members);
@@ -283,9 +295,10 @@ impl BackendShape {
                     Bytes::from_static(b"collection"),
                     whole(body)?,
                 )])),
-                // KrakenD (lura encoding.SafeJSONDecoder): scalars go under "result".
+                // KrakenD CE 2.13 (recorded, tests/differential): scalars, `null` included, go
+                // under "content" (older lura releases used "result").
                 Some(_) => Ok(Data::Members(vec![(
-                    Bytes::from_static(b"result"),
+                    Bytes::from_static(b"content"),
                     whole(body)?,
                 )])),
                 None => Err(JsonError::Syntax("empty body".into())),

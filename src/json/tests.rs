@@ -212,8 +212,16 @@ fn json_encoding_rejects_arrays_and_scalars() {
 }
 
 #[test]
-fn json_null_body_is_empty_data() {
-    assert_eq!(shape(&backend(), "null"), Ok(Fields::new()));
+fn json_null_body_is_a_nil_map_rendered_null() {
+    let f = shape(&backend(), "null").unwrap_or_default();
+    assert!(f.is_nil());
+    let mut out = Vec::new();
+    f.write_object(&mut out);
+    assert_eq!(out, b"null");
+    // `target` always leaves a map, even over a nil one.
+    let mut b = backend();
+    b.target = "a".into();
+    assert_eq!(shape(&b, "null"), Ok(Fields::new()));
 }
 
 #[test]
@@ -230,11 +238,11 @@ fn safejson_handles_objects_arrays_and_scalars() {
     );
     assert_eq!(
         obj(&shape(&b, "1.50").unwrap_or_default()),
-        r#"{"result":1.50}"#
+        r#"{"content":1.50}"#
     );
     assert_eq!(
         obj(&shape(&b, r#""hi""#).unwrap_or_default()),
-        r#"{"result":"hi"}"#
+        r#"{"content":"hi"}"#
     );
 }
 

@@ -23,12 +23,10 @@ pub fn scenario(line: &Value, obs: &Observed) -> Vec<Difference> {
     let mut out = Vec::new();
     let crashed = line["reference_crashed"].as_bool().unwrap_or(false);
     match &obs.response {
-        None if crashed => diff(
-            &mut out,
-            "refused-where-krakend-crashes",
-            "config refused at startup",
-        ),
-        None => diff(&mut out, "refused", "config refused at startup"),
+        None => {
+            let why = obs.refusal.clone().unwrap_or_default();
+            diff(&mut out, refusal_class(&why, crashed), why)
+        }
         Some(Err(e)) => diff(&mut out, "no-response", e.clone()),
         Some(Ok(_)) if crashed => {
             if !obs.alive_after {
@@ -49,29 +47,54 @@ pub fn scenario(line: &Value, obs: &Observed) -> Vec<Difference> {
     out
 }
 
+/// The class of a refused config, by what `proxy check` said.
+fn refusal_class(why: &str, crashed: bool) -> &'static str {
+    if why.contains("(move): needs exactly two args")
+        || why.contains("(append): needs exactly two args")
+    {
+        // KrakenD indexes the second arg unchecked: a panic each time the op runs.
+        "refused-flatmap-op-arity"
+    } else if crashed {
+        "refused-where-krakend-crashes"
+    } else {
+        "refused"
+    }
+}
+
 fn response(ours: &crate::common::Response, theirs: &Value, out: &mut Vec<Difference>) {
     let status = theirs["status"].as_u64().unwrap_or(0) as u16;
     if ours.status != status {
         diff(out, "status", format!("{} vs {status}", ours.status));
     }
     let their_headers = pairs(&theirs["headers"]);
-    headers(&ours.headers, &their_headers, "header", out, |name, ours, theirs| {
-        match name {
+    headers(
+        &ours.headers,
+        &their_headers,
+        "header",
+        out,
+        |name, ours, theirs| match name {
             "date" => true,
-            "x-krakend" => {
-                ours.len() == 1 && ours[0].starts_with("Version ") && theirs.len() == 1
-            }
+            "x-krakend" => ours.len() == 1 && ours[0].starts_with("Version ") && theirs.len() == 1,
             _ => false,
-        }
-    });
+        },
+    );
     let framing = |h: &[(String, String)]| {
         h.iter()
             .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v == "chunked")
     };
     if framing(&ours.headers) != framing(&their_headers) {
-        diff(out, "framing", "chunked in one, Content-Length in the other");
+        diff(
+            out,
+            "framing",
+            "chunked in one, Content-Length in the other",
+        );
     }
-    body(&ours.body, theirs["body"].as_str().unwrap_or(""), "body", out);
+    body(
+        &ours.body,
+        theirs["body"].as_str().unwrap_or(""),
+        "body",
+        out,
+    );
 }
 
 /// Compare bodies: as JSON when both are JSON, else as text.
@@ -134,7 +157,10 @@ fn headers(
 }
 
 fn backends(line: &Value, obs: &Observed, out: &mut Vec<Difference>) {
-    let recorded = line["backend_requests"].as_array().cloned().unwrap_or_default();
+    let recorded = line["backend_requests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for (i, theirs) in recorded.iter().enumerate() {
         let theirs = theirs.as_array().cloned().unwrap_or_default();
         let ours = obs.backend_requests.get(i).cloned().unwrap_or_default();
@@ -148,17 +174,29 @@ fn backends(line: &Value, obs: &Observed, out: &mut Vec<Difference>) {
         }
         for (o, t) in ours.iter().zip(&theirs) {
             if o.method != t["method"].as_str().unwrap_or("") {
-                diff(out, "backend-method", format!("{} vs {}", o.method, t["method"]));
+                diff(
+                    out,
+                    "backend-method",
+                    format!("{} vs {}", o.method, t["method"]),
+                );
             }
             if o.path != t["path"].as_str().unwrap_or("") {
                 diff(out, "backend-path", format!("{} vs {}", o.path, t["path"]));
             }
             if o.query != t["query"].as_str().unwrap_or("") {
-                diff(out, "backend-query", format!("{:?} vs {}", o.query, t["query"]));
+                diff(
+                    out,
+                    "backend-query",
+                    format!("{:?} vs {}", o.query, t["query"]),
+                );
             }
             let body = String::from_utf8_lossy(&o.body);
             if body != t["body"].as_str().unwrap_or("") {
-                diff(out, "backend-body", format!("{body:.200} vs {:.200}", t["body"]));
+                diff(
+                    out,
+                    "backend-body",
+                    format!("{body:.200} vs {:.200}", t["body"]),
+                );
             }
             if t["chunked"].as_bool() == Some(true) && !o.body.is_empty() {
                 diff(out, "request-body-length", "KrakenD sent the body chunked");

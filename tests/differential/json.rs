@@ -185,7 +185,8 @@ pub fn compare(ours: &J, theirs: &J, at: &str, out: &mut Vec<Diff>) {
         (J::Num(a), J::Num(b)) => {
             if a != b {
                 let same = a.parse::<f64>().ok() == b.parse::<f64>().ok();
-                push(out, 
+                push(
+                    out,
                     if same { "number-text" } else { "value" },
                     format!("{at}: {a} vs {b}"),
                 );
@@ -193,7 +194,11 @@ pub fn compare(ours: &J, theirs: &J, at: &str, out: &mut Vec<Diff>) {
         }
         (J::Arr(a), J::Arr(b)) => {
             if a.len() != b.len() {
-                push(out, "value", format!("{at}: array of {} vs {}", a.len(), b.len()));
+                push(
+                    out,
+                    "value",
+                    format!("{at}: array of {} vs {}", a.len(), b.len()),
+                );
                 return;
             }
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
@@ -235,7 +240,13 @@ pub fn compare(ours: &J, theirs: &J, at: &str, out: &mut Vec<Diff>) {
     }
 }
 
-#[cfg(test)]
+/// The comparator's own checks, run before the replay (the test has no libtest harness).
+pub fn self_test() {
+    tests::numbers_that_differ_only_in_text_are_told_apart_from_wrong_numbers();
+    tests::objects_compare_as_maps_with_order_and_duplicates_noted();
+    tests::escapes_are_decoded_before_comparing();
+}
+
 mod tests {
     use super::*;
 
@@ -245,16 +256,17 @@ mod tests {
         out.into_iter().map(|d| d.class).collect()
     }
 
-    #[test]
-    fn numbers_that_differ_only_in_text_are_told_apart_from_wrong_numbers() {
+    pub fn numbers_that_differ_only_in_text_are_told_apart_from_wrong_numbers() {
         assert_eq!(diffs("[1e3]", "[1000]"), vec!["number-text"]);
         assert_eq!(diffs("[1001]", "[1000]"), vec!["value"]);
         assert!(diffs("[1000]", "[1000]").is_empty());
     }
 
-    #[test]
-    fn objects_compare_as_maps_with_order_and_duplicates_noted() {
-        assert_eq!(diffs(r#"{"b":1,"a":2}"#, r#"{"a":2,"b":1}"#), vec!["key-order"]);
+    pub fn objects_compare_as_maps_with_order_and_duplicates_noted() {
+        assert_eq!(
+            diffs(r#"{"b":1,"a":2}"#, r#"{"a":2,"b":1}"#),
+            vec!["key-order"]
+        );
         assert_eq!(
             diffs(r#"{"a":1,"a":1}"#, r#"{"a":1}"#),
             vec!["duplicate-key"]
@@ -262,8 +274,7 @@ mod tests {
         assert_eq!(diffs(r#"{"a":1}"#, r#"{"a":1,"b":2}"#), vec!["value"]);
     }
 
-    #[test]
-    fn escapes_are_decoded_before_comparing() {
+    pub fn escapes_are_decoded_before_comparing() {
         assert!(diffs(r#"["<\u0026>"]"#, r#"["\u003c&\u003e"]"#).is_empty());
         assert!(parse("[1,]").is_none());
         assert!(parse("{} x").is_none());

@@ -35,7 +35,12 @@ pub(super) async fn parallel(
     let mut errors = Vec::new();
     for (b, o) in backends.iter().zip(outcomes) {
         match o {
-            Outcome::Data(f) => parts.push(f),
+            // KrakenD (lura `combineData`): a part whose data is a nil map makes the merge
+            // incomplete.
+            Outcome::Data(f) => {
+                complete &= !f.is_nil();
+                parts.push(f)
+            }
             Outcome::Failed(f) => {
                 complete = false;
                 match detail_of(b, &f) {
@@ -106,7 +111,7 @@ pub(super) async fn sequential(
             }
         }
     }
-    let complete = parts.len() == backends.len();
+    let complete = parts.len() == backends.len() && !parts.iter().any(Fields::is_nil);
     parts.extend(extra);
     Pipe {
         data: (!parts.is_empty()).then(|| json::merge(parts)),
