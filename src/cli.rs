@@ -84,21 +84,7 @@ pub fn main() -> i32 {
 fn check(path: &std::path::Path, debug: u8) -> i32 {
     match server::load_plan(path, false) {
         Some((plan, cfg)) => {
-            let pending = crate::config::namespaces::unsupported_namespaces(&cfg);
-            if !pending.is_empty() {
-                println!("Namespaces not implemented yet:");
-                for (at, ns, support) in pending {
-                    use crate::config::namespaces::NamespaceSupport as S;
-                    let what = match support {
-                        S::AccessControl => {
-                            "restricts access: the endpoint answers 501 (fail closed)"
-                        }
-                        S::Observational => "observability only: ignored",
-                        S::Unsupported | S::Supported => "ignored",
-                    };
-                    println!("  {at}: {ns}: {what}");
-                }
-            }
+            print_pending(&cfg);
             if debug > 0 {
                 println!(
                     "Service: port {} timeout {:?} endpoints {}",
@@ -120,5 +106,26 @@ fn check(path: &std::path::Path, debug: u8) -> i32 {
             EXIT_OK
         }
         None => EXIT_CONFIG,
+    }
+}
+
+/// What the config uses that is not built, one line each: where, what, and what happens.
+fn print_pending(cfg: &crate::config::Config) {
+    use crate::config::pending::{pending, Refuses};
+    let list = pending(cfg);
+    if list.is_empty() {
+        return;
+    }
+    println!("Not implemented yet:");
+    for p in list {
+        let effect = match p.refuses {
+            Refuses::No => "ignored".to_string(),
+            Refuses::Every => "every endpoint answers 501".to_string(),
+            Refuses::Endpoint(i) => match cfg.endpoints.get(i) {
+                Some(e) => format!("{} {} answers 501", e.method, e.endpoint),
+                None => "the endpoint answers 501".to_string(),
+            },
+        };
+        println!("  {}: {}: {effect} ({})", p.at, p.name, p.about);
     }
 }

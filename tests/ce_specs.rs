@@ -21,10 +21,10 @@
 //! - JSON bodies are compared as values: we keep backend key order, Go sorts keys.
 //! - Request bodies go to backends with `Content-Length` (KrakenD: chunked), so an echoed
 //!   `Content-Length` the spec does not show is ignored.
-//! - `security/bot-detector` is removed from the service config: it is an access-control
-//!   namespace we do not implement, so leaving it would fail every endpoint closed (501).
-//! - Endpoints `proxy run` rejects are removed ([`DROPPED_ENDPOINTS`]: `xml` backend
-//!   encoding, and hosts on the internet that do not resolve offline); their specs are skipped.
+//! - `security/bot-detector` and `security/cors` are removed from the service config: we do
+//!   not implement them, so leaving them would fail every endpoint closed (501).
+//! - Endpoints `proxy run` rejects are removed ([`DROPPED_ENDPOINTS`]: hosts on the internet
+//!   that do not resolve offline); their specs are skipped.
 //! - Hosts `http://127.0.0.1:8081` / `:8080` are rewritten to the fixture backend and the
 //!   gateway's port, in the config and in expected bodies (the redirect specs echo `Referer`).
 //!
@@ -428,14 +428,6 @@ fn free_port() -> u16 {
 /// skipped above).
 const DROPPED_ENDPOINTS: &[(&str, &str)] = &[
     (
-        "/xml/xml",
-        "backend encoding xml is not supported (rejected at startup)",
-    ),
-    (
-        "/negotiate",
-        "backend encoding xml is not supported (rejected at startup)",
-    ),
-    (
         "/show/{id}",
         "backend host showrss.info does not resolve offline (rejected at startup)",
     ),
@@ -458,8 +450,9 @@ fn fixture_config(gw_port: u16, backend_url: &str) -> String {
     );
     let mut cfg: Value = serde_json::from_str(&text).unwrap();
     let extra = cfg["extra_config"].as_object_mut().unwrap();
-    // Access control we do not implement would fail every endpoint closed.
+    // Service-level namespaces we do not implement would fail every endpoint closed.
     extra.remove("security/bot-detector");
+    extra.remove("security/cors");
     let endpoints = cfg["endpoints"].as_array_mut().unwrap();
     endpoints.retain(|e| {
         let path = e["endpoint"].as_str().unwrap_or_default();

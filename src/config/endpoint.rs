@@ -3,11 +3,13 @@
 //! duplicate routes).
 
 use super::decode::{child, is_comment, item, Ctx};
-use super::json::{Member, Pos, Spanned};
+use super::json::{Member, Pos, Spanned, Value};
+use super::namespaces::Level;
 use super::service::{extra_members, hosts, to_extra};
 use super::validate::{
-    check_endpoint_path, classify_placeholder, endpoint_params, placeholders, route_shape,
-    unknown_encoding, Placeholder, BACKEND_ENCODINGS, ENDPOINT_METHODS, OUTPUT_ENCODINGS,
+    check_endpoint_path, classify_placeholder, endpoint_params, not_built, not_built_warning,
+    placeholders, route_shape, unknown_encoding, Placeholder, BACKEND_ENCODINGS, BACKEND_NOT_BUILT,
+    ENDPOINT_METHODS, OUTPUT_ENCODINGS, OUTPUT_NOT_BUILT,
 };
 use super::{Backend, Config, Endpoint, Span};
 
@@ -105,6 +107,7 @@ fn decode_endpoint(ctx: &mut Ctx, v: &Spanned, path: &str, cfg: &Config) -> Opti
         cache_ttl: cfg.cache_ttl,
         concurrent_calls: 1,
         output_encoding: cfg.output_encoding.clone(),
+        output_encoding_path: "$.output_encoding".to_string(),
         input_query_strings: Vec::new(),
         input_headers: Vec::new(),
         extra_config: Default::default(),
@@ -158,7 +161,12 @@ fn decode_endpoint(ctx: &mut Ctx, v: &Spanned, path: &str, cfg: &Config) -> Opti
                     if let Some(w) = unknown_encoding(&s, OUTPUT_ENCODINGS) {
                         ctx.warn(val.pos, &p, w);
                     }
+                    if let Some(about) = not_built(&s, OUTPUT_NOT_BUILT) {
+                        let w = not_built_warning("output_encoding", &s, "this endpoint", about);
+                        ctx.warn(val.pos, &p, w);
+                    }
                     e.output_encoding = s;
+                    e.output_encoding_path = p.clone();
                 }
             }
             "input_query_strings" => {
@@ -166,7 +174,7 @@ fn decode_endpoint(ctx: &mut Ctx, v: &Spanned, path: &str, cfg: &Config) -> Opti
             }
             "input_headers" => e.input_headers = ctx.strings(val, &p).unwrap_or_default(),
             "extra_config" => {
-                let members = extra_members(ctx, val, &p);
+                let members = extra_members(ctx, val, &p, Level::Endpoint);
                 has_jwt_validator = members.iter().any(|(ns, _)| ns == "auth/validator");
                 e.extra_config = to_extra(&members);
             }
@@ -294,6 +302,7 @@ fn decode_backend(ctx: &mut Ctx, v: &Spanned, path: &str, inherit: &Inherit) -> 
     // Hosts are sanitised after the loop, once disable_host_sanitize is known.
     let mut host_value: Option<&Spanned> = None;
     let mut url_value: Option<&Spanned> = None;
+    let mut encoding_value: Option<&Spanned> = None;
     for m in members {
         let p = child(path, &m.key);
         let val = &m.value;
@@ -317,6 +326,7 @@ fn decode_backend(ctx: &mut Ctx, v: &Spanned, path: &str, inherit: &Inherit) -> 
                     if let Some(w) = unknown_encoding(&s, BACKEND_ENCODINGS) {
                         ctx.warn(val.pos, &p, w);
                     }
+                    encoding_value = Some(val);
                     b.encoding = s;
                 }
             }
@@ -337,7 +347,11 @@ fn decode_backend(ctx: &mut Ctx, v: &Spanned, path: &str, inherit: &Inherit) -> 
             "input_query_strings" => {
                 b.input_query_strings = ctx.strings(val, &p).unwrap_or_default();
             }
-            "extra_config" => b.extra_config = to_extra(&extra_members(ctx, val, &p)),
+            "extra_config" => {
+                let members = extra_members(ctx, val, &p, Level::Backend);
+                shadow_warning(ctx, &members, &p);
+                b.extra_config = to_extra(&members);
+            }
             "timeout" => {
                 // KrakenD: mapstructure reads it (untagged field), then lura overwrites it with
                 // the endpoint timeout. CE's own test fixture sets it.
@@ -374,6 +388,15 @@ fn decode_backend(ctx: &mut Ctx, v: &Spanned, path: &str, inherit: &Inherit) -> 
     if inherit.no_op {
         // KrakenD: a no-op endpoint forces its backend to no-op too.
         b.encoding = "no-op".to_string();
+    }
+    if let (Some(ev), Some(about)) = (encoding_value, not_built(&b.encoding, BACKEND_NOT_BUILT)) {
+        let w = not_built_warning(
+            "encoding",
+            &b.encoding,
+            "the endpoint calling this backend",
+            about,
+        );
+        ctx.warn(ev.pos, &child(path, "encoding"), w);
     }
     match url_value {
         None => ctx.error(v.pos, path, "missing required key \"url_pattern\""),
@@ -422,4 +445,29 @@ fn mapping(ctx: &mut Ctx, v: &Spanned, path: &str) -> Vec<(String, String)> {
             Some((m.key.clone(), to))
         })
         .collect()
+}
+
+/// A backend's `proxy.shadow: true` is not built: say so where it is written.
+fn shadow_warning(ctx: &mut Ctx, members: &[(String, &Member)], path: &str) {
+    let Some((_, proxy)) = members.iter().find(|(ns, _)| ns == "proxy") else {
+        return;
+    };
+    let Value::Object(keys) = &proxy.value.value else {
+        return;
+    };
+    if let Some(m) = keys
+        .iter()
+        .find(|m| m.key == "shadow" && m.value.value == Value::Bool(true))
+    {
+        let p = child(&child(path, &proxy.key), "shadow");
+        ctx.warn(
+            m.key_pos,
+            &p,
+            format!(
+                "\"shadow\" is not built yet, so the endpoint calling this backend answers 501 \
+                 Not Implemented until it is: {}",
+                super::pending::SHADOW
+            ),
+        );
+    }
 }

@@ -91,36 +91,45 @@ fn router_namespace_is_decoded_and_type_checked() {
 }
 
 #[test]
-fn unsupported_namespaces_warn_and_are_listed() {
+fn namespaces_not_built_warn_and_are_listed_with_what_happens() {
+    use super::namespaces::Level;
+    use super::pending::{pending, Refuses};
     let l = load_ok(
         r#"{"version": 3, "host": ["h"], "extra_config": {"security/cors": {}, "telemetry/metrics": {}},
             "endpoints": [{"endpoint": "/a", "extra_config": {"qos/ratelimit/router": {"max_rate": 1}, "proxy": {}},
               "backend": [{"url_pattern": "/", "extra_config": {"qos/circuit-breaker": {}, "backend/http": {}}}]}]}"#,
     );
     assert_eq!(l.warnings.len(), 4, "{:#?}", l.warnings);
-    let listed = unsupported_namespaces(&l.config);
+    let listed: Vec<(String, String, Level, Refuses)> = pending(&l.config)
+        .into_iter()
+        .map(|p| (p.at, p.name, p.level, p.refuses))
+        .collect();
     assert_eq!(
         listed,
         vec![
             (
                 "$.extra_config[\"security/cors\"]".to_string(),
                 "security/cors".to_string(),
-                NamespaceSupport::Unsupported
+                Level::Service,
+                Refuses::Every
             ),
             (
                 "$.extra_config[\"telemetry/metrics\"]".to_string(),
                 "telemetry/metrics".to_string(),
-                NamespaceSupport::Observational
+                Level::Service,
+                Refuses::No
             ),
             (
                 "$.endpoints[0].extra_config[\"qos/ratelimit/router\"]".to_string(),
                 "qos/ratelimit/router".to_string(),
-                NamespaceSupport::AccessControl
+                Level::Endpoint,
+                Refuses::Endpoint(0)
             ),
             (
                 "$.endpoints[0].backend[0].extra_config[\"qos/circuit-breaker\"]".to_string(),
                 "qos/circuit-breaker".to_string(),
-                NamespaceSupport::Unsupported
+                Level::Backend,
+                Refuses::Endpoint(0)
             ),
         ]
     );

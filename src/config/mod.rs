@@ -9,12 +9,12 @@ mod endpoint;
 mod env;
 pub mod json;
 pub mod namespaces;
+pub mod pending;
 mod service;
 pub mod suggest;
 pub mod types;
 pub mod validate;
 
-pub use namespaces::{classify, unsupported_namespaces, NamespaceSupport};
 pub use types::*;
 
 use std::path::Path;

@@ -8,7 +8,11 @@ use std::time::Duration;
 use super::decode::{child, is_comment, item, Ctx};
 use super::json::{Member, Spanned, Value};
 use super::namespaces;
-use super::validate::{sanitize_host, unknown_encoding, OUTPUT_ENCODINGS};
+use super::namespaces::Level;
+use super::validate::{
+    not_built, not_built_warning, sanitize_host, unknown_encoding, OUTPUT_ENCODINGS,
+    OUTPUT_NOT_BUILT,
+};
 use super::{Config, ExtraConfig, RouterConfig};
 
 /// KrakenD: lura `DefaultTimeout`.
@@ -192,6 +196,14 @@ pub fn decode_root(ctx: &mut Ctx, root: &Spanned) -> Config {
                     if let Some(w) = unknown_encoding(&s, OUTPUT_ENCODINGS) {
                         ctx.warn(v.pos, &p, w);
                     }
+                    if let Some(about) = not_built(&s, OUTPUT_NOT_BUILT) {
+                        let who = "every endpoint that inherits it";
+                        ctx.warn(
+                            v.pos,
+                            &p,
+                            not_built_warning("output_encoding", &s, who, about),
+                        );
+                    }
                     cfg.output_encoding = s;
                 }
             }
@@ -328,9 +340,15 @@ fn tls(ctx: &mut Ctx, v: &Spanned, path: &str) {
     }
 }
 
-/// Decode any `extra_config` object: comment keys dropped, aliases normalised (with a warning),
-/// a warning for each namespace that is not fully supported. Returns the members by short name.
-pub fn extra_members<'v>(ctx: &mut Ctx, v: &'v Spanned, path: &str) -> Vec<(String, &'v Member)> {
+/// Decode any `extra_config` object at `level`: comment keys dropped, aliases normalised (with
+/// a warning), a warning for each namespace that is not built (the registry's words). Returns
+/// the members by short name.
+pub fn extra_members<'v>(
+    ctx: &mut Ctx,
+    v: &'v Spanned,
+    path: &str,
+    level: Level,
+) -> Vec<(String, &'v Member)> {
     let Some(members) = ctx.object(v, path) else {
         return Vec::new();
     };
@@ -348,7 +366,7 @@ pub fn extra_members<'v>(ctx: &mut Ctx, v: &'v Spanned, path: &str) -> Vec<(Stri
                 ),
             );
         }
-        if let Some(warning) = namespaces::support_warning(&short) {
+        if let Some(warning) = namespaces::warning(&short, level) {
             ctx.warn(m.key_pos, &p, warning);
         }
         if let Some(slot) = out.iter_mut().find(|(ns, _)| *ns == short) {
@@ -382,7 +400,7 @@ fn service_extra(
     router: &mut RouterConfig,
     log_level: &mut Option<String>,
 ) -> ExtraConfig {
-    let members = extra_members(ctx, v, path);
+    let members = extra_members(ctx, v, path, Level::Service);
     for (ns, m) in &members {
         let p = child(path, &m.key);
         match ns.as_str() {

@@ -98,6 +98,8 @@ pub struct Endpoint {
     pub concurrent_calls: u32,
     /// Defaults to the root output_encoding.
     pub output_encoding: String,
+    /// Where `output_encoding` was set: `$.endpoints[i].output_encoding` or the root's.
+    pub output_encoding_path: String,
     pub input_query_strings: Vec<String>,
     pub input_headers: Vec<String>,
     pub extra_config: ExtraConfig,

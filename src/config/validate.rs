@@ -188,6 +188,39 @@ pub const OUTPUT_ENCODINGS: &[&str] = &[
 /// Backend encodings CE knows.
 pub const BACKEND_ENCODINGS: &[&str] = &["json", "safejson", "xml", "rss", "string", "no-op"];
 
+/// Output encodings CE has that are not built here yet, with what they do: an endpoint using
+/// one answers 501 rather than render JSON where XML or YAML was asked for.
+pub const OUTPUT_NOT_BUILT: &[(&str, &str)] = &[
+    ("xml", "renders the response as XML"),
+    ("yaml", "renders the response as YAML"),
+    (
+        "negotiate",
+        "renders JSON, XML or YAML as the client's Accept header asks",
+    ),
+];
+
+/// Backend encodings CE has that are not built here yet: decoding their bodies as JSON would
+/// fail every call or change the data, so the endpoint answers 501.
+pub const BACKEND_NOT_BUILT: &[(&str, &str)] = &[
+    ("xml", "decodes the backend's XML body"),
+    ("rss", "decodes the backend's RSS feed"),
+];
+
+/// What a not-built encoding does, when `value` is one of `list`.
+pub fn not_built(value: &str, list: &[(&str, &'static str)]) -> Option<&'static str> {
+    list.iter()
+        .find(|(name, _)| *name == value)
+        .map(|(_, about)| *about)
+}
+
+/// `check`'s warning for a not-built encoding `value` of `key`; `who` answers 501.
+pub fn not_built_warning(key: &str, value: &str, who: &str, about: &str) -> String {
+    format!(
+        "{key} {value:?} is not built yet, so {who} answers 501 Not Implemented until it is: \
+         {about}"
+    )
+}
+
 /// A warning for an encoding KrakenD doesn't know (it silently falls back to JSON).
 pub fn unknown_encoding(value: &str, known: &[&str]) -> Option<String> {
     if known.contains(&value) {
@@ -295,6 +328,15 @@ mod tests {
         assert_eq!(unknown_encoding("safejson", BACKEND_ENCODINGS), None);
         assert!(unknown_encoding("fast-json", OUTPUT_ENCODINGS).is_some());
         assert!(unknown_encoding("JSON", BACKEND_ENCODINGS).is_some());
+        assert!(not_built("xml", OUTPUT_NOT_BUILT).is_some());
+        assert!(not_built("rss", BACKEND_NOT_BUILT).is_some());
+        assert!(not_built("json", OUTPUT_NOT_BUILT).is_none());
+        for (name, _) in OUTPUT_NOT_BUILT {
+            assert!(OUTPUT_ENCODINGS.contains(name));
+        }
+        for (name, _) in BACKEND_NOT_BUILT {
+            assert!(BACKEND_ENCODINGS.contains(name));
+        }
     }
 
     #[test]

@@ -498,8 +498,11 @@ fn endpoint_flatmap_runs_on_merged_fields() {
 }
 
 #[test]
-fn xml_encoding_is_refused_loudly() {
-    let mut b = backend();
-    b.encoding = "xml".into();
-    assert!(BackendShape::compile(&b).is_err());
+fn xml_and_rss_bodies_are_never_read_as_json() {
+    for enc in ["xml", "rss"] {
+        let mut b = backend();
+        b.encoding = enc.into();
+        let shape = BackendShape::compile(&b).unwrap();
+        assert!(shape.apply(Bytes::from_static(br#"{"a":1}"#)).is_err());
+    }
 }

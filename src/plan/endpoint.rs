@@ -4,6 +4,8 @@
 use crate::backend::url::UrlTemplate;
 use crate::backend::{resolve, Target};
 use crate::config;
+use crate::config::namespaces::Level;
+use crate::config::pending::{Pending, Subject};
 use bytes::Bytes;
 use std::time::Duration;
 
@@ -76,8 +78,9 @@ pub struct EndpointPlan {
     pub backends: Vec<BackendPlan>,
     /// Endpoint-level `proxy.flatmap_filter` (KrakenD applies it only with several backends).
     pub flatmap: Option<crate::json::EndpointFlatmap>,
-    /// Set when the endpoint relies on an access-control namespace we do not implement: it
-    /// answers 501 with this JSON body instead of serving unprotected (fail closed).
+    /// Set when the endpoint (or its service, or one of its backends) uses something not built
+    /// that guards access or changes what is sent or returned (`config::pending`): it answers
+    /// 501 with this JSON body, before calling any backend, instead of answering without it.
     pub blocked: Option<Bytes>,
     /// `proxy.sequential` on an endpoint with several backends: call them one after the other,
     /// later url_patterns reading `{respN_field}` from earlier results.
@@ -143,15 +146,15 @@ pub struct BackendPlan {
 /// The version text in `X-Krakend` and `User-Agent`: ours, not KrakenD's (intended difference).
 pub(super) fn compile_endpoint(
     e: &config::Endpoint,
-    service_block: Option<&String>,
+    refusal: Option<&Pending>,
 ) -> Result<EndpointPlan, Vec<String>> {
     let mut errors = Vec::new();
     let output = match e.output_encoding.as_str() {
         "json-collection" => Output::JsonCollection,
         "string" => Output::String,
         "no-op" => Output::NoOp,
-        // KrakenD: unknown names fall back to JSON (xml/yaml/negotiate are not built yet and
-        // `check` warns about them).
+        // KrakenD: unknown names fall back to JSON. (xml, yaml and negotiate are known and not
+        // built: the endpoint is refused below.)
         _ => Output::Json,
     };
     let mut backends = Vec::with_capacity(e.backend.len());
@@ -161,18 +164,7 @@ pub(super) fn compile_endpoint(
             Err(m) => errors.push(format!("backend[{i}]: {m}")),
         }
     }
-    let blocked = e
-        .extra_config
-        .keys()
-        .find(|ns| access_control(ns))
-        .or(service_block)
-        .map(|ns| {
-            let body = serde_json::json!({
-                "error": format!("endpoint uses {ns}, which this gateway does not implement yet; it refuses requests instead of serving them unprotected"),
-                "namespace": ns,
-            });
-            Bytes::from(body.to_string())
-        });
+    let blocked = refusal.map(refusal_body);
     let flatmap = if e.backend.len() > 1 {
         match crate::json::EndpointFlatmap::compile(e.extra_config.get("proxy")) {
             Ok(f) if f.is_active() => Some(f),
@@ -341,8 +333,32 @@ fn compile_backend(b: &config::Backend) -> Result<BackendPlan, String> {
     })
 }
 
-pub(super) fn access_control(ns: &str) -> bool {
-    config::namespaces::classify(ns) == config::namespaces::NamespaceSupport::AccessControl
+/// The 501 body of an endpoint that fails closed: what is not built and where it is.
+fn refusal_body(p: &Pending) -> Bytes {
+    let who = match p.level {
+        Level::Service | Level::AsyncAgent => "the service",
+        Level::Endpoint => "this endpoint",
+        Level::Backend => "a backend of this endpoint",
+    };
+    let what = match p.subject {
+        Subject::Namespace => "namespace",
+        Subject::OutputEncoding => "output_encoding",
+        Subject::Encoding => "encoding",
+        Subject::Setting => "setting",
+    };
+    let mut body = serde_json::Map::new();
+    body.insert(
+        "error".into(),
+        format!(
+            "{who} uses {what} {:?}, which this gateway does not implement yet; the endpoint \
+             answers 501 rather than serve without it",
+            p.name
+        )
+        .into(),
+    );
+    body.insert(p.subject.key().into(), p.name.clone().into());
+    body.insert("at".into(), p.at.clone().into());
+    Bytes::from(serde_json::Value::Object(body).to_string())
 }
 
 /// `http://host[:port]` -> resolved target. Resolution happens here, off the event loop.

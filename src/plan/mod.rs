@@ -122,15 +122,13 @@ impl Plan {
                 errors.push(err(&root, format!("health_path: {e}")));
             }
         }
-        // A service-level access-control namespace guards every endpoint: fail closed on all of
-        // them. (Service-level auth/validator only tunes the JWK cache.)
-        let service_block = cfg
-            .extra_config
-            .keys()
-            .find(|ns| *ns != "auth/validator" && endpoint::access_control(ns));
+        // Whatever is not built and guards access or changes answers fails its endpoints closed
+        // (at service level, all of them).
+        let pending = crate::config::pending::pending(cfg);
         let mut endpoints = Vec::with_capacity(cfg.endpoints.len());
-        for e in &cfg.endpoints {
-            match endpoint::compile_endpoint(e, service_block) {
+        for (i, e) in cfg.endpoints.iter().enumerate() {
+            let refusal = crate::config::pending::refusal(&pending, i);
+            match endpoint::compile_endpoint(e, refusal) {
                 Ok(ep) => {
                     if let Err(re) = router.insert(
                         &e.method,

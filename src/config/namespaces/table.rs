@@ -1,0 +1,262 @@
+//! The namespace registry: every `extra_config` namespace KrakenD CE 2.13 reads, where it may
+//! appear, and how this gateway treats it. `proxy check`'s words, the run-time 501 and the
+//! README's namespace table all come from here (`tests/readme_namespaces.rs` keeps the README
+//! equal to it).
+//!
+//! How a class is chosen: a namespace that guards access, or changes what is sent to a backend
+//! or returned to the client, is [`Class::FailClosed`] until it is built, even when KrakenD
+//! users may see it as optional (a circuit breaker, a cache): serving without it gives answers
+//! KrakenD would not give, silently. Only what observes (telemetry, documentation) or has
+//! nothing left to act on is [`Class::Ignored`], with a warning.
+
+use super::{Class, Level, Namespace};
+
+const S: &[Level] = &[Level::Service];
+const E: &[Level] = &[Level::Endpoint];
+const B: &[Level] = &[Level::Backend];
+const SE: &[Level] = &[Level::Service, Level::Endpoint];
+const EB: &[Level] = &[Level::Endpoint, Level::Backend];
+const ALL: &[Level] = &[Level::Service, Level::Endpoint, Level::Backend];
+const AGENT: &[Level] = &[Level::AsyncAgent];
+
+const fn ns(
+    name: &'static str,
+    levels: &'static [Level],
+    class: Class,
+    about: &'static str,
+) -> Namespace {
+    Namespace {
+        name,
+        levels,
+        class,
+        about,
+    }
+}
+
+use Class::{FailClosed, Ignored, Implemented};
+
+/// In README order: built, then ignored, then fail-closed. A name may appear twice when its
+/// class depends on the level (the entry listing the level wins; elsewhere the strictest).
+/// Names ending in `/*` match every namespace under that prefix not listed on its own.
+pub static REGISTRY: &[Namespace] = &[
+    // Built.
+    ns(
+        "router",
+        S,
+        Implemented,
+        "gin router options: redirects, health path, error bodies, client IP headers, access log",
+    ),
+    ns(
+        "proxy",
+        EB,
+        Implemented,
+        "`sequential`, `static`, `flatmap_filter`, `sequential_propagated_params`; a backend with \
+         `shadow: true` fails its endpoint closed (its answer would be merged, not dropped)",
+    ),
+    ns(
+        "backend/http",
+        B,
+        Implemented,
+        "`return_error_code`, `return_error_details`",
+    ),
+    ns(
+        "telemetry/logging",
+        S,
+        Implemented,
+        "the log `level`; its other keys (`format`, `syslog`, `prefix`...) only change log lines \
+         and are ignored",
+    ),
+    // Ignored with a warning: they observe, or have nothing to act on.
+    ns(
+        "telemetry/*",
+        ALL,
+        Ignored,
+        "every other telemetry namespace: metrics, traces and log shipping (`opentelemetry`, \
+         `metrics`, `influx`, `opencensus`, `gelf`, `logstash`...); they observe and never \
+         change an answer",
+    ),
+    ns(
+        "documentation/*",
+        ALL,
+        Ignored,
+        "OpenAPI and other documentation: describes endpoints, never acts on a request",
+    ),
+    ns(
+        "auth/validator",
+        S,
+        Ignored,
+        "service level holds only `shared_cache_duration`, a JWK cache for endpoint validators, \
+         which answer 501 themselves",
+    ),
+    ns(
+        "auth/revoker",
+        S,
+        Ignored,
+        "token revocation list read by endpoint validators, which answer 501 themselves",
+    ),
+    ns(
+        "async/amqp",
+        AGENT,
+        Ignored,
+        "AMQP consumer of an `async_agent`; async agents are not run yet (`check` warns), and no \
+         endpoint depends on them",
+    ),
+    // Fail closed: each guards access or changes what is sent or returned.
+    ns(
+        "security/cors",
+        S,
+        FailClosed,
+        "adds CORS headers and answers preflight requests, for the whole server: changes answers",
+    ),
+    ns(
+        "security/http",
+        S,
+        FailClosed,
+        "allowed hosts, HTTPS redirect, HSTS and other security headers: guards access",
+    ),
+    ns(
+        "security/bot-detector",
+        SE,
+        FailClosed,
+        "rejects bots by User-Agent with 403: guards access",
+    ),
+    ns(
+        "auth/validator",
+        E,
+        FailClosed,
+        "JWT validation (401/403), roles, scopes, claims propagated to backends: guards access",
+    ),
+    ns(
+        "auth/signer",
+        E,
+        FailClosed,
+        "signs keys of the response as JWTs: changes what is returned",
+    ),
+    ns(
+        "auth/client-credentials",
+        B,
+        FailClosed,
+        "OAuth2 client-credentials token on backend calls: changes what is sent",
+    ),
+    ns(
+        "qos/ratelimit/router",
+        E,
+        FailClosed,
+        "endpoint and per-client rate limits (503/429): guards access",
+    ),
+    ns(
+        "qos/ratelimit/proxy",
+        B,
+        FailClosed,
+        "backend rate limit (calls over it fail): guards the backend",
+    ),
+    ns(
+        "qos/circuit-breaker",
+        B,
+        FailClosed,
+        "stops calling a failing backend and fails at once while open: changes answers",
+    ),
+    ns(
+        "qos/http-cache",
+        B,
+        FailClosed,
+        "serves backend answers from a cache: changes answers and what reaches the backend",
+    ),
+    ns(
+        "validation/json-schema",
+        E,
+        FailClosed,
+        "rejects request bodies that do not match a JSON schema (400): guards access",
+    ),
+    ns(
+        "validation/cel",
+        EB,
+        FailClosed,
+        "CEL expressions that reject requests or responses: guards access",
+    ),
+    ns(
+        "modifier/lua-endpoint",
+        SE,
+        FailClosed,
+        "Lua scripts on the request at router level: change or reject requests",
+    ),
+    ns(
+        "modifier/lua-proxy",
+        E,
+        FailClosed,
+        "Lua scripts on the request and response: change or reject them",
+    ),
+    ns(
+        "modifier/lua-backend",
+        B,
+        FailClosed,
+        "Lua scripts on one backend's request and response: change or reject them",
+    ),
+    ns(
+        "modifier/martian",
+        B,
+        FailClosed,
+        "martian modifiers on the backend request and response: change what is sent",
+    ),
+    ns(
+        "backend/graphql",
+        B,
+        FailClosed,
+        "sends a GraphQL query instead of the client's request: without it the backend gets the \
+         wrong request",
+    ),
+    ns(
+        "backend/lambda",
+        B,
+        FailClosed,
+        "calls an AWS Lambda function instead of the HTTP backend",
+    ),
+    ns(
+        "backend/amqp/consumer",
+        B,
+        FailClosed,
+        "reads the answer from an AMQP queue instead of the HTTP backend",
+    ),
+    ns(
+        "backend/amqp/producer",
+        B,
+        FailClosed,
+        "publishes the request to an AMQP exchange instead of the HTTP backend",
+    ),
+    ns(
+        "backend/pubsub/publisher",
+        B,
+        FailClosed,
+        "publishes the request to a pub/sub topic instead of the HTTP backend",
+    ),
+    ns(
+        "backend/pubsub/subscriber",
+        B,
+        FailClosed,
+        "reads the answer from a pub/sub subscription instead of the HTTP backend",
+    ),
+    ns(
+        "plugin/http-server",
+        S,
+        FailClosed,
+        "Go plugin wrapping the whole server: can change or reject any request",
+    ),
+    ns(
+        "plugin/req-resp-modifier",
+        EB,
+        FailClosed,
+        "Go plugin changing requests and responses",
+    ),
+    ns(
+        "plugin/http-client",
+        B,
+        FailClosed,
+        "Go plugin replacing the HTTP client of a backend",
+    ),
+    ns(
+        "plugin/*",
+        ALL,
+        FailClosed,
+        "every other Go plugin: plugins cannot be loaded here, and they may change anything",
+    ),
+];
