@@ -367,3 +367,49 @@ fn a_redirect_to_a_host_name_is_resolved_off_the_event_loop() {
     assert_eq!(target.last_request().path, "/new");
     assert!(dns.questions("moved.test", 1) > 0);
 }
+
+#[test]
+fn check_warns_about_an_unknown_sd_and_extra_srv_hosts() {
+    let dns = DnsServer::start();
+    dns.set(
+        "_api._tcp.svc.test",
+        vec![Rec::srv(0, 1, 8080, "localhost.")],
+    );
+    let cfg = service(vec![
+        endpoint(
+            "/a",
+            "GET",
+            vec![backend_with(
+                "http://127.0.0.1:8080",
+                "/",
+                json!({"sd": "consul"}),
+            )],
+        ),
+        endpoint(
+            "/b",
+            "GET",
+            vec![backend_with(
+                "_api._tcp.svc.test",
+                "/",
+                json!({"sd": "dns", "host": ["_api._tcp.svc.test", "_other._tcp.svc.test"]}),
+            )],
+        ),
+    ]);
+    let (k, v) = dns.env();
+    let out = check_file_env(&cfg.to_string(), &[], &[(k, v.as_str())]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("$.endpoints[0].backend[0].sd: warning: unknown sd \"consul\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("$.endpoints[1].backend[0].sd: warning: with \"sd\": \"dns\" only the first host is looked up"),
+        "{}",
+        out.stderr
+    );
+    // The first SRV name resolves (its target is localhost): no lookup warning.
+    assert!(!out.stderr.contains("does not resolve"), "{}", out.stderr);
+}
