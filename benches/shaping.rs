@@ -42,6 +42,7 @@ fn backend(allow: &[&str], group: &str) -> Backend {
         mapping: vec![],
         group: group.into(),
         sd: "static".into(),
+        host_span: None,
         disable_host_sanitize: false,
         input_headers: vec![],
         input_query_strings: vec![],

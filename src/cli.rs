@@ -84,6 +84,10 @@ pub fn main() -> i32 {
 fn check(path: &std::path::Path, debug: u8) -> i32 {
     match server::load_plan(path, false) {
         Some((plan, cfg)) => {
+            // Names resolve at run time; one that does not resolve now is worth a warning.
+            for w in crate::backend::dns::check(&cfg) {
+                eprintln!("{w}");
+            }
             print_pending(&cfg);
             if debug > 0 {
                 println!(

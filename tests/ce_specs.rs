@@ -23,8 +23,8 @@
 //!   `Content-Length` the spec does not show is ignored.
 //! - `security/bot-detector` and `security/cors` are removed from the service config: we do
 //!   not implement them, so leaving them would fail every endpoint closed (501).
-//! - Endpoints `proxy run` rejects are removed ([`DROPPED_ENDPOINTS`]: hosts on the internet
-//!   that do not resolve offline); their specs are skipped.
+//! - Endpoints `proxy run` rejects, or that call hosts on the internet (unreachable offline),
+//!   are removed ([`DROPPED_ENDPOINTS`]); their specs are skipped.
 //! - Hosts `http://127.0.0.1:8081` / `:8080` are rewritten to the fixture backend and the
 //!   gateway's port, in the config and in expected bodies (the redirect specs echo `Referer`).
 //!
@@ -424,12 +424,12 @@ fn free_port() -> u16 {
         .unwrap()
 }
 
-/// Fixture endpoints removed before start: `proxy run` rejects them (and their specs are
-/// skipped above).
+/// Fixture endpoints removed before start: `proxy run` rejects them or they call the internet
+/// (and their specs are skipped above).
 const DROPPED_ENDPOINTS: &[(&str, &str)] = &[
     (
         "/show/{id}",
-        "backend host showrss.info does not resolve offline (rejected at startup)",
+        "backend host showrss.info is on the internet (unreachable offline)",
     ),
     (
         "/lua/modify_response/fail",

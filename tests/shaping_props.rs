@@ -110,6 +110,7 @@ fn backend(c: &Cfg) -> Backend {
         mapping: c.mapping.clone(),
         group: c.group.clone(),
         sd: "static".into(),
+        host_span: None,
         disable_host_sanitize: false,
         input_headers: vec![],
         input_query_strings: vec![],

@@ -1,10 +1,11 @@
 //! The HTTP/1.1 client exchange with a backend: checkout, write, read within the deadline,
 //! return to the pool, retry once on a stale reused connection, follow redirects (<= 10, as
-//! Go's client does for KrakenD).
+//! Go's client does for KrakenD). A host name's addresses are tried in order (Go's dialer).
 
+use super::dial::{dial, Candidates};
 use super::pool::Pool;
-use super::resolve;
-use super::{BackendError, BackendResponse, OutRequest, Target};
+use super::target::{literal, Addrs};
+use super::{dns, BackendError, BackendResponse, OutRequest, Target};
 use crate::http::body::BodyDecoder;
 use crate::http::response::parse_response;
 use crate::http::{write, Framing, Headers, HttpError, Limits};
@@ -65,43 +66,54 @@ pub async fn call_stream(
     req: &OutRequest,
     opts: &CallOpts,
 ) -> Result<Streaming, BackendError> {
-    let mut cur_target = target.clone();
-    let mut cur_req = req.clone();
+    // The first hop borrows the plan's target and request; only a redirect owns new ones.
+    let mut hop: Option<(Target, OutRequest)> = None;
     for _ in 0..=MAX_REDIRECTS {
-        let addr = *cur_target.addrs.first().ok_or(BackendError::NoHost)?;
-        let mut s = exchange(pool, addr, &cur_target.authority, &cur_req, opts).await?;
-        let Some(next) = redirect(s.status, &s.headers, &cur_target, &cur_req, opts).await? else {
+        let (cur_target, cur_req) = match &hop {
+            Some((t, r)) => (t, r),
+            None => (target, req),
+        };
+        let mut s = exchange(pool, cur_target, cur_req, opts).await?;
+        let Some(next) = redirect(s.status, &s.headers, cur_target, cur_req) else {
             // Only an error message quotes the URL: don't format it for a success.
             if !matches!(s.status, 200 | 201) {
                 s.url = format!("http://{}{}", cur_target.authority, cur_req.path_and_query);
             }
             return Ok(s);
         };
+        let next = next?;
         // Drain the redirect's body so the connection can be reused.
         let mut sink = BytesMut::new();
         while !s.next_chunk(&mut sink, opts.max_body).await? {
             sink.clear();
         }
         s.finish(pool);
-        (cur_target, cur_req) = next;
+        hop = Some(next);
     }
     Err(BackendError::TooManyRedirects)
 }
 
 /// What Go's client does with a 3xx: the next target and request, or None to return it as is.
-async fn redirect(
+/// A redirect to a host name is looked up by the resolver; the next exchange waits for it.
+fn redirect(
     status: u16,
     headers: &Headers,
     target: &Target,
     req: &OutRequest,
-    opts: &CallOpts,
-) -> Result<Option<(Target, OutRequest)>, BackendError> {
+) -> Option<Result<(Target, OutRequest), BackendError>> {
     if !matches!(status, 301 | 302 | 303 | 307 | 308) {
-        return Ok(None);
+        return None;
     }
-    let Some(loc) = headers.get("location") else {
-        return Ok(None);
-    };
+    let loc = headers.get("location")?;
+    Some(follow(status, loc, target, req))
+}
+
+fn follow(
+    status: u16,
+    loc: &[u8],
+    target: &Target,
+    req: &OutRequest,
+) -> Result<(Target, OutRequest), BackendError> {
     let loc = std::str::from_utf8(loc)
         .map_err(|_| BackendError::BadRedirect(String::from_utf8_lossy(loc).into()))?;
     let (next_target, path) = if let Some(rest) = loc.strip_prefix("http://") {
@@ -111,10 +123,10 @@ async fn redirect(
         };
         let (host, port) =
             split_authority(authority).ok_or_else(|| BackendError::BadRedirect(loc.into()))?;
-        let remaining = opts.deadline.saturating_duration_since(Instant::now());
-        let addrs = resolve::resolve_async(host, port, remaining)
-            .await
-            .map_err(BackendError::Resolve)?;
+        let addrs = match literal(host, port) {
+            Some(a) => Addrs::Fixed(a),
+            None => Addrs::Name(dns::lookup_once(host), port),
+        };
         (
             Target {
                 authority: authority.to_string(),
@@ -156,7 +168,7 @@ async fn redirect(
     let referer = format!("http://{}{}", target.authority, req.path_and_query);
     next.headers
         .push((Bytes::from_static(b"Referer"), Bytes::from(referer)));
-    Ok(Some((next_target, next)))
+    Ok((next_target, next))
 }
 
 fn split_authority(a: &str) -> Option<(&str, u16)> {
@@ -187,11 +199,26 @@ fn idempotent(method: &[u8]) -> bool {
 /// sent).
 async fn exchange(
     pool: &Pool,
-    addr: SocketAddr,
-    authority: &str,
+    target: &Target,
     req: &OutRequest,
     opts: &CallOpts,
 ) -> Result<Streaming, BackendError> {
+    // A name's latest answer, held for this exchange (the resolver may swap in a new one).
+    let answer;
+    let cands = match &target.addrs {
+        Addrs::Fixed(a) => Candidates::One(*a),
+        Addrs::Name(entry, port) => {
+            answer = entry
+                .get(opts.deadline)
+                .await
+                .ok_or(BackendError::Timeout)?;
+            match &*answer {
+                Ok(ips) => Candidates::Ips(ips, *port),
+                Err(e) => return Err(BackendError::Resolve(e.clone())),
+            }
+        }
+    };
+    let authority = target.authority.as_str();
     // Sized once: growing these showed up as reallocations on every call.
     let mut headers: Vec<(&[u8], &[u8])> = Vec::with_capacity(req.headers.len() + 2);
     headers.extend(req.headers.iter().map(|(n, v)| (&n[..], &v[..])));
@@ -229,7 +256,11 @@ async fn exchange(
     );
     wire.extend_from_slice(&req.body);
 
-    if let Some(stream) = pool.take(&addr, opts.idle_timeout) {
+    // A kept-alive connection to any of the addresses, in order.
+    let idle = (0..cands.len())
+        .filter_map(|i| cands.get(i))
+        .find_map(|addr| pool.take(&addr, opts.idle_timeout).map(|s| (s, addr)));
+    if let Some((stream, addr)) = idle {
         match send_and_read_head(stream, wire, is_head, opts).await {
             Ok(s) => return Ok(s.at(addr, gzip)),
             Err(f) => {
@@ -243,26 +274,11 @@ async fn exchange(
             }
         }
     }
-    let stream = connect(addr, opts).await?;
+    let (stream, addr) = dial(&cands, opts).await?;
     send_and_read_head(stream, wire, is_head, opts)
         .await
         .map(|s| s.at(addr, gzip))
         .map_err(|f| f.error)
-}
-
-async fn connect(addr: SocketAddr, opts: &CallOpts) -> Result<TcpStream, BackendError> {
-    let mut limit = remaining(opts.deadline)?;
-    if let Some(d) = opts.dial_timeout {
-        limit = limit.min(d);
-    }
-    match monoio::time::timeout(limit, TcpStream::connect_addr(addr)).await {
-        Err(_) => Err(BackendError::Timeout),
-        Ok(Err(e)) => Err(BackendError::Connect(addr, e)),
-        Ok(Ok(s)) => {
-            let _ = s.set_nodelay(true);
-            Ok(s)
-        }
-    }
 }
 
 fn remaining(deadline: Instant) -> Result<Duration, BackendError> {

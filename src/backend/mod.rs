@@ -1,22 +1,20 @@
-//! One backend call: the per-core keep-alive pool, the HTTP/1.1 client exchange, redirects and
-//! the URL template. Everything here is owned by one worker (`Rc`/`RefCell`, never shared).
+//! One backend call: the per-core keep-alive pool, the HTTP/1.1 client exchange, redirects,
+//! the URL template and the hosts to call. Everything the client touches is owned by one worker
+//! (`Rc`/`RefCell`, never shared), except the read-only plan and the resolver's answers
+//! (`dns`: loaded with one atomic read, written by resolver threads).
 
 pub mod client;
+mod dial;
+pub mod dns;
 pub mod pool;
-pub mod resolve;
+pub mod target;
 pub mod url;
+
+pub use target::{Addrs, Hosts, Target};
 
 use crate::http::{Headers, HttpError};
 use bytes::Bytes;
 use std::net::SocketAddr;
-
-/// Where a backend host lives: its resolved addresses and the `Host` header to send.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
-    /// `host[:port]` exactly as the client-visible authority (`Host` header).
-    pub authority: String,
-    pub addrs: Vec<SocketAddr>,
-}
 
 /// A request ready for the wire (everything already filtered and templated).
 #[derive(Clone, Debug)]
@@ -52,6 +50,7 @@ pub enum BackendError {
     TooManyRedirects,
     BadRedirect(String),
     NoHost,
+    /// The host name does not resolve (the resolver's message: `lookup NAME: reason`).
     Resolve(String),
 }
 
@@ -66,7 +65,8 @@ impl std::fmt::Display for BackendError {
             BackendError::TooManyRedirects => f.write_str("stopped after 10 redirects"),
             BackendError::BadRedirect(l) => write!(f, "invalid redirect location {l:?}"),
             BackendError::NoHost => f.write_str("no hosts available"),
-            BackendError::Resolve(h) => write!(f, "cannot resolve host {h}"),
+            // Go: `dial tcp: lookup NAME on SERVER: no such host`.
+            BackendError::Resolve(m) => write!(f, "dial tcp: {m}"),
         }
     }
 }

@@ -289,6 +289,7 @@ fn decode_backend(ctx: &mut Ctx, v: &Spanned, path: &str, inherit: &Inherit) -> 
         mapping: Vec::new(),
         group: String::new(),
         sd: String::new(),
+        host_span: None,
         disable_host_sanitize: false,
         input_headers: Vec::new(),
         input_query_strings: Vec::new(),
@@ -303,6 +304,8 @@ fn decode_backend(ctx: &mut Ctx, v: &Spanned, path: &str, inherit: &Inherit) -> 
     let mut host_value: Option<&Spanned> = None;
     let mut url_value: Option<&Spanned> = None;
     let mut encoding_value: Option<&Spanned> = None;
+    let mut sd_value: Option<&Spanned> = None;
+    let mut sd_scheme: Option<(String, &Spanned)> = None;
     for m in members {
         let p = child(path, &m.key);
         let val = &m.value;
@@ -336,10 +339,11 @@ fn decode_backend(ctx: &mut Ctx, v: &Spanned, path: &str, inherit: &Inherit) -> 
             "deny" => b.deny = ctx.strings(val, &p).unwrap_or_default(),
             "mapping" => b.mapping = mapping(ctx, val, &p),
             "group" => b.group = ctx.string(val, &p).unwrap_or_default(),
-            "sd" => b.sd = ctx.string(val, &p).unwrap_or_default(),
-            "sd_scheme" => {
-                let _ = ctx.string(val, &p);
+            "sd" => {
+                b.sd = ctx.string(val, &p).unwrap_or_default();
+                sd_value = Some(val);
             }
+            "sd_scheme" => sd_scheme = ctx.string(val, &p).map(|s| (s, val)),
             "disable_host_sanitize" => {
                 b.disable_host_sanitize = ctx.bool(val, &p).unwrap_or_default();
             }
@@ -372,7 +376,13 @@ fn decode_backend(ctx: &mut Ctx, v: &Spanned, path: &str, inherit: &Inherit) -> 
     }
     if let Some(hv) = host_value {
         b.host = hosts(ctx, hv, &child(path, "host"), !b.disable_host_sanitize);
+        b.host_span = Some(Span {
+            line: hv.pos.line,
+            col: hv.pos.col,
+            path: child(path, "host"),
+        });
     }
+    check_sd(ctx, &b, path, sd_value, sd_scheme);
     if host_value.is_none() || b.host.is_empty() {
         // KrakenD: a backend without hosts inherits the root list (already sanitised).
         b.host = inherit.hosts.to_vec();
@@ -409,6 +419,46 @@ fn decode_backend(ctx: &mut Ctx, v: &Spanned, path: &str, inherit: &Inherit) -> 
         ),
     }
     Some(b)
+}
+
+/// `sd` and `sd_scheme`. KrakenD: an unknown `sd` falls back to the static host list; with
+/// `dns`, only `host[0]` is looked up (SRV), and `sd_scheme` is the scheme of the hosts found.
+fn check_sd(
+    ctx: &mut Ctx,
+    b: &Backend,
+    path: &str,
+    sd: Option<&Spanned>,
+    scheme: Option<(String, &Spanned)>,
+) {
+    let Some(sd) = sd else { return };
+    let p = child(path, "sd");
+    match b.sd.as_str() {
+        "" | "static" => {}
+        "dns" => {
+            if b.host.len() > 1 {
+                ctx.warn(
+                    sd.pos,
+                    &p,
+                    "with \"sd\": \"dns\" only the first host is looked up (as KrakenD does)",
+                );
+            }
+            if let Some((s, v)) = scheme.filter(|(s, _)| !s.is_empty() && s != "http") {
+                ctx.error(
+                    v.pos,
+                    &child(path, "sd_scheme"),
+                    format!("sd_scheme {s:?} is not supported yet (only http)"),
+                );
+            }
+        }
+        other => ctx.warn(
+            sd.pos,
+            &p,
+            format!(
+                "unknown sd {other:?}: the host list is used as written, as with \"static\" \
+                 (KrakenD CE knows \"static\" and \"dns\")"
+            ),
+        ),
+    }
 }
 
 fn check_url_params(ctx: &mut Ctx, v: &Spanned, path: &str, pattern: &str, inherit: &Inherit) {

@@ -117,6 +117,7 @@ pub fn default_config(file: &str) -> Config {
         idle_connection_timeout: None,
         response_header_timeout: None,
         dialer_timeout: None,
+        dns_cache_ttl: None,
         max_shutdown_wait_time: None,
         router: default_router(),
         log_level: None,
@@ -254,11 +255,21 @@ pub fn decode_root(ctx: &mut Ctx, root: &Spanned) -> Config {
             "max_idle_connections" => {
                 let _ = ctx.uint::<usize>(v, &p);
             }
-            "expect_continue_timeout"
-            | "dialer_fallback_delay"
-            | "dialer_keep_alive"
-            | "dns_cache_ttl" => {
+            "expect_continue_timeout" | "dialer_fallback_delay" | "dialer_keep_alive" => {
                 let _ = ctx.duration(v, &p);
+            }
+            "dns_cache_ttl" => {
+                cfg.dns_cache_ttl = opt_duration(ctx, v, &p);
+                if cfg
+                    .dns_cache_ttl
+                    .is_some_and(|d| d < Duration::from_secs(1))
+                {
+                    ctx.warn(
+                        v.pos,
+                        &p,
+                        "dns_cache_ttl under 1s: names are looked up again every 1s (KrakenD's minimum)",
+                    );
+                }
             }
             "async_agent" => {
                 if ctx.array(v, &p).is_some_and(|a| !a.is_empty()) {

@@ -50,6 +50,8 @@ pub struct Config {
     pub idle_connection_timeout: Option<Duration>,
     pub response_header_timeout: Option<Duration>,
     pub dialer_timeout: Option<Duration>,
+    /// How often backend host names and `sd: dns` SRV names are looked up again (None: 30 s).
+    pub dns_cache_ttl: Option<Duration>,
     /// None = wait forever (KrakenD's 0).
     pub max_shutdown_wait_time: Option<Duration>,
     /// The `router` namespace.
@@ -123,6 +125,8 @@ pub struct Backend {
     pub mapping: Vec<(String, String)>,
     pub group: String,
     pub sd: String,
+    /// Where this backend's own `host` list is written (None: inherited from the root).
+    pub host_span: Option<Span>,
     pub disable_host_sanitize: bool,
     pub input_headers: Vec<String>,
     pub input_query_strings: Vec<String>,

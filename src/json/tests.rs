@@ -16,6 +16,7 @@ fn backend() -> Backend {
         mapping: vec![],
         group: String::new(),
         sd: "static".into(),
+        host_span: None,
         disable_host_sanitize: false,
         input_headers: vec![],
         input_query_strings: vec![],

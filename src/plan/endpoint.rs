@@ -1,8 +1,8 @@
 //! The compiled form of one endpoint and its backends: filters, URL templates, shaping,
-//! sequential/static/concurrent settings, resolved hosts.
+//! sequential/static/concurrent settings, hosts (names resolved at run time, see backend::dns).
 
 use crate::backend::url::UrlTemplate;
-use crate::backend::{resolve, Target};
+use crate::backend::Hosts;
 use crate::config;
 use crate::config::namespaces::Level;
 use crate::config::pending::{Pending, Subject};
@@ -128,7 +128,8 @@ impl StaticStrategy {
 }
 
 pub struct BackendPlan {
-    pub targets: Vec<Target>,
+    /// The hosts to balance over: fixed, or `sd: dns` SRV answers (names resolved at run time).
+    pub hosts: Hosts,
     pub url: UrlTemplate,
     pub method: Bytes,
     pub encoding: Encoding,
@@ -292,13 +293,7 @@ fn compile_static(proxy_ns: Option<&serde_json::Value>) -> Result<Option<StaticR
 }
 
 fn compile_backend(b: &config::Backend) -> Result<BackendPlan, String> {
-    let mut targets = Vec::with_capacity(b.host.len());
-    for h in &b.host {
-        targets.push(target(h)?);
-    }
-    if targets.is_empty() {
-        return Err("no host defined for this backend (nor at the root)".into());
-    }
+    let hosts = Hosts::compile(b)?;
     let encoding = match b.encoding.as_str() {
         "safejson" => Encoding::SafeJson,
         "string" => Encoding::String,
@@ -319,7 +314,7 @@ fn compile_backend(b: &config::Backend) -> Result<BackendPlan, String> {
     let second =
         |list: &[String], lower: bool| (!list.is_empty()).then(|| NameFilter::compile(list, lower));
     Ok(BackendPlan {
-        targets,
+        hosts,
         url: UrlTemplate::compile(&b.url_pattern),
         method: Bytes::from(b.method.clone()),
         encoding,
@@ -361,50 +356,31 @@ fn refusal_body(p: &Pending) -> Bytes {
     Bytes::from(serde_json::Value::Object(body).to_string())
 }
 
-/// `http://host[:port]` -> resolved target. Resolution happens here, off the event loop.
-fn target(host: &str) -> Result<Target, String> {
-    let rest = match host.split_once("://") {
-        Some(("http", rest)) => rest,
-        Some((scheme, _)) => {
-            return Err(format!(
-                "host {host:?}: scheme {scheme} is not supported yet (only http)"
-            ))
-        }
-        None => host,
-    };
-    let authority = rest.trim_end_matches('/');
-    if authority.contains('/') {
-        return Err(format!(
-            "host {host:?}: a path in the host is not supported"
-        ));
-    }
-    let (name, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => match p.parse::<u16>() {
-            Ok(port) => (h, port),
-            Err(_) if authority.starts_with('[') && authority.ends_with(']') => (authority, 80),
-            Err(_) => return Err(format!("host {host:?}: invalid port")),
-        },
-        _ => (authority, 80),
-    };
-    let addrs = resolve::resolve_blocking(name, port)?;
-    Ok(Target {
-        authority: authority.to_string(),
-        addrs,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::{Addrs, Target};
+
+    fn target(host: &str) -> Result<Target, String> {
+        Target::compile(host)
+    }
 
     #[test]
     fn backend_hosts_resolve_with_default_port_80() {
         let t = target("http://127.0.0.1").unwrap();
         assert_eq!(t.authority, "127.0.0.1");
-        assert_eq!(t.addrs, vec!["127.0.0.1:80".parse().unwrap()]);
+        assert_eq!(t.addrs, Addrs::Fixed("127.0.0.1:80".parse().unwrap()));
         let t = target("http://localhost:8081/").unwrap();
         assert_eq!(t.authority, "localhost:8081");
-        assert_eq!(t.addrs, vec!["127.0.0.1:8081".parse().unwrap()]);
+        assert_eq!(t.addrs, Addrs::Fixed("127.0.0.1:8081".parse().unwrap()));
+    }
+
+    #[test]
+    fn host_names_are_not_looked_up_while_compiling() {
+        // `.invalid` never resolves (RFC 6761): compiling still succeeds.
+        let t = target("http://backend.invalid:8080").unwrap();
+        assert_eq!(t.authority, "backend.invalid:8080");
+        assert!(matches!(t.addrs, Addrs::Name(ref e, 8080) if e.name() == "backend.invalid"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! compile(config) -> Plan: the immutable runtime form of a krakend.json, shared read-only by
 //! every worker through [`PlanHandle`] (arc-swap). Everything that depends only on config is
-//! computed here, once: routes, URL templates, header/query sets, canned bodies, resolved
-//! backend addresses.
+//! computed here, once: routes, URL templates, header/query sets, canned bodies, backend hosts
+//! (IP literals resolved here; names registered with the run-time resolver).
 
 use crate::config::{Config, Diagnostic, Severity, Span};
 use crate::http::Limits;
@@ -95,6 +95,8 @@ impl Plan {
     /// Compile a loaded config. Errors carry the file position of the offending endpoint.
     pub fn compile(cfg: &Config) -> Result<Plan, Vec<Diagnostic>> {
         let mut errors = Vec::new();
+        // Process-wide: the names of this plan (and those still in use) refresh on it.
+        crate::backend::dns::set_refresh(cfg.dns_cache_ttl);
         let rc = &cfg.router;
         let mut router = Router::new(RouterOptions {
             redirect_trailing_slash: !rc.disable_redirect_trailing_slash,

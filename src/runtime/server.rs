@@ -71,6 +71,8 @@ pub fn run(opts: RunOpts) -> i32 {
         crate::log::set_level(level);
     }
     crate::log::set_access_log(!cfg.router.disable_access_log);
+    // Backend names are looked up from now on, off the event loops.
+    crate::backend::dns::start();
     let port = opts.port.unwrap_or(plan.server.port);
     let ip = plan
         .server

@@ -222,7 +222,15 @@ pub struct Backend {
 impl Backend {
     /// Start a backend that answers every request with `handler`.
     pub fn start(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Backend {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
+        Backend::start_on("127.0.0.1:0", handler)
+    }
+
+    /// Like `start`, listening on `addr` (another loopback address, or a chosen port).
+    pub fn start_on(
+        addr: &str,
+        handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Backend {
+        let listener = TcpListener::bind(addr).expect("bind backend");
         listener
             .set_nonblocking(true)
             .expect("nonblocking listener");

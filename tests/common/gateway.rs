@@ -298,11 +298,16 @@ pub fn check(config_json: &str) -> (i32, String, String) {
 
 /// `proxy check -c FILE [args]`, keeping the file path for assertions.
 pub fn check_file(config_json: &str, args: &[&str]) -> CheckOutput {
+    check_file_env(config_json, args, &[])
+}
+
+/// Like `check_file`, with extra environment variables.
+pub fn check_file_env(config_json: &str, args: &[&str], env: &[(&str, &str)]) -> CheckOutput {
     let path = temp_config_path();
     write_atomic(&path, config_json);
     let mut argv = vec!["check", "-c", path.to_str().expect("utf-8 temp path")];
     argv.extend_from_slice(args);
-    let out = run_cli(&argv);
+    let out = run_cli_env(&argv, env);
     let _ = std::fs::remove_file(&path);
     CheckOutput {
         code: out.0,
@@ -315,8 +320,14 @@ pub fn check_file(config_json: &str, args: &[&str]) -> CheckOutput {
 /// Run the binary with `args`, killing it after 10 s: (exit code, stdout, stderr). A
 /// process killed by a signal reports -1.
 pub fn run_cli(args: &[&str]) -> (i32, String, String) {
+    run_cli_env(args, &[])
+}
+
+/// Like `run_cli`, with extra environment variables.
+pub fn run_cli_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut child = Command::new(binary())
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

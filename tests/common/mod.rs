@@ -1,6 +1,7 @@
 //! Black-box test harness shared by the files in `tests/`: a fixture HTTP backend
 //! ([`backend::Backend`]), the gateway as a child process ([`gateway::Gateway`]), a std::net
-//! HTTP client ([`client`]) and config builders ([`config`]).
+//! HTTP client ([`client`]), config builders ([`config`]) and a DNS server whose answers a test
+//! changes at run time ([`dns::DnsServer`]).
 //!
 //! Each test binary uses only part of it, hence `dead_code` is allowed. This is test code,
 //! not the request path: a failing fixture should fail the test loudly, and std's `Mutex` is
@@ -19,12 +20,14 @@
 pub mod backend;
 pub mod client;
 pub mod config;
+pub mod dns;
 pub mod gateway;
 pub mod wire;
 
 pub use backend::{Action, Backend, Recorded, Reply};
 pub use client::{get, raw, raw_status, raw_with_timeout, request, try_request, Conn, Response};
-pub use gateway::{check, check_file, Gateway};
+pub use dns::{DnsServer, Rec};
+pub use gateway::{check, check_file, check_file_env, Gateway};
 
 use std::time::{Duration, Instant};
 

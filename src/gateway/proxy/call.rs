@@ -3,7 +3,7 @@
 //! and the first success taken.
 
 use crate::backend::client::{self, CallOpts, Streaming};
-use crate::backend::{BackendError, OutRequest};
+use crate::backend::{BackendError, Hosts, OutRequest, Target};
 use crate::gateway::WorkerCtx;
 use crate::json::Fields;
 use crate::plan::{BackendPlan, EndpointPlan, Plan};
@@ -138,14 +138,40 @@ pub(super) async fn call_stream(
     out: &OutRequest,
     deadline: Instant,
 ) -> Result<Streaming, BackendError> {
-    let n = b.targets.len();
+    let r = pick_and_call(plan, ctx, b, out, deadline).await;
+    if let Err(e) = &r {
+        crate::warn!("[BACKEND: {}] {}", b.url_pattern, e);
+    }
+    r
+}
+
+async fn pick_and_call(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    b: &BackendPlan,
+    out: &OutRequest,
+    deadline: Instant,
+) -> Result<Streaming, BackendError> {
+    // An `sd: dns` backend's host list comes from the resolver (held for this call).
+    let srv;
+    let targets: &[Target] = match &b.hosts {
+        Hosts::Static(t) => t,
+        Hosts::Srv(entry) => {
+            srv = entry.get(deadline).await.ok_or(BackendError::Timeout)?;
+            match &*srv {
+                Ok(t) => t,
+                Err(e) => return Err(BackendError::Resolve(e.clone())),
+            }
+        }
+    };
+    let n = targets.len();
     let target = match n {
         0 => None,
-        1 => b.targets.first(),
+        1 => targets.first(),
         _ => {
             let i = ctx.rr.get();
             ctx.rr.set(i.wrapping_add(1));
-            b.targets.get(i % n)
+            targets.get(i % n)
         }
     }
     .ok_or(BackendError::NoHost)?;
@@ -161,9 +187,5 @@ pub(super) async fn call_stream(
         max_body: s.max_body,
         limits: s.limits,
     };
-    let r = client::call_stream(&ctx.pool, target, out, &opts).await;
-    if let Err(e) = &r {
-        crate::warn!("[BACKEND: {}] {}", b.url_pattern, e);
-    }
-    r
+    client::call_stream(&ctx.pool, target, out, &opts).await
 }
