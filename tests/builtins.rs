@@ -132,3 +132,42 @@ fn run_dash_d_enables_the_debug_endpoint() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json(), json!({"message": "pong"}));
 }
+
+#[test]
+fn debug_and_echo_without_the_trailing_slash_redirect_to_it_as_gin_does() {
+    let (_b, g) = start(|c| {
+        c["echo_endpoint"] = json!(true);
+        c["debug_endpoint"] = json!(true);
+    });
+    for path in ["/__debug", "/__echo"] {
+        let r = get(&g.url(&format!("{path}?a=1")));
+        assert_eq!(r.status, 301, "{path}");
+        assert_eq!(r.header("location"), Some(format!("{path}/?a=1").as_str()));
+        let r = request("POST", &g.url(path), &[], b"x");
+        assert_eq!(r.status, 307, "{path}");
+    }
+    // The redirect leads somewhere that answers.
+    assert_eq!(get(&g.url("/__debug/")).status, 200);
+}
+
+#[test]
+fn a_disabled_debug_endpoint_does_not_redirect() {
+    let (_b, g) = start(|_| {});
+    assert_eq!(get(&g.url("/__debug")).status, 404);
+    assert_eq!(get(&g.url("/__echo")).status, 404);
+}
+
+#[test]
+fn a_backend_pointed_at_the_gateways_own_debug_path_gets_the_debug_answer() {
+    // KrakenD's own specs point backends at `http://host/__debug`: the client follows the
+    // redirect to `/__debug/`, which answers `{"message":"pong"}`.
+    let (_b, g) = start(|c| c["debug_endpoint"] = json!(true));
+    let mut cfg = one("/d", "GET", &format!("http://{}", g.addr()), "/__debug");
+    cfg["debug_endpoint"] = json!(true);
+    g.reload(&cfg.to_string());
+    assert!(wait_until(std::time::Duration::from_secs(5), || {
+        get(&g.url("/d")).status == 200
+    }));
+    let r = get(&g.url("/d"));
+    assert_eq!(r.json(), json!({"message": "pong"}));
+}

@@ -99,6 +99,14 @@ pub async fn handle(
     if plan.debug && path.starts_with("/__debug/") {
         return builtin::debug(head, &body);
     }
+    // KrakenD (gin): the catch-all `/__debug/*param` makes `/__debug` a trailing-slash redirect
+    // to `/__debug/` (KrakenD's own specs point backends at `http://host/__debug`).
+    let builtin_root = (plan.echo && path == "/__echo") || (plan.debug && path == "/__debug");
+    if builtin_root && method != "CONNECT" && plan.router.options().redirect_trailing_slash {
+        let status = if method == "GET" { 301 } else { 307 };
+        let location = crate::router::redirect_location(&format!("{path}/"), query);
+        return redirect(method, status, location);
+    }
     match plan.router.route(method, path, query) {
         Route::Found { value, params } => match *value {
             RouteTarget::Endpoint(i) => match plan.endpoints.get(i) {
@@ -111,17 +119,7 @@ pub async fn handle(
                 Response::new(200).header("Allow", allow)
             }
         },
-        Route::Redirect { status, location } => {
-            let (ct, body) = crate::router::redirect_body(status, &location);
-            let mut r = Response::new(status).header("Location", location);
-            if method == "GET" || method == "HEAD" {
-                r = r.header("Content-Type", ct);
-            }
-            if method == "GET" {
-                r.body = Bytes::from(body);
-            }
-            r
-        }
+        Route::Redirect { status, location } => redirect(method, status, location),
         Route::MethodNotAllowed { allow } => {
             let c = &server.method_not_allowed;
             canned(plan, 405, c).header("Allow", allow)
@@ -135,6 +133,19 @@ pub async fn handle(
             r
         }
     }
+}
+
+/// gin's redirect answer (`http.Redirect`): a short HTML body for GET only.
+fn redirect(method: &str, status: u16, location: String) -> Response {
+    let (ct, body) = crate::router::redirect_body(status, &location);
+    let mut r = Response::new(status).header("Location", location);
+    if method == "GET" || method == "HEAD" {
+        r = r.header("Content-Type", ct);
+    }
+    if method == "GET" {
+        r.body = Bytes::from(body);
+    }
+    r
 }
 
 fn canned(plan: &Plan, status: u16, c: &crate::plan::Canned) -> Response {

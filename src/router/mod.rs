@@ -18,7 +18,7 @@ mod tests;
 
 use std::borrow::Cow;
 
-pub use path::{clean_path, redirect_body};
+pub use path::{clean_path, redirect_body, redirect_location};
 pub use tree::Params;
 use tree::{Leaf, Node};
 

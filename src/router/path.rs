@@ -189,7 +189,7 @@ fn hex_escape_non_ascii(s: &str) -> String {
 /// The `Location` gin sends: `req.URL.String()` after gin rewrote `URL.Path` to `new_path`,
 /// then passed through `http.Redirect` (relative -> absolute, `path.Clean` keeping a trailing
 /// slash, non-ASCII hex-escaped). `query` is the raw query; `Some("")` is a bare `?`.
-pub(crate) fn redirect_location(new_path: &str, query: Option<&str>) -> String {
+pub fn redirect_location(new_path: &str, query: Option<&str>) -> String {
     let mut url = escape_path(new_path);
     if let Some(q) = query {
         url.push('?');
