@@ -105,6 +105,14 @@ fn check(path: &std::path::Path, debug: u8) -> i32 {
                         ep.timeout
                     );
                 }
+                let server = &plan.server;
+                println!("Client timeouts: {}", server.timeouts.describe());
+                let l = &server.limits;
+                println!(
+                    "Client limits: max_header_bytes {}, max_uri_bytes {}, {} header fields, \
+                     body {} bytes",
+                    l.max_header_bytes, l.max_target_bytes, l.max_headers, l.max_body_bytes
+                );
             }
             println!("Syntax OK!");
             EXIT_OK

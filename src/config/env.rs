@@ -20,6 +20,7 @@ const SCALARS: &[(&str, Kind)] = &[
     ("version", Kind::Int),
     ("port", Kind::Int),
     ("max_header_bytes", Kind::Int),
+    ("max_uri_bytes", Kind::Int),
     ("max_idle_connections", Kind::Int),
     ("max_idle_connections_per_host", Kind::Int),
     ("name", Kind::Str),

@@ -25,7 +25,7 @@ pub const DEFAULT_PORT: u16 = 8080;
 pub const DEFAULT_HEALTH_PATH: &str = "/__health";
 
 /// Every root key KrakenD CE knows (section 1 of the reference), most common first so that
-/// typo suggestions prefer them.
+/// typo suggestions prefer them, and our own `max_uri_bytes`.
 pub const ROOT_KEYS: &[&str] = &[
     "version",
     "name",
@@ -42,6 +42,7 @@ pub const ROOT_KEYS: &[&str] = &[
     "write_timeout",
     "idle_timeout",
     "max_header_bytes",
+    "max_uri_bytes",
     "use_h2c",
     "tls",
     "disable_rest",
@@ -108,6 +109,7 @@ pub fn default_config(file: &str) -> Config {
         write_timeout: None,
         idle_timeout: None,
         max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+        max_uri_bytes: crate::http::DEFAULT_MAX_TARGET_BYTES,
         debug_endpoint: false,
         echo_endpoint: false,
         disable_rest: false,
@@ -215,6 +217,12 @@ pub fn decode_root(ctx: &mut Ctx, root: &Spanned) -> Config {
             "max_header_bytes" => {
                 if let Some(n) = ctx.uint::<usize>(v, &p).filter(|n| *n != 0) {
                     cfg.max_header_bytes = n;
+                }
+            }
+            // Not a KrakenD key (KrakenD ignores it): the request-target cap, 0 = the default.
+            "max_uri_bytes" => {
+                if let Some(n) = ctx.uint::<usize>(v, &p).filter(|n| *n != 0) {
+                    cfg.max_uri_bytes = n;
                 }
             }
             "debug_endpoint" => cfg.debug_endpoint = ctx.bool(v, &p).unwrap_or_default(),

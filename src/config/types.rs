@@ -39,6 +39,8 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// Default 1 MiB (Go's DefaultMaxHeaderBytes).
     pub max_header_bytes: usize,
+    /// Our own key (KrakenD has no cap on the request-target): default 8 KiB, then 414.
+    pub max_uri_bytes: usize,
     pub debug_endpoint: bool,
     pub echo_endpoint: bool,
     pub disable_rest: bool,

@@ -123,6 +123,11 @@ impl BodyDecoder {
                     return Ok(false);
                 }
                 State::Data { remaining } => {
+                    // A chunk that cannot fit is refused now, not after its bytes arrive
+                    // (which, for a client that never sends them, would be never).
+                    if self.decoded.saturating_add(remaining) > max {
+                        return Err(HttpError::BodyTooLarge);
+                    }
                     let moved = self.move_payload(buf, out, remaining, max)?;
                     let remaining = remaining - moved;
                     if remaining > 0 {
@@ -137,6 +142,13 @@ impl BodyDecoder {
                     };
                     self.state = step(state, byte)?;
                     buf.advance(1);
+                    // A size line's value only grows with more digits: refuse as soon as the
+                    // digits so far exceed what the limit leaves.
+                    if let State::SizeLine { value, .. } | State::SizeLf { value } = self.state {
+                        if self.decoded.saturating_add(value) > max {
+                            return Err(HttpError::BodyTooLarge);
+                        }
+                    }
                 }
             }
         }
@@ -409,6 +421,22 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_size_over_the_limit_fails_before_any_of_its_data() {
+        let (r, _) = decode_bytewise(Framing::Chunked, b"ffffffff\r\n", 1024);
+        assert_eq!(r, Err(HttpError::BodyTooLarge));
+        // Already on the digits: the fourth one makes the size 0x1000 > 1024.
+        let (r, _) = decode_bytewise(Framing::Chunked, b"1000", 1024);
+        assert_eq!(r, Err(HttpError::BodyTooLarge));
+        let (r, _) = decode_bytewise(Framing::Chunked, b"400", 1024);
+        assert_eq!(r, Ok(false));
+        // The limit is on the total: a second chunk that would pass it fails at its size.
+        let (r, out) = decode_bytewise(Framing::Chunked, b"3\r\nabc\r\n3fe\r\n", 1024);
+        assert_eq!((r, out), (Err(HttpError::BodyTooLarge), b"abc".to_vec()));
+        let (r, _) = decode_bytewise(Framing::Chunked, b"3\r\nabc\r\n3fd\r\n", 1024);
+        assert_eq!(r, Ok(false));
+    }
+
+    #[test]
     fn missing_crlf_after_chunk_data_is_a_bad_chunk() {
         let (r, _, _) = decode_all(Framing::Chunked, b"3\r\nabcd\r\n0\r\n\r\n");
         assert_eq!(r, Err(HttpError::BadChunk("missing CRLF after chunk data")));
@@ -515,7 +543,8 @@ mod tests {
     fn max_caps_chunked_bodies_fed_byte_by_byte() {
         let (r, out) = decode_bytewise(Framing::Chunked, CHUNKED, 10);
         assert_eq!(r, Err(HttpError::BodyTooLarge));
-        assert_eq!(out.len(), 10);
+        // The 6-byte chunk cannot fit after the first 5: refused at its size line.
+        assert_eq!(out, b"hello");
         let (r, _) = decode_bytewise(Framing::Chunked, CHUNKED, 11);
         assert_eq!(r, Ok(true));
     }

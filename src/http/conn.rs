@@ -6,10 +6,11 @@ use super::body::BodyDecoder;
 use super::request::{parse_request, RequestHead};
 use super::{write, Framing, HttpError, Version};
 use crate::gateway::{self, Response};
-use crate::runtime::Worker;
+use crate::plan::Timeout;
+use crate::runtime::{idle, Worker};
 use bytes::{Bytes, BytesMut};
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::buf::{IoBuf, IoBufMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -117,28 +118,51 @@ impl Drop for HotSlot<'_> {
 }
 
 /// A quiet connection waits for readability: no buffer pinned in the kernel, only the
-/// readiness op (about 100 bytes, inline in the task; with an idle timeout, a boxed timer of
-/// 640 bytes more). Returns false when the connection should close.
-async fn quiet_wait(stream: &TcpStream, until: Option<Instant>) -> bool {
-    match until {
-        // Inline, not boxed: a long-lived small box lands in pages shared with the requests'
-        // short-lived objects of its size class, and pins them (measured: about 400 bytes
-        // more resident per idle connection than the box itself).
-        None => stream.readable(true).await.is_ok(),
-        Some(d) => {
-            let rem = d.saturating_duration_since(Instant::now());
-            matches!(
-                Box::pin(monoio::time::timeout(rem, stream.readable(true))).await,
-                Ok(Ok(()))
-            )
-        }
+/// readiness op (about 100 bytes, inline in the task) and, with an idle deadline, an entry in
+/// the worker's idle set (about 45 bytes; see [`crate::runtime::idle`] for why not a timer).
+/// Returns false when the connection should close.
+// Not an `async fn`: its arguments would be kept in the future across the wait; only the
+// stream and the idle entry need to be (the task stays in a smaller allocation class).
+fn quiet_wait<'a>(
+    stream: &'a TcpStream,
+    until: Option<Instant>,
+    worker: &'a Worker,
+) -> impl std::future::Future<Output = bool> + 'a {
+    use std::os::fd::AsRawFd;
+    let entry = until.and_then(|d| idle::register(&worker.idle, d, stream.as_raw_fd()));
+    // Inline, not boxed: a long-lived small box lands in pages shared with the requests'
+    // short-lived objects of its size class, and pins them (measured: about 400 bytes
+    // more resident per idle connection than the box itself).
+    async move {
+        // The idle sweep ends this wait by shutting the socket down once the deadline passes.
+        let ready = stream.readable(true).await.is_ok();
+        ready && entry.is_none_or(|e| !e.passed(Instant::now()))
     }
 }
 
-fn deadline(from: Instant, d: Option<Duration>) -> Option<Instant> {
-    // A configured duration may be absurdly large: saturate instead of overflowing (a panic
-    // here would take the whole core down).
-    d.and_then(|d| from.checked_add(d))
+fn deadline(from: Instant, d: Duration) -> Option<Instant> {
+    // A configured duration may be absurdly large: no deadline instead of overflowing (a
+    // panic here would take the whole core down).
+    from.checked_add(d)
+}
+
+/// How long writing one response may take.
+#[derive(Clone, Copy)]
+enum WriteLimit {
+    /// Everything written by this instant (a configured `write_timeout`, as Go).
+    Until(Option<Instant>),
+    /// Each write must make progress within this (the default): a client that stops reading
+    /// is dropped, a long stream to a client that reads is not.
+    Stall(Duration),
+}
+
+impl WriteLimit {
+    fn starting_now(t: Timeout) -> WriteLimit {
+        match t {
+            Timeout::Total(d) => WriteLimit::Until(deadline(Instant::now(), d)),
+            Timeout::Stall(d) => WriteLimit::Stall(d),
+        }
+    }
 }
 
 /// Serve one client connection until it closes, errs, times out or the worker shuts down.
@@ -147,13 +171,14 @@ fn deadline(from: Instant, d: Option<Duration>) -> Option<Instant> {
 /// [`HOT_WAIT`] "quiet" (a readability wait without a buffer, see [`quiet_wait`]). Each phase
 /// and the request's future — head, body, gateway, backend calls, about 4.7 KB — live in
 /// their own boxes, so a quiet connection costs this task (480 bytes with the readiness wait
-/// inline) and monoio's 56-byte shared fd: measured 630 B of RSS per idle connection.
+/// inline), monoio's 56-byte shared fd and its idle-set entry: measured 630 B of RSS per idle
+/// connection before the idle timeout applied by default, about 45 B more since.
 pub async fn serve(mut stream: TcpStream, peer: SocketAddr, worker: Rc<Worker>) {
     let _ = stream.set_nodelay(true);
     let mut buf = BytesMut::new();
     loop {
         if buf.is_empty() {
-            let idle = deadline(Instant::now(), worker.plan().server.idle_timeout);
+            let idle = deadline(Instant::now(), worker.plan().server.timeouts.idle.0);
             let hot = if worker.hot.get() < HOT_MAX {
                 let _slot = HotSlot::take(&worker.hot);
                 Box::pin(hot_read(&mut stream, &mut buf, idle)).await
@@ -167,7 +192,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, worker: Rc<Worker>) 
                     // An empty buffer may still hold the last request's allocation (the
                     // head was split off it): release it for the wait.
                     buf = BytesMut::new();
-                    if !quiet_wait(&stream, idle).await {
+                    if !quiet_wait(&stream, idle, &worker).await {
                         return;
                     }
                 }
@@ -192,7 +217,7 @@ async fn request(
     let started = Instant::now();
     let plan = worker.plan();
     let server = &plan.server;
-    let head_deadline = deadline(started, server.read_header_timeout.or(server.read_timeout));
+    let head_deadline = deadline(started, server.timeouts.header.0);
     if buf.is_empty() && fill(stream, buf, head_deadline).await.is_err() {
         return false;
     }
@@ -244,7 +269,7 @@ async fn serve_one(
                 return false;
             }
         }
-        let body_deadline = deadline(started, server.read_timeout);
+        let body_timeout = server.timeouts.body.0;
         let mut decoder = BodyDecoder::new(head.framing);
         let mut body = BytesMut::new();
         loop {
@@ -256,7 +281,7 @@ async fn serve_one(
                     return false;
                 }
             }
-            match fill(stream, buf, body_deadline).await {
+            match fill(stream, buf, body_timeout.deadline(started)).await {
                 Ok(_) => {}
                 Err(ReadEnd::Timeout) => {
                     let _ = write_status(stream, out, 408, "408 Request Timeout").await;
@@ -285,7 +310,7 @@ async fn serve_one(
             head.path(),
         );
     }
-    let wd = deadline(Instant::now(), server.write_timeout);
+    let wd = WriteLimit::starting_now(server.timeouts.write.0);
     match resp.stream.take() {
         None => write_response(stream, out, &resp, head.version, keep, is_head, wd).await && keep,
         Some(s) => {
@@ -314,7 +339,7 @@ async fn write_response(
     version: Version,
     keep: bool,
     is_head: bool,
-    wd: Option<Instant>,
+    wd: WriteLimit,
 ) -> bool {
     out.clear();
     // 1xx, 204 and 304 carry no body and no Content-Length.
@@ -364,7 +389,7 @@ async fn stream_response(
     version: Version,
     keep: bool,
     is_head: bool,
-    wd: Option<Instant>,
+    wd: WriteLimit,
     max: usize,
     worker: &Worker,
 ) -> bool {
@@ -428,29 +453,49 @@ async fn stream_response(
     }
 }
 
-/// Write all of `data` before the deadline; the buffer comes back on success.
-async fn timed_write<B: monoio::buf::IoBuf + 'static>(
+/// Write all of `data` within the limit; the buffer comes back on success.
+async fn timed_write<B: IoBuf + 'static>(
     stream: &mut TcpStream,
     data: B,
-    wd: Option<Instant>,
+    limit: WriteLimit,
 ) -> Option<B> {
-    let (r, b) = match wd {
-        None => stream.write_all(data).await,
-        Some(d) => {
+    match limit {
+        WriteLimit::Until(None) => {
+            let (r, b) = stream.write_all(data).await;
+            r.ok().map(|_| b)
+        }
+        WriteLimit::Until(Some(d)) => {
             let rem = d.saturating_duration_since(Instant::now());
             match monoio::time::timeout(rem, stream.write_all(data)).await {
-                Ok(x) => x,
-                Err(_) => return None,
+                Ok((r, b)) => r.ok().map(|_| b),
+                Err(_) => None,
             }
         }
-    };
-    r.ok().map(|_| b)
+        WriteLimit::Stall(d) => {
+            // One write op at a time, so that every one that moves bytes restarts the clock.
+            let len = data.bytes_init();
+            let mut buf = data;
+            let mut done = 0;
+            while done < len {
+                let (r, s) = monoio::time::timeout(d, stream.write(buf.slice(done..)))
+                    .await
+                    .ok()?;
+                buf = s.into_inner();
+                match r {
+                    Ok(n) if n > 0 => done += n,
+                    _ => return None,
+                }
+            }
+            Some(buf)
+        }
+    }
 }
 
 async fn write_error(stream: &mut TcpStream, out: &mut Vec<u8>, e: &HttpError) -> bool {
     let text = match e.status() {
         431 => "431 Request Header Fields Too Large",
         413 => "413 Request Entity Too Large",
+        414 => "414 URI Too Long",
         _ => "400 Bad Request",
     };
     write_status(stream, out, e.status(), text).await
@@ -475,8 +520,8 @@ async fn write_status(
     );
     out.extend_from_slice(text.as_bytes());
     let buf = std::mem::take(out);
-    let deadline = Instant::now().checked_add(Duration::from_secs(5));
-    let ok = timed_write(stream, buf, deadline).await.is_some();
+    let limit = WriteLimit::Until(deadline(Instant::now(), Duration::from_secs(5)));
+    let ok = timed_write(stream, buf, limit).await.is_some();
     linger(stream).await;
     ok
 }
@@ -484,7 +529,6 @@ async fn write_status(
 /// Half-close and read what the client still sends (bounded: 64 KiB, 200 ms), so closing with
 /// unread input does not turn into a reset that destroys the error response in flight.
 async fn linger(stream: &mut TcpStream) {
-    use monoio::io::AsyncWriteRent;
     let _ = stream.shutdown().await;
     let until = Instant::now().checked_add(Duration::from_millis(200));
     let mut buf = BytesMut::with_capacity(4096);
@@ -497,3 +541,7 @@ async fn linger(stream: &mut TcpStream) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+mod tests;

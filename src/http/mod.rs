@@ -9,6 +9,7 @@ pub mod body;
 pub mod conn;
 pub mod date;
 mod fields;
+mod host;
 #[cfg(test)]
 mod proptests;
 pub mod request;
@@ -93,7 +94,14 @@ pub struct Limits {
     pub max_headers: usize,
     /// Decoded body bytes.
     pub max_body_bytes: usize,
+    /// Bytes of a request's request-target (requests only). Checked while the request line
+    /// is still arriving, so a huge target is refused without being read to its end.
+    pub max_target_bytes: usize,
 }
+
+/// The default cap on a request-target: nginx's default `large_client_header_buffers` (4 8k)
+/// let a request line be at most 8 KiB.
+pub const DEFAULT_MAX_TARGET_BYTES: usize = 8 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -101,6 +109,7 @@ impl Default for Limits {
             max_header_bytes: 1 << 20,
             max_headers: 100,
             max_body_bytes: 64 << 20,
+            max_target_bytes: DEFAULT_MAX_TARGET_BYTES,
         }
     }
 }
@@ -113,6 +122,8 @@ pub enum HttpError {
     BadRequest(&'static str),
     /// The head exceeds `max_header_bytes`. 431.
     HeadTooLarge,
+    /// The request-target exceeds `max_target_bytes`. 414.
+    UriTooLong,
     /// More than `max_headers` fields. 431.
     TooManyHeaders,
     /// The body exceeds `max_body_bytes`. 413.
@@ -134,6 +145,7 @@ impl HttpError {
         match self {
             HttpError::HeadTooLarge | HttpError::TooManyHeaders => 431,
             HttpError::BodyTooLarge => 413,
+            HttpError::UriTooLong => 414,
             HttpError::ExpectationFailed => 417,
             HttpError::BadRequest(_)
             | HttpError::BadChunk(_)
@@ -149,6 +161,7 @@ impl std::fmt::Display for HttpError {
             HttpError::BadRequest(why) => write!(f, "bad request: {why}"),
             HttpError::HeadTooLarge => f.write_str("request header fields too large"),
             HttpError::TooManyHeaders => f.write_str("too many header fields"),
+            HttpError::UriTooLong => f.write_str("request-target too long"),
             HttpError::BodyTooLarge => f.write_str("body too large"),
             HttpError::BadChunk(why) => write!(f, "bad chunked encoding: {why}"),
             HttpError::UnexpectedEof => f.write_str("connection closed mid-message"),

@@ -12,8 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod endpoint;
+mod timeouts;
 
 pub use endpoint::*;
+pub use timeouts::{Origin, Timeout, Timeouts};
 
 pub type PlanHandle = Arc<ArcSwap<Plan>>;
 
@@ -44,10 +46,7 @@ pub struct ServerPlan {
     pub port: u16,
     pub listen_ip: Option<std::net::IpAddr>,
     pub limits: Limits,
-    pub read_header_timeout: Option<Duration>,
-    pub read_timeout: Option<Duration>,
-    pub write_timeout: Option<Duration>,
-    pub idle_timeout: Option<Duration>,
+    pub timeouts: Timeouts,
     pub max_shutdown_wait: Option<Duration>,
     pub return_error_msg: bool,
     /// `X-Krakend` header value.
@@ -165,6 +164,7 @@ impl Plan {
         let version = version_text();
         let limits = Limits {
             max_header_bytes: cfg.max_header_bytes,
+            max_target_bytes: cfg.max_uri_bytes,
             ..Limits::default()
         };
         let canned = |status: &str, default: &'static str| match rc.error_body.get(status) {
@@ -181,11 +181,7 @@ impl Plan {
             port: cfg.port,
             listen_ip: cfg.listen_ip,
             limits,
-            read_header_timeout: cfg.read_header_timeout,
-            read_timeout: cfg.read_timeout,
-            write_timeout: cfg.write_timeout,
-            // Go: an unset idle timeout falls back to the read timeout.
-            idle_timeout: cfg.idle_timeout.or(cfg.read_timeout),
+            timeouts: Timeouts::compile(cfg),
             max_shutdown_wait: cfg.max_shutdown_wait_time,
             return_error_msg: rc.return_error_msg,
             version_header: Bytes::from(if rc.hide_version_header {
@@ -215,6 +211,7 @@ impl Plan {
                     max_header_bytes: 1 << 20,
                     max_headers: 256,
                     max_body_bytes: 64 << 20,
+                    ..Limits::default()
                 },
             },
         };

@@ -3,6 +3,7 @@
 //! runtime (io_uring with COOP_TASKRUN + SINGLE_ISSUER, epoll fallback) and its own
 //! `SO_REUSEPORT` listener; signals on the main thread (SIGHUP reload, SIGTERM/SIGINT drain).
 
+pub mod idle;
 pub mod listener;
 pub mod server;
 
@@ -29,6 +30,8 @@ pub struct Worker {
     /// Connections whose between-requests read is "hot" (a buffer and a timer pending): the
     /// connection loop caps it, which bounds that memory when thousands connect at once.
     pub hot: Cell<usize>,
+    /// Quiet connections' idle deadlines, enforced by the housekeeping tick.
+    pub idle: RefCell<idle::IdleSet>,
 }
 
 impl Worker {
@@ -42,6 +45,7 @@ impl Worker {
             shutdown,
             inflight: Cell::new(0),
             hot: Cell::new(0),
+            idle: RefCell::new(idle::IdleSet::default()),
         }
     }
 
@@ -129,13 +133,16 @@ async fn worker_main(
     let listener =
         monoio::net::TcpListener::from_std(listener).map_err(|e| format!("listener: {e}"))?;
     let worker = Rc::new(Worker::new(handle, shutdown.clone()));
-    // Periodic housekeeping: flush the access-log buffer; once a second, return freed memory.
+    // Periodic housekeeping: flush the access-log buffer, close connections idle past their
+    // deadline; once a second, return freed memory.
     let flag = shutdown.clone();
+    let housekeeper = worker.clone();
     monoio::spawn(async move {
         let mut tick = 0u32;
         while !flag.load(Ordering::Relaxed) {
             monoio::time::sleep(Duration::from_millis(200)).await;
             crate::log::flush_access();
+            idle::sweep(&housekeeper.idle, Instant::now());
             tick = tick.wrapping_add(1);
             if tick % 5 == 0 {
                 release_freed_memory();
