@@ -165,6 +165,29 @@ fn group(lines: &[Value]) -> Vec<Vec<&Value>> {
     groups.into_iter().map(|(_, g)| g).collect()
 }
 
+/// The README's table of intended differences names exactly the classes of `intended.json`.
+fn readme_lists_the_intended_classes(intended: &BTreeMap<String, String>) {
+    let readme = include_str!("../../README.md");
+    let block = readme
+        .split("<!-- differential:begin -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- differential:end -->").next())
+        .expect("README.md has a <!-- differential:begin/end --> table");
+    let listed: Vec<&str> = block
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .collect();
+    let mut listed_sorted = listed.clone();
+    listed_sorted.sort_unstable();
+    let wanted: Vec<&str> = intended.keys().map(String::as_str).collect();
+    if listed_sorted != wanted {
+        eprintln!(
+            "differential: README.md lists {listed_sorted:?} but tests/differential/intended.json has {wanted:?}"
+        );
+        std::process::exit(1);
+    }
+}
+
 /// What our gateway did with one scenario.
 pub struct Observed {
     /// None when the config was refused at startup; Err when no response came.
@@ -323,6 +346,7 @@ fn replaying_krakend_ce_recordings_shows_no_unexpected_difference() {
         .collect();
     let groups = group(&lines);
     let (mut matched, mut intended_n, mut unexpected) = (0, 0, 0);
+    readme_lists_the_intended_classes(&intended);
     let mut class_counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut report = String::new();
     for group in &groups {

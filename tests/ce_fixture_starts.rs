@@ -1,0 +1,117 @@
+//! A config KrakenD starts must start here: KrakenD CE's own integration-test config
+//! (`tests/ce_specs/krakend.json`, unmodified) and a config of our own with the same shapes
+//! (xml and rss endpoints, a host that does not resolve, backend-level Lua, service-level bot
+//! detection) start with warnings, and only what is not built answers 501 — per endpoint.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::config::{backend, backend_with, endpoint, service};
+use common::*;
+use serde_json::{json, Value};
+
+/// The fixture's shapes around one working endpoint, all backends on `url` except the one
+/// whose host does not resolve.
+fn fixture_shapes(url: &str) -> Value {
+    let mut xml_out = endpoint("/xml/xml", "GET", vec![backend(url, "/x")]);
+    xml_out["output_encoding"] = json!("xml");
+    let rss_in = endpoint(
+        "/show/{id}",
+        "GET",
+        vec![backend_with(url, "/rss/{id}", json!({"encoding": "rss"}))],
+    );
+    let negotiate = {
+        let mut e = endpoint("/negotiate", "GET", vec![backend(url, "/x")]);
+        e["output_encoding"] = json!("negotiate");
+        e
+    };
+    let lua_backend = endpoint(
+        "/lua",
+        "GET",
+        vec![backend_with(
+            url,
+            "/lua",
+            json!({"extra_config": {"modifier/lua-backend": {"pre": "print('hi')"}}}),
+        )],
+    );
+    let unresolvable = endpoint(
+        "/offline",
+        "GET",
+        vec![backend("http://does-not-resolve.invalid", "/x")],
+    );
+    let plain = endpoint("/plain", "GET", vec![backend(url, "/x")]);
+    service(vec![
+        plain,
+        xml_out,
+        rss_in,
+        negotiate,
+        lua_backend,
+        unresolvable,
+    ])
+}
+
+#[test]
+fn a_config_with_the_fixtures_shapes_starts_and_only_what_is_not_built_answers_501() {
+    let b = Backend::json(r#"{"a":1}"#);
+    let cfg = fixture_shapes(&b.url());
+    let out = check_file(&cfg.to_string(), &[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    for warned in ["xml", "rss", "negotiate", "modifier/lua-backend", "does-not-resolve"] {
+        assert!(out.stderr.contains(warned), "no warning about {warned}: {}", out.stderr);
+    }
+    let g = Gateway::start(&cfg.to_string());
+    let r = get(&g.url("/plain"));
+    assert_eq!((r.status, r.json()), (200, json!({"a": 1})));
+    for (path, what) in [
+        ("/xml/xml", "xml"),
+        ("/show/1", "rss"),
+        ("/negotiate", "negotiate"),
+        ("/lua", "modifier/lua-backend"),
+    ] {
+        let r = get(&g.url(path));
+        assert_eq!(r.status, 501, "{path}: {}", r.text());
+        assert!(r.text().contains(what), "{path}: {}", r.text());
+    }
+    // A host that does not resolve fails only its own requests, as a backend error.
+    assert_eq!(get(&g.url("/offline")).status, 500);
+    assert_eq!(get(&g.url("/plain")).status, 200);
+    // Only the working endpoint's backend was called.
+    assert!(b.requests().iter().all(|r| r.path == "/x"), "{:?}", b.requests());
+}
+
+#[test]
+fn service_level_bot_detection_makes_every_endpoint_answer_501_but_the_gateway_starts() {
+    let b = Backend::json(r#"{"a":1}"#);
+    let mut cfg = fixture_shapes(&b.url());
+    cfg["extra_config"] = json!({"security/bot-detector": {"deny": ["a"], "cacheSize": 10000}});
+    let g = Gateway::start(&cfg.to_string());
+    for path in ["/plain", "/xml/xml", "/offline"] {
+        let r = get(&g.url(path));
+        assert_eq!(r.status, 501, "{path}");
+        assert!(r.text().contains("security/bot-detector"), "{}", r.text());
+    }
+    assert_eq!(get(&g.url("/__health")).status, 200);
+    assert!(b.requests().is_empty());
+}
+
+#[test]
+fn krakend_ces_own_fixture_starts_unmodified() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/ce_specs/krakend.json"
+    ))
+    .unwrap();
+    let out = check_file(&text, &[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.ends_with("Syntax OK!\n"), "{}", out.stdout);
+    let g = Gateway::start(&text);
+    // Its service-level bot detector and CORS are not built: every endpoint fails closed.
+    let r = get(&g.url("/crash"));
+    assert_eq!(r.status, 501, "{}", r.text());
+    assert_eq!(get(&g.url("/__health")).status, 200);
+}
