@@ -15,8 +15,10 @@
 //! most half the capacity) and the low-water mark equals one batch, so each process holds at
 //! most about two batches, 20 ms of the limit: N processes under-use the limit by at most
 //! N × 2 % of one second's tokens at the moment the load moves between them, and never
-//! over-use it. The cost is one script call per batch: about 100 calls per second per
-//! process at full load, and none when the local level stays above the mark.
+//! over-use it. The cost is about one script call per batch: a process that spends tokens
+//! at the full limit makes `rate / batch` calls per second (100 with the defaults), one
+//! whose shared bucket is empty waits one batch time between calls (again at most 100 per
+//! second), and one whose local level stays above the mark makes none.
 //!
 //! # Failure
 //! Any lease error (dial, read or write timeout, connection reset, a refused script) makes the
@@ -149,7 +151,7 @@ pub fn run<L: LocalBucket + ?Sized>(
     state: &FeederState,
 ) {
     let batch = cfg.batch.max(1);
-    let rate = bucket.rate();
+    let starved_wait = Duration::from_secs_f64((batch as f64 / bucket.rate()).clamp(0.001, 0.050));
     let mut reported: Option<bool> = None;
     let mut backoff = cfg.backoff_min;
     let mut jitter = Jitter::new();
@@ -180,9 +182,11 @@ pub fn run<L: LocalBucket + ?Sized>(
                     local.deposit(granted);
                 }
                 if granted < batch {
-                    // The cluster bucket is (nearly) empty: wait until the shortfall accrues.
-                    let missing = (batch - granted) as f64 / rate;
-                    sleep(state, Duration::from_secs_f64(missing.clamp(0.001, 0.050)));
+                    // The shared bucket is empty: wait one batch's worth of time. Tokens
+                    // keep accruing in Redis meanwhile (up to its capacity, at least two
+                    // batches), so waiting loses none; it only caps the calls of a starved
+                    // process at one per batch time.
+                    sleep(state, starved_wait);
                 }
             }
             Err(e) => {
