@@ -13,7 +13,8 @@ use super::resp::{self, Limits, Reply};
 use super::RedisError;
 
 /// Where and how to connect. Built by [`super::config`] from the `redis` namespace, or by hand.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Its `Debug` hides the password, so settings can be printed (`check -d`, logs).
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConnectOptions {
     /// `host:port`.
     pub address: String,
@@ -27,6 +28,21 @@ pub struct ConnectOptions {
     pub dial_timeout: Duration,
     pub read_timeout: Duration,
     pub write_timeout: Duration,
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("address", &self.address)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("db", &self.db)
+            .field("client_name", &self.client_name)
+            .field("dial_timeout", &self.dial_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .finish()
+    }
 }
 
 impl ConnectOptions {

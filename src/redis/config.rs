@@ -328,6 +328,17 @@ mod tests {
     }
 
     #[test]
+    fn printed_settings_do_not_show_the_password() {
+        let rl = json!({ "max_rate": 10, "connection_name": "shared" });
+        let s = compile(Some(&service()), &rl).unwrap().unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn defaults_are_db_zero_no_auth_and_the_documented_timeouts() {
         let rl = json!({ "max_rate": 10, "connection_name": "plain" });
         let c = compile(Some(&service()), &rl).unwrap().unwrap().connect;
