@@ -46,17 +46,25 @@ struct Recorder {
     to_healthy: AtomicU64,
     to_unhealthy: AtomicU64,
     hold: bool,
+    /// Accept no more than this many tokens in all (a bucket that is full from then on).
+    accept_at_most: Option<u64>,
 }
 
 impl LocalBucket for Recorder {
     fn level(&self) -> u64 {
         self.level.load(Ordering::Relaxed)
     }
-    fn deposit(&self, tokens: u64) {
-        self.deposited.fetch_add(tokens, Ordering::Relaxed);
+    fn deposit(&self, tokens: u64) -> u64 {
+        let before = self.deposited.load(Ordering::Relaxed);
+        let accepted = match self.accept_at_most {
+            Some(most) => tokens.min(most.saturating_sub(before)),
+            None => tokens,
+        };
+        self.deposited.fetch_add(accepted, Ordering::Relaxed);
         if self.hold {
-            self.level.fetch_add(tokens, Ordering::Relaxed);
+            self.level.fetch_add(accepted, Ordering::Relaxed);
         }
+        accepted
     }
     fn set_healthy(&self, healthy: bool) {
         self.healthy.store(healthy, Ordering::Relaxed);
@@ -101,6 +109,67 @@ fn a_lease_grants_at_most_the_capacity_at_once_then_only_the_rate() {
         "{total} tokens in {elapsed:.3}s; at most {most}"
     );
     assert_eq!(bucket.lease(0).unwrap(), 0);
+}
+
+#[test]
+fn tokens_given_back_can_be_leased_again_up_to_the_capacity() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let mut bucket = ClusterBucket::new(opts(&server), "t:give", 0.001, 20).unwrap();
+    assert_eq!(bucket.lease(100).unwrap(), 20);
+    bucket.give_back(8).unwrap();
+    assert_eq!(
+        bucket.lease(100).unwrap(),
+        8,
+        "what was given back, no more"
+    );
+    bucket.give_back(500).unwrap();
+    assert_eq!(bucket.lease(100).unwrap(), 20, "never above the capacity");
+}
+
+#[test]
+fn a_local_bucket_that_refuses_tokens_has_them_given_back_to_redis() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    // Always "hungry" (level 0) but full after 20 tokens: the worst case for a feeder.
+    let local = Arc::new(Recorder {
+        accept_at_most: Some(20),
+        ..Recorder::default()
+    });
+    let (rate, capacity) = (10.0, 100);
+    let cfg = FeederConfig {
+        batch: 50,
+        low_water: 50,
+        ..FeederConfig::for_rate(rate, capacity)
+    };
+    let bucket = ClusterBucket::new(opts(&server), "t:refuse", rate, capacity).unwrap();
+    let start = Instant::now();
+    let feeder = spawn(bucket, Arc::clone(&local), cfg).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let (granted, returned, leases) = (
+        feeder.state().granted(),
+        feeder.state().returned(),
+        feeder.state().leases(),
+    );
+    drop(feeder);
+    assert_eq!(local.deposited.load(Ordering::Relaxed), 20);
+    assert_eq!(
+        granted - returned,
+        20,
+        "granted {granted}, returned {returned}"
+    );
+    // The refused tokens are in Redis again for others; and a full local bucket does not
+    // make the feeder spin (it waits one poll after each refusal).
+    let mut other = ClusterBucket::new(opts(&server), "t:refuse", rate, capacity).unwrap();
+    let left = other.lease(1000).unwrap();
+    let refill = (rate * start.elapsed().as_secs_f64()).ceil() as u64;
+    assert!(
+        (80..=80 + refill).contains(&left),
+        "{left} left of 100 after 20 were kept"
+    );
+    assert!(leases < 200, "{leases} leases in 400 ms");
 }
 
 #[test]

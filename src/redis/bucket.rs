@@ -16,7 +16,8 @@ use super::client::{unexpected, Client, ConnectOptions, Script};
 use super::resp::Reply;
 use super::RedisError;
 
-/// KEYS[1]: the bucket. ARGV: rate (tokens per second, decimal), capacity, want.
+/// KEYS[1]: the bucket. ARGV: rate (tokens per second, decimal), capacity, want, and
+/// optionally tokens given back (leased earlier, never spent).
 /// Fields: `tokens` (fractional, as Lua prints it) and `ts` (Redis time in microseconds; a
 /// double holds today's value, about 1.7e15, exactly).
 const LEASE_SCRIPT: &str = r#"
@@ -24,7 +25,9 @@ if redis.replicate_commands then pcall(redis.replicate_commands) end
 local rate = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
 local want = tonumber(ARGV[3])
-if rate == nil or capacity == nil or want == nil or rate <= 0 or capacity < 1 or want < 0 then
+local give = tonumber(ARGV[4] or '0')
+if rate == nil or capacity == nil or want == nil or give == nil
+   or rate <= 0 or capacity < 1 or want < 0 or give < 0 then
   return redis.error_reply('ERR proxy lease: bad arguments')
 end
 local t = redis.call('TIME')
@@ -38,6 +41,7 @@ elseif now > ts then
   tokens = math.min(capacity, tokens + (now - ts) * rate / 1000000)
 end
 -- A clock that stepped back (failover to a skewed replica) refills nothing until it moves on.
+tokens = math.min(capacity, tokens + give)
 local grant = math.min(want, math.floor(tokens))
 if grant < 0 then grant = 0 end
 tokens = tokens - grant
@@ -127,15 +131,16 @@ impl ClusterBucket {
         if want == 0 {
             return Ok(0);
         }
-        let result = self.try_lease(want);
-        if matches!(
-            result,
-            Err(ref e) if !matches!(e, RedisError::Server(_))
-        ) {
-            // A transport or protocol failure may leave half a reply in the socket.
-            self.client = None;
+        self.call(want, 0)
+    }
+
+    /// Return `tokens` leased earlier that the process could not keep (its bucket was full),
+    /// so other processes may use them; the shared bucket still never exceeds its capacity.
+    pub fn give_back(&mut self, tokens: u64) -> Result<(), RedisError> {
+        if tokens == 0 {
+            return Ok(());
         }
-        result
+        self.call(0, tokens).map(|_| ())
     }
 
     /// Connect (if not connected) and `PING`: a health probe that takes no tokens.
@@ -151,8 +156,18 @@ impl ClusterBucket {
         connect_once(&mut self.client, &self.opts)
     }
 
-    fn try_lease(&mut self, want: u64) -> Result<u64, RedisError> {
+    fn call(&mut self, want: u64, give: u64) -> Result<u64, RedisError> {
+        let result = self.try_call(want, give);
+        if matches!(result, Err(ref e) if !matches!(e, RedisError::Server(_))) {
+            // A transport or protocol failure may leave half a reply in the socket.
+            self.client = None;
+        }
+        result
+    }
+
+    fn try_call(&mut self, want: u64, give: u64) -> Result<u64, RedisError> {
         let want_arg = want.to_string();
+        let give_arg = give.to_string();
         let client = connect_once(&mut self.client, &self.opts)?;
         let reply = client.eval(
             &mut self.script,
@@ -161,6 +176,7 @@ impl ClusterBucket {
                 self.rate_arg.as_bytes(),
                 self.capacity_arg.as_bytes(),
                 want_arg.as_bytes(),
+                give_arg.as_bytes(),
             ],
         )?;
         match reply {

@@ -40,8 +40,9 @@ pub trait LocalBucket: Send + Sync {
     /// Tokens available now in the process-wide bucket (not counting those already handed
     /// to per-core shards).
     fn level(&self) -> u64;
-    /// Add tokens granted by Redis.
-    fn deposit(&self, tokens: u64);
+    /// Add tokens granted by Redis; returns how many it accepted. A full bucket may refuse
+    /// some: the feeder gives those back to Redis and waits before leasing again.
+    fn deposit(&self, tokens: u64) -> u64;
     /// `true`: Redis is reachable; the bucket is fed by [`LocalBucket::deposit`] only.
     /// `false`: Redis failed; apply the fallback (refill locally at the local limit, or deny
     /// everything when configured to fail closed). Called once per change, and once after
@@ -53,7 +54,7 @@ impl<T: LocalBucket + ?Sized> LocalBucket for Arc<T> {
     fn level(&self) -> u64 {
         (**self).level()
     }
-    fn deposit(&self, tokens: u64) {
+    fn deposit(&self, tokens: u64) -> u64 {
         (**self).deposit(tokens)
     }
     fn set_healthy(&self, healthy: bool) {
@@ -109,6 +110,7 @@ pub struct FeederState {
     stop: AtomicBool,
     healthy: AtomicBool,
     granted: AtomicU64,
+    returned: AtomicU64,
     leases: AtomicU64,
     failures: AtomicU64,
 }
@@ -124,6 +126,10 @@ impl FeederState {
     /// Tokens granted by Redis so far.
     pub fn granted(&self) -> u64 {
         self.granted.load(Ordering::Relaxed)
+    }
+    /// Tokens the local bucket refused and the feeder gave back to Redis so far.
+    pub fn returned(&self) -> u64 {
+        self.returned.load(Ordering::Relaxed)
     }
     /// Script calls that succeeded so far.
     pub fn leases(&self) -> u64 {
@@ -178,10 +184,23 @@ pub fn run<L: LocalBucket + ?Sized>(
                     reported = Some(true);
                 }
                 backoff = cfg.backoff_min;
-                if granted > 0 {
-                    local.deposit(granted);
-                }
-                if granted < batch {
+                let accepted = if granted > 0 {
+                    local.deposit(granted).min(granted)
+                } else {
+                    0
+                };
+                if accepted < granted {
+                    // The local bucket is full (its shards hold the rest): hand the surplus
+                    // back so other processes can spend it, and let the level fall first.
+                    // Should that call fail, the tokens are lost to the cluster (an
+                    // under-use, never an excess); the next lease reports the failure.
+                    if bucket.give_back(granted - accepted).is_ok() {
+                        state
+                            .returned
+                            .fetch_add(granted - accepted, Ordering::Relaxed);
+                    }
+                    sleep(state, cfg.poll);
+                } else if granted < batch {
                     // The shared bucket is empty: wait one batch's worth of time. Tokens
                     // keep accruing in Redis meanwhile (up to its capacity, at least two
                     // batches), so waiting loses none; it only caps the calls of a starved

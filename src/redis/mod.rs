@@ -24,17 +24,21 @@
 //! // Startup: one bucket per limit; the key must be the same in every process and unique
 //! // per limit, e.g. "proxy:rl:" + method + " " + endpoint path.
 //! let bucket = ClusterBucket::new(settings.connect, key, max_rate_per_sec, capacity)?;
-//! let feeder = redis::spawn(bucket, Arc::clone(&process_bucket),
-//!                           FeederConfig::for_rate(max_rate_per_sec, capacity))?;
+//! let fed = Fed { bucket: Arc::clone(&process_bucket), deny, on_failure: settings.on_failure };
+//! let feeder = redis::spawn(bucket, fed, FeederConfig::for_rate(max_rate_per_sec, capacity))?;
 //! // Keep `feeder` alive as long as the limit; dropping it stops the thread.
 //!
-//! impl LocalBucket for ProcessBucket {
-//!     fn level(&self) -> u64 { /* tokens not yet handed to shards */ }
-//!     fn deposit(&self, n: u64) { /* add n, no cap: Redis already capped the grant */ }
+//! // The process-wide bucket of `qos/ratelimit/router` (guard/ratelimit/process.rs).
+//! struct Fed { bucket: Arc<ProcessBucket>, deny: Arc<AtomicBool>, on_failure: OnFailure }
+//! impl LocalBucket for Fed {
+//!     fn level(&self) -> u64 { self.bucket.level() as u64 }
+//!     fn deposit(&self, n: u64) -> u64 { self.bucket.deposit(n) }   // the accepted count
 //!     fn set_healthy(&self, healthy: bool) {
 //!         // true: stop refilling locally, take only deposits.
-//!         // false: settings.on_failure == Local -> refill at the local max_rate again;
-//!         //        Deny -> admit nothing until set_healthy(true).
+//!         // false: refill at the local max_rate again (OnFailure::Local), or, for
+//!         //        OnFailure::Deny, the guard rejects every request until set_healthy(true).
+//!         self.bucket.set_fed_externally(healthy, now_ns());
+//!         self.deny.store(!healthy && self.on_failure == OnFailure::Deny, Relaxed);
 //!     }
 //! }
 //! ```
