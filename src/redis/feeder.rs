@@ -1,10 +1,10 @@
 //! The feeder: a background thread that keeps a process-local bucket topped up with tokens
 //! leased from a [`ClusterBucket`], and switches it to its fallback when Redis fails.
 //!
-//! The loop, in one sentence: when the local level is below the low-water mark, lease one
-//! batch and deposit what was granted; when the cluster bucket is empty, wait about as long
-//! as the missing tokens take to accrue; when Redis fails, report unhealthy once, log once,
-//! and retry with exponential backoff (each retry dials again) until a lease succeeds.
+//! The loop: when the local level is below the low-water mark, lease one batch and deposit
+//! what was granted (what a full local bucket refuses goes straight back to Redis); when the
+//! shared bucket is empty, wait one batch time; when Redis fails, report unhealthy once, log
+//! once, and retry with exponential backoff (each retry dials again) until a lease succeeds.
 //!
 //! # Batch sizing and accuracy
 //! The admitted rate cannot exceed the limit because of batching: the script in Redis is the
@@ -12,8 +12,8 @@
 //! grants over any interval add up to at most `capacity + rate * elapsed` (Redis' clock). A
 //! batch only decides how many granted tokens sit unspent in one process at a time. With
 //! [`FeederConfig::for_rate`], a batch is the tokens of 10 ms of the limit (at least 1, at
-//! most half the capacity) and the low-water mark equals one batch, so each process holds at
-//! most about two batches, 20 ms of the limit: N processes under-use the limit by at most
+//! most half the capacity) and the low-water mark equals one batch, so each process holds
+//! outside its per-core shards at most about two batches, 20 ms of the limit: N processes under-use the limit by at most
 //! N × 2 % of one second's tokens at the moment the load moves between them, and never
 //! over-use it. The cost is about one script call per batch: a process that spends tokens
 //! at the full limit makes `rate / batch` calls per second (100 with the defaults), one
