@@ -20,10 +20,11 @@ pub struct RedisServer {
     binary: PathBuf,
 }
 
-/// `redis-server` from `REDIS_SERVER`, else from `PATH` or the usual system directories.
+/// `redis-server` from `REDIS_SERVER` (a path; one that does not exist counts as absent),
+/// else from `PATH` or the usual system directories.
 pub fn binary() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("REDIS_SERVER") {
-        return Some(PathBuf::from(p));
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
@@ -44,7 +45,10 @@ impl RedisServer {
             if std::env::var_os("CI").is_some() {
                 panic!("redis-server is not installed, and CI is set: .ci/run must install it");
             }
-            eprintln!(
+            // Straight to stderr, past the test harness' capture, so the skip is seen.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIPPED: redis-server not found (apt-get install redis-server); this test needs a real Redis"
             );
             return None;
