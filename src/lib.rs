@@ -29,6 +29,7 @@ pub mod http;
 pub mod json;
 pub mod log;
 pub mod plan;
+pub mod redis;
 pub mod render;
 pub mod router;
 pub mod runtime;

@@ -1,7 +1,7 @@
 //! Black-box test harness shared by the files in `tests/`: a fixture HTTP backend
 //! ([`backend::Backend`]), the gateway as a child process ([`gateway::Gateway`]), a std::net
-//! HTTP client ([`client`]), config builders ([`config`]) and a DNS server whose answers a test
-//! changes at run time ([`dns::DnsServer`]).
+//! HTTP client ([`client`]), config builders ([`config`]), a DNS server whose answers a test
+//! changes at run time ([`dns::DnsServer`]) and a real `redis-server` ([`redis::RedisServer`]).
 //!
 //! Each test binary uses only part of it, hence `dead_code` is allowed. This is test code,
 //! not the request path: a failing fixture should fail the test loudly, and std's `Mutex` is
@@ -22,6 +22,7 @@ pub mod client;
 pub mod config;
 pub mod dns;
 pub mod gateway;
+pub mod redis;
 pub mod wire;
 
 pub use backend::{Action, Backend, Recorded, Reply};
