@@ -42,6 +42,7 @@ fn backend(allow: &[&str], group: &str) -> Backend {
         mapping: vec![],
         group: group.into(),
         sd: "static".into(),
+        sd_scheme: String::new(),
         host_span: None,
         disable_host_sanitize: false,
         input_headers: vec![],

@@ -110,6 +110,7 @@ fn backend(c: &Cfg) -> Backend {
         mapping: c.mapping.clone(),
         group: c.group.clone(),
         sd: "static".into(),
+        sd_scheme: String::new(),
         host_span: None,
         disable_host_sanitize: false,
         input_headers: vec![],

@@ -60,22 +60,30 @@ pub enum Hosts {
 impl Hosts {
     /// Compile a backend's `host` list according to its `sd`.
     pub fn compile(b: &config::Backend) -> Result<Hosts, String> {
+        if b.sd == "dns" && !matches!(b.sd_scheme.as_str(), "" | "http") {
+            // KrakenD calls the hosts found with this scheme: https is not built (the endpoint
+            // answers 501, `config::pending`), and its HTTP client fails every other scheme.
+            return Ok(Hosts::Static(Vec::new()));
+        }
         if b.sd == "dns" {
             // KrakenD: lura's DNS SRV subscriber looks up `host[0]` only (the decoder warns
             // about the others).
-            let first = b
-                .host
-                .first()
-                .ok_or("no host defined for this backend (nor at the root)")?;
+            // KrakenD: lura's SRV subscriber indexes `Host[0]` when the proxy is built, a
+            // panic at startup without one.
+            let first = b.host.first().ok_or(
+                "no host defined for this \"sd\": \"dns\" backend (nor at the root); KrakenD \
+                 refuses it too: it panics at startup",
+            )?;
             return Ok(Hosts::Srv(dns::srv(srv_name(first)?)));
         }
-        let mut targets = Vec::with_capacity(b.host.len());
-        for h in &b.host {
-            targets.push(Target::compile(h)?);
-        }
-        if targets.is_empty() {
-            return Err("no host defined for this backend (nor at the root)".into());
-        }
+        // KrakenD starts with hosts it cannot call and fails each request sent to one; the
+        // decoder warned about each (`config::validate::host_use`) and they are left out here.
+        // No host left: every call fails with "no hosts available", as in KrakenD.
+        let targets = b
+            .host
+            .iter()
+            .filter_map(|h| Target::compile(h).ok())
+            .collect();
         Ok(Hosts::Static(targets))
     }
 }

@@ -1,19 +1,18 @@
-//! Decoding `endpoints[]` and their `backend[]` with inheritance from the root, plus the
-//! endpoint-level startup checks (path syntax, methods, backends, url_pattern parameters,
-//! duplicate routes).
+//! Decoding `endpoints[]` with inheritance from the root, plus the endpoint-level startup checks
+//! (path syntax, methods, backends, duplicate routes). Backends: `backend.rs`.
 
+use super::backend::{decode_backend, Inherit};
 use super::decode::{child, is_comment, item, Ctx};
-use super::json::{Member, Pos, Spanned, Value};
+use super::json::{Member, Pos, Spanned};
 use super::namespaces::Level;
-use super::service::{extra_members, hosts, to_extra};
+use super::service::{extra_members, to_extra};
 use super::validate::{
-    check_endpoint_path, classify_placeholder, endpoint_params, not_built, not_built_warning,
-    placeholders, route_shape, unknown_encoding, Placeholder, BACKEND_ENCODINGS, BACKEND_NOT_BUILT,
-    ENDPOINT_METHODS, OUTPUT_ENCODINGS, OUTPUT_NOT_BUILT,
+    check_endpoint_path, endpoint_params, not_built, not_built_warning, route_shape,
+    unknown_encoding, ENDPOINT_METHODS, OUTPUT_ENCODINGS, OUTPUT_NOT_BUILT,
 };
-use super::{Backend, Config, Endpoint, Span};
+use super::{Config, Endpoint, Span};
 
-/// Every endpoint key KrakenD CE knows, plus the v1 names we reject with a hint.
+/// Every endpoint key KrakenD CE knows.
 pub const ENDPOINT_KEYS: &[&str] = &[
     "endpoint",
     "method",
@@ -27,27 +26,8 @@ pub const ENDPOINT_KEYS: &[&str] = &[
     "extra_config",
 ];
 
-/// Every backend key KrakenD CE knows.
-pub const BACKEND_KEYS: &[&str] = &[
-    "host",
-    "url_pattern",
-    "method",
-    "encoding",
-    "is_collection",
-    "target",
-    "allow",
-    "deny",
-    "mapping",
-    "group",
-    "sd",
-    "sd_scheme",
-    "disable_host_sanitize",
-    "input_headers",
-    "input_query_strings",
-    "extra_config",
-];
-
-/// KrakenD: v1 names that v3 silently ignores; we refuse them and name the replacement.
+/// KrakenD: v1 names that v3 silently ignores. So do we (KrakenD starts with them), but loudly,
+/// naming the replacement.
 const LEGACY_KEYS: &[(&str, &str)] = &[
     ("headers_to_pass", "input_headers"),
     ("querystring_params", "input_query_strings"),
@@ -55,15 +35,16 @@ const LEGACY_KEYS: &[(&str, &str)] = &[
     ("blacklist", "deny"),
 ];
 
-fn legacy(ctx: &mut Ctx, m: &Member, base: &str) -> bool {
+pub(super) fn legacy(ctx: &mut Ctx, m: &Member, base: &str) -> bool {
     let Some((_, new)) = LEGACY_KEYS.iter().find(|(old, _)| *old == m.key) else {
         return false;
     };
-    ctx.error(
+    ctx.warn(
         m.key_pos,
         &child(base, &m.key),
         format!(
-            "{:?} is a KrakenD v1 key that config version 3 silently ignores; rename it to {new:?}",
+            "{:?} is a KrakenD v1 key: KrakenD (config version 3) silently ignores it, and so \
+             does this gateway; rename it to {new:?} for it to take effect",
             m.key
         ),
     );
@@ -82,10 +63,15 @@ pub fn decode_endpoints(ctx: &mut Ctx, v: &Spanned, cfg: &Config) -> Vec<Endpoin
         let Some(e) = decode_endpoint(ctx, it, &path, cfg) else {
             continue;
         };
+        if !ENDPOINT_METHODS.contains(&e.method.as_str()) {
+            // KrakenD: the router skips it ("Unsupported method"); decode_endpoint warned.
+            continue;
+        }
         let shape = route_shape(&e.endpoint);
         if let Some((_, _, first)) = seen.iter().find(|(m, s, _)| *m == e.method && *s == shape) {
             let msg = format!(
-                "duplicate endpoint {} {} (first declared at {}:{}, also at {}:{})",
+                "duplicate endpoint {} {} (first declared at {}:{}, also at {}:{}); KrakenD \
+                 refuses it too: its router (gin) panics at startup",
                 e.method, e.endpoint, first.line, first.col, it.pos.line, it.pos.col
             );
             ctx.error(it.pos, &path, msg);
@@ -100,7 +86,8 @@ pub fn decode_endpoints(ctx: &mut Ctx, v: &Spanned, cfg: &Config) -> Vec<Endpoin
 fn decode_endpoint(ctx: &mut Ctx, v: &Spanned, path: &str, cfg: &Config) -> Option<Endpoint> {
     let members = ctx.object(v, path)?;
     let mut e = Endpoint {
-        endpoint: String::new(),
+        // KrakenD: a missing `endpoint` is "", which lura's CleanPath makes "/".
+        endpoint: "/".to_string(),
         method: "GET".to_string(),
         backend: Vec::new(),
         timeout: cfg.timeout,
@@ -121,6 +108,7 @@ fn decode_endpoint(ctx: &mut Ctx, v: &Spanned, path: &str, cfg: &Config) -> Opti
     let mut method_value: Option<&Spanned> = None;
     let mut backends: Option<&Spanned> = None;
     let mut has_jwt_validator = false;
+    let mut proxy_ns: Option<(&Spanned, String)> = None;
     for m in members {
         let p = child(path, &m.key);
         let val = &m.value;
@@ -176,6 +164,10 @@ fn decode_endpoint(ctx: &mut Ctx, v: &Spanned, path: &str, cfg: &Config) -> Opti
             "extra_config" => {
                 let members = extra_members(ctx, val, &p, Level::Endpoint);
                 has_jwt_validator = members.iter().any(|(ns, _)| ns == "auth/validator");
+                proxy_ns = members
+                    .iter()
+                    .find(|(ns, _)| ns == "proxy")
+                    .map(|(_, m)| (&m.value, child(&p, &m.key)));
                 e.extra_config = to_extra(&members);
             }
             _ => {
@@ -186,34 +178,47 @@ fn decode_endpoint(ctx: &mut Ctx, v: &Spanned, path: &str, cfg: &Config) -> Opti
         }
     }
 
-    match endpoint_value {
-        None => ctx.error(v.pos, path, "missing required key \"endpoint\""),
-        Some(ev) if !e.endpoint.is_empty() => {
-            let p = child(path, "endpoint");
-            if let Err(msg) = check_endpoint_path(&e.endpoint, cfg.disable_rest) {
-                ctx.error(ev.pos, &p, msg);
-            } else if !cfg.router.disable_health && e.endpoint == cfg.router.health_path {
-                ctx.error(
-                    ev.pos,
-                    &p,
-                    format!(
-                        "endpoint {} collides with the health endpoint (router.health_path)",
-                        e.endpoint
-                    ),
-                );
-            }
-        }
-        Some(_) => {}
-    }
-    if !ENDPOINT_METHODS.contains(&e.method.as_str()) {
+    let served = ENDPOINT_METHODS.contains(&e.method.as_str());
+    if !served {
+        // KrakenD: its router logs "Unsupported method" and skips the endpoint: it starts, and
+        // the path answers 404 (or 405 when another method is served there).
         let pos = method_value.map_or(v.pos, |m| m.pos);
-        ctx.error(
+        ctx.warn(
             pos,
             &child(path, "method"),
             format!(
-                "unsupported method {:?} (allowed: {})",
+                "unsupported method {:?}: KrakenD skips this endpoint (its router logs \
+                 \"Unsupported method\"), and so does this gateway, so {} is not served \
+                 (methods served: {})",
                 e.method,
+                e.endpoint,
                 ENDPOINT_METHODS.join(", ")
+            ),
+        );
+    }
+    let p = child(path, "endpoint");
+    let epos = endpoint_value.map_or(v.pos, |ev| ev.pos);
+    if endpoint_value.is_none() {
+        ctx.warn(
+            v.pos,
+            &p,
+            "no \"endpoint\": KrakenD serves this endpoint at \"/\", and so does this gateway",
+        );
+    }
+    if let Err(msg) = check_endpoint_path(&e.endpoint, cfg.disable_rest) {
+        ctx.error(epos, &p, msg);
+    } else if served
+        && e.method == "GET"
+        && !cfg.router.disable_health
+        && e.endpoint == cfg.router.health_path
+    {
+        ctx.error(
+            epos,
+            &p,
+            format!(
+                "endpoint GET {} collides with the health endpoint (router.health_path); KrakenD \
+                 refuses it too: its router (gin) panics at startup",
+                e.endpoint
             ),
         );
     }
@@ -232,7 +237,8 @@ fn decode_endpoint(ctx: &mut Ctx, v: &Spanned, path: &str, cfg: &Config) -> Opti
             v.pos,
             path,
             format!(
-                "endpoint {} {} has no backend (at least one is required)",
+                "endpoint {} {} has no backend (at least one is required; KrakenD refuses it \
+                 too)",
                 e.method, e.endpoint
             ),
         ),
@@ -243,7 +249,8 @@ fn decode_endpoint(ctx: &mut Ctx, v: &Spanned, path: &str, cfg: &Config) -> Opti
                         bv.pos,
                         &bpath,
                         format!(
-                            "endpoint {} {} has 0 backends (at least one is required)",
+                            "endpoint {} {} has 0 backends (at least one is required; KrakenD \
+                             refuses it too)",
                             e.method, e.endpoint
                         ),
                     );
@@ -263,261 +270,8 @@ fn decode_endpoint(ctx: &mut Ctx, v: &Spanned, path: &str, cfg: &Config) -> Opti
             }
         }
     }
+    if let Some((pv, pp)) = proxy_ns {
+        super::proxy_ns::check(ctx, pv, &pp, &e.backend);
+    }
     Some(e)
-}
-
-/// What a backend takes from its endpoint and the root.
-struct Inherit<'a> {
-    method: &'a str,
-    no_op: bool,
-    params: &'a [&'a str],
-    jwt: bool,
-    hosts: &'a [String],
-}
-
-fn decode_backend(ctx: &mut Ctx, v: &Spanned, path: &str, inherit: &Inherit) -> Option<Backend> {
-    let members = ctx.object(v, path)?;
-    let mut b = Backend {
-        host: Vec::new(),
-        url_pattern: String::new(),
-        method: inherit.method.to_string(),
-        encoding: "json".to_string(),
-        is_collection: false,
-        target: String::new(),
-        allow: Vec::new(),
-        deny: Vec::new(),
-        mapping: Vec::new(),
-        group: String::new(),
-        sd: String::new(),
-        host_span: None,
-        disable_host_sanitize: false,
-        input_headers: Vec::new(),
-        input_query_strings: Vec::new(),
-        extra_config: Default::default(),
-        span: Span {
-            line: v.pos.line,
-            col: v.pos.col,
-            path: path.to_string(),
-        },
-    };
-    // Hosts are sanitised after the loop, once disable_host_sanitize is known.
-    let mut host_value: Option<&Spanned> = None;
-    let mut url_value: Option<&Spanned> = None;
-    let mut encoding_value: Option<&Spanned> = None;
-    let mut sd_value: Option<&Spanned> = None;
-    let mut sd_scheme: Option<(String, &Spanned)> = None;
-    for m in members {
-        let p = child(path, &m.key);
-        let val = &m.value;
-        match m.key.as_str() {
-            k if is_comment(k) => {}
-            "host" => host_value = Some(val),
-            "url_pattern" => {
-                url_value = Some(val);
-                // KrakenD: lura applies `CleanPath` to url_pattern too.
-                if let Some(s) = ctx.string(val, &p) {
-                    b.url_pattern = format!("/{}", s.trim_start_matches('/'));
-                }
-            }
-            "method" => {
-                if let Some(s) = ctx.string(val, &p).filter(|s| !s.is_empty()) {
-                    b.method = s.to_ascii_uppercase();
-                }
-            }
-            "encoding" => {
-                if let Some(s) = ctx.string(val, &p).filter(|s| !s.is_empty()) {
-                    if let Some(w) = unknown_encoding(&s, BACKEND_ENCODINGS) {
-                        ctx.warn(val.pos, &p, w);
-                    }
-                    encoding_value = Some(val);
-                    b.encoding = s;
-                }
-            }
-            "is_collection" => b.is_collection = ctx.bool(val, &p).unwrap_or_default(),
-            "target" => b.target = ctx.string(val, &p).unwrap_or_default(),
-            "allow" => b.allow = ctx.strings(val, &p).unwrap_or_default(),
-            "deny" => b.deny = ctx.strings(val, &p).unwrap_or_default(),
-            "mapping" => b.mapping = mapping(ctx, val, &p),
-            "group" => b.group = ctx.string(val, &p).unwrap_or_default(),
-            "sd" => {
-                b.sd = ctx.string(val, &p).unwrap_or_default();
-                sd_value = Some(val);
-            }
-            "sd_scheme" => sd_scheme = ctx.string(val, &p).map(|s| (s, val)),
-            "disable_host_sanitize" => {
-                b.disable_host_sanitize = ctx.bool(val, &p).unwrap_or_default();
-            }
-            "input_headers" => b.input_headers = ctx.strings(val, &p).unwrap_or_default(),
-            "input_query_strings" => {
-                b.input_query_strings = ctx.strings(val, &p).unwrap_or_default();
-            }
-            "extra_config" => {
-                let members = extra_members(ctx, val, &p, Level::Backend);
-                shadow_warning(ctx, &members, &p);
-                b.extra_config = to_extra(&members);
-            }
-            "timeout" => {
-                // KrakenD: mapstructure reads it (untagged field), then lura overwrites it with
-                // the endpoint timeout. CE's own test fixture sets it.
-                if ctx.duration(val, &p).is_some() {
-                    ctx.warn(
-                        m.key_pos,
-                        &p,
-                        "a backend \"timeout\" is ignored; the endpoint's timeout applies",
-                    );
-                }
-            }
-            _ => {
-                if !legacy(ctx, m, path) {
-                    ctx.unknown_key(m, path, BACKEND_KEYS);
-                }
-            }
-        }
-    }
-    if let Some(hv) = host_value {
-        b.host = hosts(ctx, hv, &child(path, "host"), !b.disable_host_sanitize);
-        b.host_span = Some(Span {
-            line: hv.pos.line,
-            col: hv.pos.col,
-            path: child(path, "host"),
-        });
-    }
-    check_sd(ctx, &b, path, sd_value, sd_scheme);
-    if host_value.is_none() || b.host.is_empty() {
-        // KrakenD: a backend without hosts inherits the root list (already sanitised).
-        b.host = inherit.hosts.to_vec();
-    }
-    if b.host.is_empty() {
-        // KrakenD only fails per request ("no hosts available" -> 500); we fail at load.
-        ctx.error(
-            v.pos,
-            path,
-            "no host for this backend: set \"host\" here or at the root",
-        );
-    }
-    if inherit.no_op {
-        // KrakenD: a no-op endpoint forces its backend to no-op too.
-        b.encoding = "no-op".to_string();
-    }
-    if let (Some(ev), Some(about)) = (encoding_value, not_built(&b.encoding, BACKEND_NOT_BUILT)) {
-        let w = not_built_warning(
-            "encoding",
-            &b.encoding,
-            "the endpoint calling this backend",
-            about,
-        );
-        ctx.warn(ev.pos, &child(path, "encoding"), w);
-    }
-    match url_value {
-        None => ctx.error(v.pos, path, "missing required key \"url_pattern\""),
-        Some(uv) => check_url_params(
-            ctx,
-            uv,
-            &child(path, "url_pattern"),
-            &b.url_pattern,
-            inherit,
-        ),
-    }
-    Some(b)
-}
-
-/// `sd` and `sd_scheme`. KrakenD: an unknown `sd` falls back to the static host list; with
-/// `dns`, only `host[0]` is looked up (SRV), and `sd_scheme` is the scheme of the hosts found.
-fn check_sd(
-    ctx: &mut Ctx,
-    b: &Backend,
-    path: &str,
-    sd: Option<&Spanned>,
-    scheme: Option<(String, &Spanned)>,
-) {
-    let Some(sd) = sd else { return };
-    let p = child(path, "sd");
-    match b.sd.as_str() {
-        "" | "static" => {}
-        "dns" => {
-            if b.host.len() > 1 {
-                ctx.warn(
-                    sd.pos,
-                    &p,
-                    "with \"sd\": \"dns\" only the first host is looked up (as KrakenD does)",
-                );
-            }
-            if let Some((s, v)) = scheme.filter(|(s, _)| !s.is_empty() && s != "http") {
-                ctx.error(
-                    v.pos,
-                    &child(path, "sd_scheme"),
-                    format!("sd_scheme {s:?} is not supported yet (only http)"),
-                );
-            }
-        }
-        other => ctx.warn(
-            sd.pos,
-            &p,
-            format!(
-                "unknown sd {other:?}: the host list is used as written, as with \"static\" \
-                 (KrakenD CE knows \"static\" and \"dns\")"
-            ),
-        ),
-    }
-}
-
-fn check_url_params(ctx: &mut Ctx, v: &Spanned, path: &str, pattern: &str, inherit: &Inherit) {
-    for name in placeholders(pattern) {
-        match classify_placeholder(name) {
-            Placeholder::Sequential => {}
-            Placeholder::Jwt if inherit.jwt => {}
-            Placeholder::Jwt => ctx.error(
-                v.pos,
-                path,
-                format!("{{{name}}} needs \"auth/validator\" in the endpoint's extra_config"),
-            ),
-            Placeholder::Param(p) if inherit.params.contains(&p) => {}
-            Placeholder::Param(p) => ctx.error(
-                v.pos,
-                path,
-                format!(
-                    "undefined output param {{{p}}}: the endpoint declares [{}]",
-                    inherit.params.join(", ")
-                ),
-            ),
-        }
-    }
-}
-
-fn mapping(ctx: &mut Ctx, v: &Spanned, path: &str) -> Vec<(String, String)> {
-    let Some(members) = ctx.object(v, path) else {
-        return Vec::new();
-    };
-    members
-        .iter()
-        .filter_map(|m| {
-            let to = ctx.string(&m.value, &child(path, &m.key))?;
-            Some((m.key.clone(), to))
-        })
-        .collect()
-}
-
-/// A backend's `proxy.shadow: true` is not built: say so where it is written.
-fn shadow_warning(ctx: &mut Ctx, members: &[(String, &Member)], path: &str) {
-    let Some((_, proxy)) = members.iter().find(|(ns, _)| ns == "proxy") else {
-        return;
-    };
-    let Value::Object(keys) = &proxy.value.value else {
-        return;
-    };
-    if let Some(m) = keys
-        .iter()
-        .find(|m| m.key == "shadow" && m.value.value == Value::Bool(true))
-    {
-        let p = child(&child(path, &proxy.key), "shadow");
-        ctx.warn(
-            m.key_pos,
-            &p,
-            format!(
-                "\"shadow\" is not built yet, so the endpoint calling this backend answers 501 \
-                 Not Implemented until it is: {}",
-                super::pending::SHADOW
-            ),
-        );
-    }
 }

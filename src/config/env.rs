@@ -3,7 +3,7 @@
 //! KrakenD: krakend-koanf's env provider sets the key whether or not the file has it (the docs
 //! say it must exist; the code doesn't check), so we do the same.
 
-use super::decode::{child, Ctx};
+use super::decode::{child, go_parse_bool, go_parse_int, Ctx};
 use super::duration::parse_go_duration;
 use super::json::{Member, Pos, Spanned, Value};
 
@@ -57,23 +57,14 @@ pub struct Override {
     pub var: String,
 }
 
-/// Go's `strconv.ParseBool`.
-fn parse_bool(s: &str) -> Option<bool> {
-    match s {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
-}
-
 fn to_value(kind: Kind, raw: &str) -> Result<Value, String> {
     let s = raw.trim();
     match kind {
-        Kind::Int => s
-            .parse::<i64>()
+        // KrakenD: the env value is a string, decoded weakly (`strconv.ParseInt(s, 0, 64)`).
+        Kind::Int => go_parse_int(s)
             .map(|n| Value::Number(n.to_string()))
-            .map_err(|_| "expected an integer".to_string()),
-        Kind::Bool => parse_bool(s)
+            .ok_or_else(|| "expected an integer".to_string()),
+        Kind::Bool => go_parse_bool(s)
             .map(Value::Bool)
             .ok_or_else(|| "expected a boolean (true or false)".to_string()),
         Kind::Str => Ok(Value::String(raw.to_string())),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::load_tests::{first_backend, first_endpoint, load_ok, one_error, with_endpoint};
+use super::load_tests::{first_backend, first_endpoint, load_ok, with_endpoint};
 use super::*;
 
 #[test]
@@ -82,12 +82,28 @@ fn router_namespace_is_decoded_and_type_checked() {
         r.error_body.get("404"),
         Some(&serde_json::json!({"msg": "nope"}))
     );
+}
 
-    let e = one_error(
-        r#"{"version": 3, "extra_config": {"router": {"return_error_msg": "yes"}}}"#,
-        "boolean",
+#[test]
+fn a_router_type_error_drops_the_router_options_but_four_as_krakend_does() {
+    // KrakenD reads the namespace with encoding/json: "true" is no boolean there.
+    let l = load_ok(
+        r#"{"version": 3, "extra_config": {"router": {"return_error_msg": "true",
+            "auto_options": true, "health_path": "/hc", "disable_access_log": true}}}"#,
     );
-    assert_eq!(e.path, "$.extra_config.router.return_error_msg");
+    let w = l
+        .warnings
+        .iter()
+        .find(|w| w.path == "$.extra_config.router.return_error_msg");
+    assert!(
+        w.is_some_and(|w| w.message.contains("boolean") && w.message.contains("ignores")),
+        "{:#?}",
+        l.warnings
+    );
+    let r = &l.config.router;
+    assert!(!r.return_error_msg && !r.auto_options);
+    assert_eq!(r.health_path, "/hc");
+    assert!(r.disable_access_log);
 }
 
 #[test]

@@ -200,12 +200,16 @@ fn host_with_a_path_is_rejected_unless_sanitising_is_disabled() {
 }
 
 #[test]
-fn backend_without_any_host_is_an_error() {
-    let e = one_error(
+fn backend_without_any_host_loads_with_a_warning_as_krakend_starts() {
+    let l = load_ok(
         r#"{"version": 3, "endpoints": [{"endpoint": "/a", "backend": [{"url_pattern": "/"}]}]}"#,
-        "no host",
     );
-    assert_eq!(e.path, "$.endpoints[0].backend[0]");
+    let w = l.warnings.iter().find(|w| w.message.contains("no host"));
+    assert_eq!(
+        w.map(|w| w.path.as_str()),
+        Some("$.endpoints[0].backend[0]")
+    );
+    assert!(first_backend(&l).host.is_empty());
 }
 
 #[test]
@@ -256,12 +260,16 @@ fn endpoint_colliding_with_a_custom_health_path_is_rejected() {
 }
 
 #[test]
-fn unsupported_methods_are_rejected_but_head_and_options_are_allowed() {
-    let e = one_error(
-        &with_endpoint(r#""endpoint": "/a", "method": "TRACE", "backend": [{"url_pattern": "/"}]"#),
-        "unsupported method \"TRACE\"",
-    );
-    assert_eq!(e.path, "$.endpoints[0].method");
+fn unsupported_methods_are_skipped_with_a_warning_but_head_and_options_are_allowed() {
+    let l = load_ok(&with_endpoint(
+        r#""endpoint": "/a", "method": "TRACE", "backend": [{"url_pattern": "/"}]"#,
+    ));
+    assert!(l.config.endpoints.is_empty());
+    let w = l
+        .warnings
+        .iter()
+        .find(|w| w.message.contains("unsupported method \"TRACE\""));
+    assert_eq!(w.map(|w| w.path.as_str()), Some("$.endpoints[0].method"));
     load_ok(&with_endpoint(
         r#""endpoint": "/a", "method": "HEAD", "backend": [{"url_pattern": "/"}]"#,
     ));
@@ -296,11 +304,14 @@ fn sequential_placeholders_need_no_endpoint_param() {
 }
 
 #[test]
-fn jwt_placeholders_need_the_jwt_validator() {
-    one_error(
-        &with_endpoint(r#""endpoint": "/a", "backend": [{"url_pattern": "/u/{JWT.sub}"}]"#),
-        "auth/validator",
-    );
+fn jwt_placeholders_without_the_jwt_validator_warn() {
+    let l = load_ok(&with_endpoint(
+        r#""endpoint": "/a", "backend": [{"url_pattern": "/u/{JWT.sub}"}]"#,
+    ));
+    assert!(l
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("auth/validator") && w.message.contains("never fills")));
     let l = load_ok(&with_endpoint(
         r#""endpoint": "/a", "extra_config": {"auth/validator": {"alg": "RS256"}},
            "backend": [{"url_pattern": "/u/{JWT.sub}"}]"#,
@@ -328,8 +339,8 @@ fn tls_listener_is_refused_unless_disabled() {
 }
 
 #[test]
-fn legacy_v1_keys_name_their_replacement() {
-    let errs = errors(&with_endpoint(
+fn legacy_v1_keys_are_ignored_as_krakend_does_with_a_warning_naming_their_replacement() {
+    let l = load_ok(&with_endpoint(
         r#""endpoint": "/a", "headers_to_pass": ["X"], "querystring_params": ["q"],
            "backend": [{"url_pattern": "/", "whitelist": ["a"], "blacklist": ["b"]}]"#,
     ));
@@ -340,10 +351,16 @@ fn legacy_v1_keys_name_their_replacement() {
         "\"deny\"",
     ]
     .iter()
-    .map(|new| errs.iter().any(|e| e.message.contains(new)))
+    .map(|new| {
+        l.warnings
+            .iter()
+            .any(|w| w.message.contains(new) && w.message.contains("ignores"))
+    })
     .collect();
-    assert_eq!(hints, vec![true; 4], "{errs:#?}");
-    assert_eq!(errs.len(), 4);
+    assert_eq!(hints, vec![true; 4], "{:#?}", l.warnings);
+    let (e, b) = (first_endpoint(&l), first_backend(&l));
+    assert!(e.input_headers.is_empty() && e.input_query_strings.is_empty());
+    assert!(b.allow.is_empty() && b.deny.is_empty());
 }
 
 #[test]
@@ -397,8 +414,8 @@ fn comment_keys_are_ignored_everywhere() {
 #[test]
 fn type_errors_are_reported_with_path_and_decoding_continues() {
     let errs = errors(
-        r#"{"version": 3, "port": "8080", "host": ["h"], "endpoints": [
-            {"endpoint": "/a", "timeout": "2 seconds", "backend": [{"url_pattern": 5}]}]}"#,
+        r#"{"version": 3, "port": "eighty", "host": ["h"], "endpoints": [
+            {"endpoint": "/a", "timeout": "2 seconds", "backend": [{"url_pattern": {}}]}]}"#,
     );
     let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(
@@ -426,7 +443,7 @@ fn three_distinct_errors_are_reported_at_once_in_file_order() {
   "host": ["h"],
   "listen_ip": "nope",
   "endpoints": [
-    {"endpoint": "/a", "method": "TRACE", "backend": [{"url_pattern": "/"}]},
+    {"endpoint": "/a", "port": 1, "backend": [{"url_pattern": "/", "allow": [{}]}]},
     {"endpoint": "/b/{id}", "backend": [{"url_pattern": "/{x}"}]}
   ]
 }"#,
@@ -440,7 +457,7 @@ fn three_distinct_errors_are_reported_at_once_in_file_order() {
         errs,
         vec![
             (4, "$.listen_ip"),
-            (6, "$.endpoints[0].method"),
+            (6, "$.endpoints[0].backend[0].allow[0]"),
             (7, "$.endpoints[1].backend[0].url_pattern"),
         ]
     );
@@ -500,16 +517,18 @@ fn load_reads_a_file_from_disk() {
 }
 
 #[test]
-fn missing_endpoint_and_url_pattern_are_errors() {
-    let errs = errors(&with_endpoint(
+fn missing_endpoint_and_url_pattern_are_slash_with_warnings_as_krakend_cleans_them() {
+    let l = load_ok(&with_endpoint(
         r#""method": "GET", "backend": [{"host": ["h"]}]"#,
     ));
-    let msgs: Vec<&str> = errs.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(first_endpoint(&l).endpoint, "/");
+    assert_eq!(first_backend(&l).url_pattern, "/");
+    let paths: Vec<&str> = l.warnings.iter().map(|w| w.path.as_str()).collect();
     assert_eq!(
-        msgs,
+        paths,
         vec![
-            "missing required key \"endpoint\"",
-            "missing required key \"url_pattern\""
+            "$.endpoints[0].endpoint",
+            "$.endpoints[0].backend[0].url_pattern"
         ]
     );
 }

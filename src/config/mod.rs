@@ -3,6 +3,7 @@
 //! Loading never stops at the first problem: every error and warning is collected as a
 //! [`Diagnostic`] with `file:line:col` and a JSON path, so `proxy check` can report them all.
 
+mod backend;
 mod decode;
 pub mod duration;
 mod endpoint;
@@ -10,6 +11,7 @@ mod env;
 pub mod json;
 pub mod namespaces;
 pub mod pending;
+mod proxy_ns;
 mod service;
 pub mod suggest;
 pub mod types;
@@ -90,7 +92,8 @@ pub fn load_with_env(
         .map(str::to_ascii_lowercase);
     if let Some(ext @ ("yml" | "yaml" | "toml")) = ext.as_deref() {
         return Err(no_position(format!(
-            "{ext} configuration files are not supported yet; convert it to JSON"
+            "{ext} configuration files are not supported yet (KrakenD reads them); convert it \
+             to JSON"
         )));
     }
     let bytes = std::fs::read(path)

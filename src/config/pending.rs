@@ -5,8 +5,10 @@
 
 use super::json::key_segment;
 use super::namespaces::{self, Class, Level};
-use super::validate::{not_built, BACKEND_NOT_BUILT, OUTPUT_NOT_BUILT};
-use super::{Config, Endpoint, ExtraConfig};
+use super::validate::{
+    host_use, not_built, HostUse, BACKEND_NOT_BUILT, HTTPS_BACKEND, OUTPUT_NOT_BUILT,
+};
+use super::{Backend, Config, Endpoint, ExtraConfig};
 
 /// The kind of thing that is not built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +109,16 @@ fn endpoint(out: &mut Vec<Pending>, e: &Endpoint, i: usize) {
             });
         }
         namespaces_in(out, &b.extra_config, bbase, Level::Backend, refuses);
+        if let Some((at, name, about)) = host_not_built(b) {
+            out.push(Pending {
+                at,
+                name,
+                subject: Subject::Setting,
+                level: Level::Backend,
+                refuses,
+                about,
+            });
+        }
         // KrakenD: a shadow backend's answer is dropped (lura `proxy/shadow.go`); calling it
         // like the others would merge it into the response.
         if is_shadow(&b.extra_config) {
@@ -120,6 +132,34 @@ fn endpoint(out: &mut Vec<Pending>, e: &Endpoint, i: usize) {
             });
         }
     }
+}
+
+/// The first way this backend's hosts are called that is not built (`https`, a path in the
+/// host): (where, what, what KrakenD does).
+fn host_not_built(b: &Backend) -> Option<(String, String, String)> {
+    let base = &b.span.path;
+    if b.sd == "dns" {
+        return (b.sd_scheme == "https").then(|| {
+            (
+                format!("{base}.sd_scheme"),
+                "sd_scheme https".to_string(),
+                HTTPS_BACKEND.to_string(),
+            )
+        });
+    }
+    b.host
+        .iter()
+        .enumerate()
+        .find_map(|(i, h)| match host_use(h) {
+            HostUse::NotBuilt(what, about) => {
+                let at = match &b.host_span {
+                    Some(span) => format!("{}[{i}]", span.path),
+                    None => format!("$.host[{i}]"),
+                };
+                Some((at, format!("{what} ({h})"), about.to_string()))
+            }
+            _ => None,
+        })
 }
 
 /// What `proxy.shadow` does, for `check` and the 501.

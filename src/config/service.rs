@@ -13,7 +13,7 @@ use super::validate::{
     not_built, not_built_warning, sanitize_host, unknown_encoding, OUTPUT_ENCODINGS,
     OUTPUT_NOT_BUILT,
 };
-use super::{Config, ExtraConfig, RouterConfig};
+use super::{Config, ExtraConfig, RouterConfig, Severity};
 
 /// KrakenD: lura `DefaultTimeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -311,7 +311,12 @@ pub fn decode_root(ctx: &mut Ctx, root: &Spanned) -> Config {
             format!("unsupported version: {n} (want: 3)"),
         ),
         None => {
-            if !members.iter().any(|m| m.key == "version") {
+            // A type error was reported already; absent or null is version 0.
+            let given = members
+                .iter()
+                .find(|m| m.key == "version")
+                .is_some_and(|m| m.value.value != Value::Null);
+            if !given {
                 ctx.error(
                     root.pos,
                     "$.version",
@@ -344,17 +349,25 @@ fn tls(ctx: &mut Ctx, v: &Spanned, path: &str) {
     let Some(members) = ctx.object(v, path) else {
         return;
     };
+    // KrakenD: mapstructure reads `"disabled": "true"` (or 1) as true too.
     let disabled = members
         .iter()
         .find(|m| m.key == "disabled")
-        .is_some_and(|m| m.value.value == Value::Bool(true));
+        .is_some_and(|m| match &m.value.value {
+            Value::Bool(b) => *b,
+            Value::String(s) => super::decode::go_parse_bool(s) == Some(true),
+            Value::Number(n) => n.parse::<f64>().is_ok_and(|f| f != 0.0),
+            _ => false,
+        });
     if !disabled {
-        // Serving plaintext where HTTPS was configured would silently weaken security.
+        // KrakenD serves HTTPS here. We refuse to start rather than serve plaintext where
+        // HTTPS was configured: that would silently weaken security.
         ctx.error(
             v.pos,
             path,
-            "TLS listener not supported yet (terminate TLS in front of the gateway, or set \
-             \"disabled\": true)",
+            "TLS listener not supported yet, and serving plaintext where HTTPS is configured \
+             would weaken security, so this gateway refuses to start (KrakenD serves HTTPS \
+             here); terminate TLS in front of the gateway, or set \"disabled\": true",
         );
     }
 }
@@ -423,7 +436,7 @@ fn service_extra(
     for (ns, m) in &members {
         let p = child(path, &m.key);
         match ns.as_str() {
-            "router" => *router = decode_router(ctx, &m.value, &p),
+            "router" => *router = router_ns(ctx, &m.value, &p),
             "telemetry/logging" => *log_level = logging_level(ctx, &m.value, &p),
             _ => {}
         }
@@ -452,6 +465,39 @@ fn canonical_header(name: &str) -> String {
             out
         })
         .collect()
+}
+
+/// The `router` namespace as KrakenD applies it.
+// KrakenD: lura reads the namespace with encoding/json (strict types). A type error anywhere
+// makes `json.Unmarshal` fail, and lura then applies none of the options but the four it reads
+// from the partly filled struct outside that check (`engine.go`): disable_access_log,
+// disable_path_decoding, disable_health and health_path. It starts all the same, so we do.
+fn router_ns(ctx: &mut Ctx, v: &Spanned, path: &str) -> RouterConfig {
+    let mut sub = Ctx::new(ctx.file);
+    sub.weak = false;
+    let r = decode_router(&mut sub, v, path);
+    let failed = sub.diags.iter().any(|d| d.severity == Severity::Error);
+    for mut d in sub.diags {
+        if d.severity == Severity::Error {
+            d.severity = Severity::Warning;
+            d.message = format!(
+                "{}; KrakenD then ignores the router options except disable_access_log, \
+                 disable_path_decoding, disable_health and health_path, and so does this gateway",
+                d.message
+            );
+        }
+        ctx.diags.push(d);
+    }
+    if !failed {
+        return r;
+    }
+    RouterConfig {
+        disable_access_log: r.disable_access_log,
+        disable_path_decoding: r.disable_path_decoding,
+        disable_health: r.disable_health,
+        health_path: r.health_path,
+        ..default_router()
+    }
 }
 
 fn decode_router(ctx: &mut Ctx, v: &Spanned, path: &str) -> RouterConfig {

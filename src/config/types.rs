@@ -127,6 +127,8 @@ pub struct Backend {
     pub mapping: Vec<(String, String)>,
     pub group: String,
     pub sd: String,
+    /// The scheme of the hosts `sd: dns` finds ("" = http).
+    pub sd_scheme: String,
     /// Where this backend's own `host` list is written (None: inherited from the root).
     pub host_span: Option<Span>,
     pub disable_host_sanitize: bool,

@@ -8,7 +8,10 @@
 pub const ENDPOINT_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 /// First path segments KrakenD keeps for itself.
-const RESERVED: &[&str] = &["__debug", "__echo", "__health", "__stats", "__catchall"];
+// KrakenD: lura's `Init` refuses these three. The schema also lists `/__stats` and
+// `/__catchall`, but CE serves endpoints there (its stats listen on another port and the
+// catch-all is Enterprise), so we do too.
+const RESERVED: &[&str] = &["__debug", "__echo", "__health"];
 
 fn is_param_name(name: &str) -> bool {
     !name.is_empty()
@@ -51,8 +54,8 @@ pub fn check_endpoint_path(path: &str, disable_rest: bool) -> Result<(), String>
         .unwrap_or_default();
     if RESERVED.contains(&first) {
         return Err(format!(
-            "endpoint {path:?} uses the reserved path /{first} (KrakenD keeps /__debug, /__echo, \
-             /__health, /__stats and /__catchall for itself)"
+            "endpoint {path:?} uses the reserved path /{first} (KrakenD refuses it too: it \
+             keeps /__debug, /__echo and /__health for itself)"
         ));
     }
     let mut non_rest = 0;
@@ -167,12 +170,46 @@ pub fn sanitize_host(host: &str) -> Result<String, String> {
             .all(|c| c.is_ascii_alphanumeric() || "[]:._-".contains(c));
     if !valid {
         return Err(format!(
-            "invalid host {host:?}: expected scheme://host[:port] without a path (set \
+            "invalid host {host:?}: expected scheme://host[:port] without a path (KrakenD \
+             refuses it too: lura panics at startup with \"invalid host\"; set \
              \"disable_host_sanitize\": true on the backend to use it verbatim)"
         ));
     }
     Ok(format!("{scheme}{authority}"))
 }
+
+/// What this gateway does with one backend host (sanitised, or verbatim with
+/// `disable_host_sanitize`), when the backend is not `sd: dns`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HostUse {
+    /// Called as KrakenD calls it.
+    Ok,
+    /// KrakenD calls it, but the means are not built here: the endpoint answers 501.
+    /// (what, what it does)
+    NotBuilt(&'static str, &'static str),
+    /// KrakenD starts, then fails every request sent to it: it is left out, with a warning.
+    Fails(String),
+}
+
+/// Judge a backend host the way the plan will compile it (`backend::target::split_host`).
+pub fn host_use(host: &str) -> HostUse {
+    let (scheme, rest) = host.split_once("://").unwrap_or(("http", host));
+    if scheme == "https" {
+        return HostUse::NotBuilt("https", HTTPS_BACKEND);
+    }
+    if scheme == "http" && rest.trim_end_matches('/').contains('/') {
+        return HostUse::NotBuilt("a path in the host", HOST_PATH);
+    }
+    match crate::backend::target::split_host(host) {
+        Ok(_) => HostUse::Ok,
+        Err(e) => HostUse::Fails(e),
+    }
+}
+
+/// What an `https://` backend does in KrakenD, for `check` and the 501.
+pub const HTTPS_BACKEND: &str = "calls the backend over TLS";
+/// What a host with a path does (with `disable_host_sanitize`).
+pub const HOST_PATH: &str = "puts the path written in the host before every url_pattern";
 
 /// Output encodings CE knows (`fast-json` is Enterprise-only).
 pub const OUTPUT_ENCODINGS: &[&str] = &[
@@ -252,17 +289,13 @@ mod tests {
 
     #[test]
     fn reserved_paths_are_rejected() {
-        for p in [
-            "/__debug",
-            "/__debug/x",
-            "/__echo/",
-            "/__health",
-            "/__stats/a",
-            "/__catchall",
-        ] {
+        for p in ["/__debug", "/__debug/x", "/__echo/", "/__health"] {
             assert!(check_endpoint_path(p, false).is_err(), "{p}");
         }
         assert_eq!(check_endpoint_path("/health/__debug", false), Ok(()));
+        // KrakenD CE serves these (the schema reserves them, `krakend run` does not).
+        assert_eq!(check_endpoint_path("/__stats/a", false), Ok(()));
+        assert_eq!(check_endpoint_path("/__catchall", false), Ok(()));
     }
 
     #[test]
@@ -320,6 +353,23 @@ mod tests {
         assert!(sanitize_host("ftp://example.com").is_err());
         assert!(sanitize_host("").is_err());
         assert!(sanitize_host("http://").is_err());
+    }
+
+    #[test]
+    fn hosts_are_judged_as_the_plan_compiles_them() {
+        assert_eq!(host_use("http://h:8080"), HostUse::Ok);
+        assert_eq!(host_use("h.test"), HostUse::Ok);
+        assert!(matches!(
+            host_use("https://h"),
+            HostUse::NotBuilt("https", _)
+        ));
+        assert!(matches!(
+            host_use("http://h/api"),
+            HostUse::NotBuilt("a path in the host", _)
+        ));
+        assert!(matches!(host_use("h/api"), HostUse::NotBuilt(..)));
+        assert!(matches!(host_use("amqp://q/x"), HostUse::Fails(_)));
+        assert!(matches!(host_use("http://h:99999"), HostUse::Fails(_)));
     }
 
     #[test]

@@ -53,12 +53,15 @@ pub(crate) fn parse(ns: Option<&serde_json::Value>) -> Result<Option<Ops>, Strin
                 .collect::<Result<Vec<_>, _>>()?,
             Some(_) => return Err(format!("[{i}] ({kind}): args must be an array of strings")),
         };
+        // KrakenD: lura reads `Args[0]` and `Args[1]` unchecked: more are ignored (the decoder
+        // warns), fewer panic on every request that reaches the op, so we refuse those.
         let two = |args: Vec<Vec<String>>| -> Result<(Vec<String>, Vec<String>), String> {
             let mut it = args.into_iter();
-            match (it.next(), it.next(), it.next()) {
-                (Some(a), Some(b), None) => Ok((a, b)),
+            match (it.next(), it.next()) {
+                (Some(a), Some(b)) => Ok((a, b)),
                 _ => Err(format!(
-                    "[{i}] ({kind}): needs exactly two args [source, destination]"
+                    "[{i}] ({kind}): needs exactly two args [source, destination] (KrakenD \
+                     panics on every request that reaches this op)"
                 )),
             }
         };
@@ -80,12 +83,9 @@ pub(crate) fn parse(ns: Option<&serde_json::Value>) -> Result<Option<Ops>, Strin
                 }
                 Op::Append(src, dst)
             }
-            "del" => {
-                if args.is_empty() {
-                    return Err(format!("[{i}] (del): needs at least one path"));
-                }
-                Op::Del(args)
-            }
+            // KrakenD: lura deletes each arg in turn, so a `del` without args does nothing
+            // (it still turns the flatmap on).
+            "del" => Op::Del(args),
             _ => Op::Skip,
         });
     }

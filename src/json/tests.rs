@@ -16,6 +16,7 @@ fn backend() -> Backend {
         mapping: vec![],
         group: String::new(),
         sd: "static".into(),
+        sd_scheme: String::new(),
         host_span: None,
         disable_host_sanitize: false,
         input_headers: vec![],
@@ -462,7 +463,6 @@ fn bad_flatmap_args_are_rejected_at_compile_time() {
         serde_json::json!([{"type": "move", "args": ["a"]}]),
         serde_json::json!([{"type": "move", "args": ["a", 1]}]),
         serde_json::json!([{"type": "move", "args": ["a", "*.b"]}]),
-        serde_json::json!([{"type": "del", "args": []}]),
         serde_json::json!([{"type": "append", "args": ["a.*", "b"]}]),
     ] {
         let b = with_flatmap(backend(), ops.clone());
@@ -471,6 +471,19 @@ fn bad_flatmap_args_are_rejected_at_compile_time() {
             EndpointFlatmap::compile(Some(&serde_json::json!({"flatmap_filter": ops}))).is_err()
         );
     }
+}
+
+#[test]
+fn flatmap_ops_read_as_krakend_reads_them_extra_args_ignored_and_del_without_args_a_no_op() {
+    let b = with_flatmap(
+        backend(),
+        serde_json::json!([
+            {"type": "move", "args": ["a", "z", "ignored"]},
+            {"type": "del"}
+        ]),
+    );
+    let f = shape(&b, r#"{"a":1,"b":2}"#).unwrap_or_default();
+    assert_eq!(obj(&f), r#"{"z":1,"b":2}"#);
 }
 
 #[test]

@@ -160,7 +160,7 @@ pub(super) fn compile_endpoint(
     };
     let mut backends = Vec::with_capacity(e.backend.len());
     for (i, b) in e.backend.iter().enumerate() {
-        match compile_backend(b) {
+        match compile_backend(b, refusal.is_some()) {
             Ok(bp) => backends.push(bp),
             Err(m) => errors.push(format!("backend[{i}]: {m}")),
         }
@@ -179,14 +179,8 @@ pub(super) fn compile_endpoint(
         None
     };
     let proxy_ns = e.extra_config.get("proxy");
-    let sequential = compile_sequential(e, proxy_ns, &mut errors);
-    let static_response = match compile_static(proxy_ns) {
-        Ok(s) => s,
-        Err(m) => {
-            errors.push(m);
-            None
-        }
-    };
+    let sequential = compile_sequential(proxy_ns, &mut errors);
+    let static_response = compile_static(proxy_ns);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -220,21 +214,12 @@ pub(super) fn compile_endpoint(
 
 /// `proxy.sequential` and `proxy.sequential_propagated_params`. Sequential only means something
 /// with several backends (lura skips the merger for one).
-fn compile_sequential(
-    e: &config::Endpoint,
-    proxy_ns: Option<&serde_json::Value>,
-    errors: &mut Vec<String>,
-) -> bool {
-    let sequential = match proxy_ns.and_then(|p| p.get("sequential")) {
-        None => false,
-        Some(serde_json::Value::Bool(b)) => *b,
-        Some(other) => {
-            errors.push(format!(
-                "proxy.sequential: expected true or false, got {other}"
-            ));
-            false
-        }
-    };
+fn compile_sequential(proxy_ns: Option<&serde_json::Value>, errors: &mut Vec<String>) -> bool {
+    // KrakenD: anything but `true` is false (lura `v.(bool)`); the decoder warned.
+    let sequential = proxy_ns
+        .and_then(|p| p.get("sequential"))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
     // KrakenD: `sequential_propagated_params` exposes earlier results as `RespN_x` request params
     // to Lua and CEL only; we have neither, so it is accepted and checked but changes nothing.
     // (lura panics on a non-string entry; we refuse it at load time.)
@@ -244,56 +229,42 @@ fn compile_sequential(
             .is_some_and(|a| a.iter().all(serde_json::Value::is_string));
         if !ok {
             errors.push(
-                "proxy.sequential_propagated_params: expected an array of strings such as \"resp0_id\""
+                "proxy.sequential_propagated_params: expected an array of strings such as \
+                 \"resp0_id\" (KrakenD panics on anything else)"
                     .into(),
             );
         }
     }
-    if sequential && e.backend.len() > 1 {
-        for (i, b) in e.backend.iter().enumerate() {
-            for p in UrlTemplate::compile(&b.url_pattern).pieces() {
-                if let crate::backend::url::Piece::Resp(n, field) = p {
-                    if *n >= i {
-                        errors.push(format!(
-                            "backend[{i}].url_pattern: {{resp{n}_{field}}} refers to backend {n}, \
-                             but a sequential backend can only use the results of earlier ones"
-                        ));
-                    }
-                }
-            }
-        }
-    }
+    // KrakenD: `{respN_x}` naming a backend not called yet is never filled (lura skips it);
+    // the decoder warned, and the URL renders it empty.
     sequential
 }
 
 /// `proxy.static`: `{"data": {...}, "strategy": "..."}`.
-fn compile_static(proxy_ns: Option<&serde_json::Value>) -> Result<Option<StaticResponse>, String> {
-    let Some(s) = proxy_ns.and_then(|p| p.get("static")) else {
-        return Ok(None);
-    };
-    let data = s
-        .get("data")
-        .filter(|d| d.is_object())
-        .ok_or("proxy.static.data: expected an object")?;
-    // KrakenD: a missing strategy means "always". An unknown name silently means "always" in
-    // lura too; we refuse it, since a typo would otherwise change behaviour quietly.
-    let strategy = match s.get("strategy") {
-        None => StaticStrategy::Always,
-        Some(v) => v.as_str().and_then(StaticStrategy::parse).ok_or_else(|| {
-            format!(
-                "proxy.static.strategy: {v} is not one of \"always\", \"success\", \"complete\", \
-                 \"errored\", \"incomplete\""
-            )
-        })?,
-    };
-    Ok(Some(StaticResponse {
+// KrakenD (lura `getStaticMiddlewareCfg`): without a `data` object the block is ignored; a
+// missing, non-string or unknown strategy means "always". The decoder warned about both.
+fn compile_static(proxy_ns: Option<&serde_json::Value>) -> Option<StaticResponse> {
+    let s = proxy_ns.and_then(|p| p.get("static"))?;
+    let data = s.get("data").filter(|d| d.is_object())?;
+    let strategy = s
+        .get("strategy")
+        .and_then(serde_json::Value::as_str)
+        .and_then(StaticStrategy::parse)
+        .unwrap_or(StaticStrategy::Always);
+    Some(StaticResponse {
         data: crate::json::from_value(data),
         strategy,
-    }))
+    })
 }
 
-fn compile_backend(b: &config::Backend) -> Result<BackendPlan, String> {
-    let hosts = Hosts::compile(b)?;
+/// `blocked`: the endpoint answers 501 without calling any backend, so hosts that cannot be
+/// called (an `https://` one, say) are no reason to refuse the config.
+fn compile_backend(b: &config::Backend, blocked: bool) -> Result<BackendPlan, String> {
+    let hosts = match Hosts::compile(b) {
+        Ok(h) => h,
+        Err(_) if blocked => Hosts::Static(Vec::new()),
+        Err(e) => return Err(e),
+    };
     let encoding = match b.encoding.as_str() {
         "safejson" => Encoding::SafeJson,
         "string" => Encoding::String,

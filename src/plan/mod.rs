@@ -136,7 +136,13 @@ impl Plan {
                         &e.endpoint,
                         RouteTarget::Endpoint(endpoints.len()),
                     ) {
-                        errors.push(err(&e.span, re.to_string()));
+                        // KrakenD: gin panics at startup on conflicting or malformed routes.
+                        errors.push(err(
+                            &e.span,
+                            format!(
+                                "{re}; KrakenD refuses it too: its router (gin) panics at startup"
+                            ),
+                        ));
                     }
                     endpoints.push(ep);
                 }
