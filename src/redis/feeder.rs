@@ -172,7 +172,8 @@ pub fn run<L: LocalBucket + ?Sized>(
             Ok(granted) => {
                 state.leases.fetch_add(1, Ordering::Relaxed);
                 state.granted.fetch_add(granted, Ordering::Relaxed);
-                state.healthy.store(true, Ordering::Relaxed);
+                // The local bucket hears of a change before `healthy()` shows it, so whoever
+                // sees the feeder healthy sees the local side told.
                 if reported != Some(true) {
                     if reported == Some(false) {
                         crate::info!(
@@ -183,6 +184,7 @@ pub fn run<L: LocalBucket + ?Sized>(
                     local.set_healthy(true);
                     reported = Some(true);
                 }
+                state.healthy.store(true, Ordering::Relaxed);
                 backoff = cfg.backoff_min;
                 let accepted = if granted > 0 {
                     local.deposit(granted).min(granted)
@@ -210,7 +212,6 @@ pub fn run<L: LocalBucket + ?Sized>(
             }
             Err(e) => {
                 state.failures.fetch_add(1, Ordering::Relaxed);
-                state.healthy.store(false, Ordering::Relaxed);
                 if reported != Some(false) {
                     crate::warn!(
                         "redis {}: lease failed ({e}); using the fallback until Redis answers again",
@@ -219,6 +220,7 @@ pub fn run<L: LocalBucket + ?Sized>(
                     local.set_healthy(false);
                     reported = Some(false);
                 }
+                state.healthy.store(false, Ordering::Relaxed);
                 sleep(state, jitter.spread(backoff));
                 backoff = (backoff * 2).min(cfg.backoff_max);
             }
