@@ -61,8 +61,18 @@ fn a_config_with_the_fixtures_shapes_starts_and_only_what_is_not_built_answers_5
     let cfg = fixture_shapes(&b.url());
     let out = check_file(&cfg.to_string(), &[]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    for warned in ["xml", "rss", "negotiate", "modifier/lua-backend", "does-not-resolve"] {
-        assert!(out.stderr.contains(warned), "no warning about {warned}: {}", out.stderr);
+    for warned in [
+        "xml",
+        "rss",
+        "negotiate",
+        "modifier/lua-backend",
+        "does-not-resolve",
+    ] {
+        assert!(
+            out.stderr.contains(warned),
+            "no warning about {warned}: {}",
+            out.stderr
+        );
     }
     let g = Gateway::start(&cfg.to_string());
     let r = get(&g.url("/plain"));
@@ -81,7 +91,11 @@ fn a_config_with_the_fixtures_shapes_starts_and_only_what_is_not_built_answers_5
     assert_eq!(get(&g.url("/offline")).status, 500);
     assert_eq!(get(&g.url("/plain")).status, 200);
     // Only the working endpoint's backend was called.
-    assert!(b.requests().iter().all(|r| r.path == "/x"), "{:?}", b.requests());
+    assert!(
+        b.requests().iter().all(|r| r.path == "/x"),
+        "{:?}",
+        b.requests()
+    );
 }
 
 #[test]

@@ -1,12 +1,12 @@
 //! The compiled form of one endpoint and its backends: filters, URL templates, shaping,
 //! sequential/static/concurrent settings, hosts (names resolved at run time, see backend::dns).
 
+use crate::backend::ratelimit::BackendLimit;
 use crate::backend::url::UrlTemplate;
 use crate::backend::Hosts;
 use crate::config;
 use crate::config::namespaces::Level;
 use crate::config::pending::{Pending, Subject};
-use crate::backend::ratelimit::BackendLimit;
 use crate::guard::ratelimit::config::{ProxyConfig, RouterConfig};
 use crate::guard::ratelimit::router::{ClientIpRule, RouterLimit};
 use bytes::Bytes;

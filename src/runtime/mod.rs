@@ -180,7 +180,10 @@ async fn worker_main(
 /// Rate-limit shards of this core that went quiet hand their leftover tokens back, so traffic
 /// that moved to another core can use them (a few loads per limit: no sweep over clients).
 fn flush_rate_limits(plan: &Plan) {
-    let (core, now) = (crate::guard::ratelimit::core(), crate::guard::ratelimit::now_ns());
+    let (core, now) = (
+        crate::guard::ratelimit::core(),
+        crate::guard::ratelimit::now_ns(),
+    );
     for ep in &plan.endpoints {
         if let Some(l) = &ep.rate_limit {
             l.flush(core, now);

@@ -58,7 +58,11 @@ impl ClientTable {
     /// `rate` tokens a second per client, burst `capacity` (at least 1), up to `entries`
     /// clients tracked at once (rounded up to a power of two, at least 8).
     pub fn new(rate: f64, capacity: u64, entries: usize) -> ClientTable {
-        let rate = if rate.is_finite() { rate.max(1e-9) } else { 1e-9 };
+        let rate = if rate.is_finite() {
+            rate.max(1e-9)
+        } else {
+            1e-9
+        };
         let interval = (1e9 / rate).round().clamp(1.0, u64::MAX as f64 / 4.0) as u64;
         let n = entries.max(WAY).next_power_of_two();
         ClientTable {
@@ -103,8 +107,7 @@ impl ClientTable {
             let Some((e, old, _)) = victim else {
                 return false;
             };
-            if e
-                .key
+            if e.key
                 .compare_exchange(old, h, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {

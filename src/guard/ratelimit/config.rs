@@ -195,10 +195,9 @@ mod tests {
         assert_eq!((c.max_rate, c.capacity), (10.0, 10), "every under 1s is 1s");
         let c = RouterConfig::parse(&json!({"max_rate": 7.9, "every": "nonsense"})).unwrap();
         assert_eq!((c.max_rate, c.capacity), (7.9, 7));
-        let c = RouterConfig::parse(
-            &json!({"client_max_rate": 4, "strategy": "IP", "capacity": 3.7}),
-        )
-        .unwrap();
+        let c =
+            RouterConfig::parse(&json!({"client_max_rate": 4, "strategy": "IP", "capacity": 3.7}))
+                .unwrap();
         assert_eq!(c.strategy, Some(Strategy::Ip));
         assert_eq!((c.capacity, c.client_capacity), (3, 4));
     }

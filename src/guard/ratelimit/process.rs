@@ -41,7 +41,11 @@ impl ProcessBucket {
     /// A full bucket refilling at `rate` tokens a second (clamped to at least 1e-9, as KrakenD
     /// does) up to `capacity` tokens (at least 1). `now` starts the refill clock.
     pub fn new(rate: f64, capacity: u64, now: u64) -> ProcessBucket {
-        let rate = if rate.is_finite() { rate.max(1e-9) } else { 1e-9 };
+        let rate = if rate.is_finite() {
+            rate.max(1e-9)
+        } else {
+            1e-9
+        };
         let capacity = capacity.max(1);
         let rate_units = (rate * UNIT as f64).round().max(1.0) as u64;
         ProcessBucket {

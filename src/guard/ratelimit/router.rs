@@ -155,12 +155,7 @@ impl RouterLimit {
         let id = format!("router {method} {path} {v}");
         let endpoint = (c.max_rate > 0.0).then(|| {
             registry::shared(format!("{id} endpoint"), || {
-                Limiter::new(
-                    c.max_rate,
-                    c.capacity,
-                    super::workers(),
-                    super::now_ns(),
-                )
+                Limiter::new(c.max_rate, c.capacity, super::workers(), super::now_ns())
             })
         });
         let clients = if c.client_max_rate > 0.0 {
