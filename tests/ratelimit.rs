@@ -2,6 +2,12 @@
 //! order, client keys (header, param, ip with and without trusted proxies), backend limits as
 //! backend failures, startup refusals, and what a reload keeps. Rates here are per minute, so
 //! nothing refills during a test and every count is exact.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

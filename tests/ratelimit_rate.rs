@@ -3,6 +3,12 @@
 //! many (SO_REUSEPORT spreads them over the cores); and a flood of distinct client keys keeps
 //! memory bounded and a normal client unharmed (`#[ignore]`d: about a minute in debug builds;
 //! run with `cargo test --release --test ratelimit_rate -- --ignored`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -192,7 +198,10 @@ fn a_million_client_keys_keep_memory_bounded_and_a_normal_client_unharmed() {
          normal client p99 {base:?} alone, {during:?} during the flood",
         keys as f64 / flood_time.as_secs_f64()
     );
-    assert!(base_odd.is_empty() && flood_odd.is_empty(), "{base_odd:?} {flood_odd:?}");
+    assert!(
+        base_odd.is_empty() && flood_odd.is_empty(),
+        "{base_odd:?} {flood_odd:?}"
+    );
     // The table is 1 MiB per endpoint; allow for connection buffers and allocator slack.
     assert!(
         rss_after.saturating_sub(rss_before) < 16 * 1024,
