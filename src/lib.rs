@@ -25,6 +25,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod gateway;
+pub mod guard;
 pub mod http;
 pub mod json;
 pub mod log;

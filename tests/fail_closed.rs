@@ -145,8 +145,8 @@ fn service_level_bot_detector_fails_a_no_op_endpoint_closed() {
 // Endpoint level.
 
 #[test]
-fn endpoint_level_rate_limit_fails_a_single_backend_endpoint_closed() {
-    assert_fails_closed(Level::Endpoint, Kind::Single, "qos/ratelimit/router");
+fn endpoint_level_cel_fails_a_single_backend_endpoint_closed() {
+    assert_fails_closed(Level::Endpoint, Kind::Single, "validation/cel");
 }
 
 #[test]
@@ -172,8 +172,8 @@ fn endpoint_level_plugin_fails_a_no_op_endpoint_closed() {
 // Backend level: the endpoint owning the backend answers 501 before calling any backend.
 
 #[test]
-fn backend_level_rate_limit_fails_a_single_backend_endpoint_closed() {
-    assert_fails_closed(Level::Backend, Kind::Single, "qos/ratelimit/proxy");
+fn backend_level_lua_fails_a_single_backend_endpoint_closed() {
+    assert_fails_closed(Level::Backend, Kind::Single, "modifier/lua-backend");
 }
 
 #[test]
@@ -253,7 +253,7 @@ fn check_lists_each_namespace_with_its_path_and_what_happens() {
     let b = Backend::json("{}");
     let mut cfg = config_for(&b, Kind::Merge);
     place(&mut cfg, Level::Service, "telemetry/metrics");
-    place(&mut cfg, Level::Backend, "qos/ratelimit/proxy");
+    place(&mut cfg, Level::Backend, "modifier/lua-backend");
     let out = check_file(&cfg.to_string(), &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
@@ -264,7 +264,7 @@ fn check_lists_each_namespace_with_its_path_and_what_happens() {
     );
     assert!(
         out.stdout.contains(
-            "$.endpoints[0].backend[1].extra_config[\"qos/ratelimit/proxy\"]: qos/ratelimit/proxy: \
+            "$.endpoints[0].backend[1].extra_config[\"modifier/lua-backend\"]: modifier/lua-backend: \
              GET /x answers 501"
         ),
         "{}",

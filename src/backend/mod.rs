@@ -7,6 +7,7 @@ pub mod client;
 mod dial;
 pub mod dns;
 pub mod pool;
+pub mod ratelimit;
 pub mod target;
 pub mod url;
 
@@ -52,6 +53,8 @@ pub enum BackendError {
     NoHost,
     /// The host name does not resolve (the resolver's message: `lookup NAME: reason`).
     Resolve(String),
+    /// `qos/ratelimit/proxy` refused the call: the backend was not called.
+    RateLimited,
 }
 
 impl std::fmt::Display for BackendError {
@@ -67,6 +70,7 @@ impl std::fmt::Display for BackendError {
             BackendError::NoHost => f.write_str("no hosts available"),
             // Go: `dial tcp: lookup NAME on SERVER: no such host`.
             BackendError::Resolve(m) => write!(f, "dial tcp: {m}"),
+            BackendError::RateLimited => f.write_str(crate::guard::ratelimit::ERR_LIMITED),
         }
     }
 }

@@ -1,11 +1,14 @@
 //! The compiled form of one endpoint and its backends: filters, URL templates, shaping,
 //! sequential/static/concurrent settings, hosts (names resolved at run time, see backend::dns).
 
+use crate::backend::ratelimit::BackendLimit;
 use crate::backend::url::UrlTemplate;
 use crate::backend::Hosts;
 use crate::config;
 use crate::config::namespaces::Level;
 use crate::config::pending::{Pending, Subject};
+use crate::guard::ratelimit::config::{ProxyConfig, RouterConfig};
+use crate::guard::ratelimit::router::{ClientIpRule, RouterLimit};
 use bytes::Bytes;
 use std::time::Duration;
 
@@ -90,6 +93,8 @@ pub struct EndpointPlan {
     /// `concurrent_calls`: each backend request fired this many times, the first success wins
     /// (1 = a single call; never more than 1 for no-op).
     pub concurrent_calls: usize,
+    /// `qos/ratelimit/router`: checked after the 501 refusal, before any backend is called.
+    pub rate_limit: Option<crate::guard::ratelimit::router::RouterLimit>,
 }
 
 /// `proxy.static` compiled: the data (as shaped fields) and when it applies.
@@ -142,12 +147,16 @@ pub struct BackendPlan {
     pub url_pattern: String,
     /// decode -> target -> allow|deny -> mapping -> group (or flatmap), compiled once.
     pub shape: crate::json::BackendShape,
+    /// `qos/ratelimit/proxy`: calls over it fail without reaching the backend.
+    pub rate_limit: Option<crate::backend::ratelimit::BackendLimit>,
 }
 
 /// The version text in `X-Krakend` and `User-Agent`: ours, not KrakenD's (intended difference).
 pub(super) fn compile_endpoint(
     e: &config::Endpoint,
     refusal: Option<&Pending>,
+    ip: &ClientIpRule,
+    trusted_error: Option<&str>,
 ) -> Result<EndpointPlan, Vec<String>> {
     let mut errors = Vec::new();
     let output = match e.output_encoding.as_str() {
@@ -160,7 +169,8 @@ pub(super) fn compile_endpoint(
     };
     let mut backends = Vec::with_capacity(e.backend.len());
     for (i, b) in e.backend.iter().enumerate() {
-        match compile_backend(b, refusal.is_some()) {
+        let place = format!("{} {} backend[{i}] {}", e.method, e.endpoint, b.url_pattern);
+        match compile_backend(b, refusal.is_some(), &place) {
             Ok(bp) => backends.push(bp),
             Err(m) => errors.push(format!("backend[{i}]: {m}")),
         }
@@ -181,6 +191,17 @@ pub(super) fn compile_endpoint(
     let proxy_ns = e.extra_config.get("proxy");
     let sequential = compile_sequential(proxy_ns, &mut errors);
     let static_response = compile_static(proxy_ns);
+    let rate_limit = match e.extra_config.get(RouterConfig::NS) {
+        Some(v) => {
+            let params = placeholders(&e.endpoint);
+            RouterLimit::compile(v, &e.method, &e.endpoint, &params, ip, trusted_error)
+                .unwrap_or_else(|m| {
+                    errors.push(m);
+                    None
+                })
+        }
+        None => None,
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -209,7 +230,16 @@ pub(super) fn compile_endpoint(
         } else {
             e.concurrent_calls.max(1) as usize
         },
+        rate_limit,
     })
+}
+
+/// The `{name}` placeholders of an endpoint path.
+fn placeholders(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+        .map(str::to_string)
+        .collect()
 }
 
 /// `proxy.sequential` and `proxy.sequential_propagated_params`. Sequential only means something
@@ -259,11 +289,15 @@ fn compile_static(proxy_ns: Option<&serde_json::Value>) -> Option<StaticResponse
 
 /// `blocked`: the endpoint answers 501 without calling any backend, so hosts that cannot be
 /// called (an `https://` one, say) are no reason to refuse the config.
-fn compile_backend(b: &config::Backend, blocked: bool) -> Result<BackendPlan, String> {
+fn compile_backend(b: &config::Backend, blocked: bool, place: &str) -> Result<BackendPlan, String> {
     let hosts = match Hosts::compile(b) {
         Ok(h) => h,
         Err(_) if blocked => Hosts::Static(Vec::new()),
         Err(e) => return Err(e),
+    };
+    let rate_limit = match b.extra_config.get(ProxyConfig::NS) {
+        Some(v) => BackendLimit::compile(v, place)?,
+        None => None,
     };
     let encoding = match b.encoding.as_str() {
         "safejson" => Encoding::SafeJson,
@@ -296,6 +330,7 @@ fn compile_backend(b: &config::Backend, blocked: bool) -> Result<BackendPlan, St
         return_error_details,
         url_pattern: b.url_pattern.clone(),
         shape,
+        rate_limit,
     })
 }
 

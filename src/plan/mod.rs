@@ -126,10 +126,26 @@ impl Plan {
         // Whatever is not built and guards access or changes answers fails its endpoints closed
         // (at service level, all of them).
         let pending = crate::config::pending::pending(cfg);
+        // The client IP rule of `strategy: ip` rate limits: headers only from trusted proxies.
+        let mut trusted = Vec::new();
+        let mut trusted_error = None;
+        for t in &rc.trusted_proxies {
+            match crate::guard::ratelimit::router::Cidr::parse(t) {
+                Ok(c) => trusted.push(c),
+                Err(e) => trusted_error = Some(e),
+            }
+        }
+        let ip_rule = crate::guard::ratelimit::router::ClientIpRule {
+            headers: rc
+                .forwarded_by_client_ip
+                .then(|| rc.remote_ip_headers.clone())
+                .filter(|h| !h.is_empty()),
+            trusted,
+        };
         let mut endpoints = Vec::with_capacity(cfg.endpoints.len());
         for (i, e) in cfg.endpoints.iter().enumerate() {
             let refusal = crate::config::pending::refusal(&pending, i);
-            match endpoint::compile_endpoint(e, refusal) {
+            match endpoint::compile_endpoint(e, refusal, &ip_rule, trusted_error.as_deref()) {
                 Ok(ep) => {
                     if let Err(re) = router.insert(
                         &e.method,

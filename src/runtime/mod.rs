@@ -143,6 +143,7 @@ async fn worker_main(
             monoio::time::sleep(Duration::from_millis(200)).await;
             crate::log::flush_access();
             idle::sweep(&housekeeper.idle, Instant::now());
+            flush_rate_limits(&housekeeper.plan());
             tick = tick.wrapping_add(1);
             if tick % 5 == 0 {
                 release_freed_memory();
@@ -174,6 +175,25 @@ async fn worker_main(
     }
     crate::log::flush_access();
     Ok(())
+}
+
+/// Rate-limit shards of this core that went quiet hand their leftover tokens back, so traffic
+/// that moved to another core can use them (a few loads per limit: no sweep over clients).
+fn flush_rate_limits(plan: &Plan) {
+    let (core, now) = (
+        crate::guard::ratelimit::core(),
+        crate::guard::ratelimit::now_ns(),
+    );
+    for ep in &plan.endpoints {
+        if let Some(l) = &ep.rate_limit {
+            l.flush(core, now);
+        }
+        for b in &ep.backends {
+            if let Some(l) = &b.rate_limit {
+                l.flush(core, now);
+            }
+        }
+    }
 }
 
 /// mimalloc purges freed pages lazily, during later allocations on the same thread: a worker

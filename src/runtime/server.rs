@@ -63,6 +63,8 @@ pub fn run(opts: RunOpts) -> i32 {
         eprintln!("proxy: --cores {cores}: this process may run on {max} core(s)");
         return EXIT_USAGE;
     }
+    // Every rate limit gets one shard per event loop.
+    crate::guard::ratelimit::set_workers(cores);
     let Some((plan, cfg)) = load_plan(&opts.config, opts.debug) else {
         eprintln!("proxy: {}: configuration rejected", opts.config.display());
         return EXIT_CONFIG;
@@ -115,6 +117,7 @@ pub fn run(opts: RunOpts) -> i32 {
                 if let Some(c) = core {
                     core_affinity::set_for_current(c);
                 }
+                crate::guard::ratelimit::set_core(i);
                 let res = run_worker(l, h, s, |d| {
                     let _ = tx.send(Ok((i, d)));
                 });

@@ -291,8 +291,6 @@ mod tests {
             "security/bot-detector",
             "auth/signer",
             "auth/client-credentials",
-            "qos/ratelimit/router",
-            "qos/ratelimit/proxy",
             "qos/circuit-breaker",
             "qos/http-cache",
             "validation/json-schema",
@@ -345,7 +343,7 @@ mod tests {
     #[test]
     fn warnings_say_what_happens_at_each_level() {
         assert_eq!(warning("proxy", Level::Endpoint), None);
-        let w = warning("qos/ratelimit/proxy", Level::Backend).unwrap();
+        let w = warning("modifier/lua-backend", Level::Backend).unwrap();
         assert!(
             w.contains("the endpoint calling this backend answers 501"),
             "{w}"

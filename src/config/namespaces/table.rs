@@ -60,6 +60,19 @@ pub static REGISTRY: &[Namespace] = &[
         "`return_error_code`, `return_error_details`",
     ),
     ns(
+        "qos/ratelimit/router",
+        E,
+        Implemented,
+        "endpoint (503) and per-client (429) token buckets, exact per process; `ip` trusts \
+         forwarded addresses only from `router.trusted_proxies`",
+    ),
+    ns(
+        "qos/ratelimit/proxy",
+        B,
+        Implemented,
+        "backend token bucket, exact per process: calls over it fail (500 or partial response)",
+    ),
+    ns(
         "telemetry/logging",
         S,
         Implemented,
@@ -137,18 +150,6 @@ pub static REGISTRY: &[Namespace] = &[
         B,
         FailClosed,
         "OAuth2 client-credentials token on backend calls: changes what is sent",
-    ),
-    ns(
-        "qos/ratelimit/router",
-        E,
-        FailClosed,
-        "endpoint and per-client rate limits (503/429): guards access",
-    ),
-    ns(
-        "qos/ratelimit/proxy",
-        B,
-        FailClosed,
-        "backend rate limit (calls over it fail): guards the backend",
     ),
     ns(
         "qos/circuit-breaker",

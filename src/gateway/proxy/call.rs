@@ -138,6 +138,14 @@ pub(super) async fn call_stream(
     out: &OutRequest,
     deadline: Instant,
 ) -> Result<Streaming, BackendError> {
+    // KrakenD: the backend rate limit sits outside the HTTP client; a refused call is an error
+    // like any other (500 or a partial response), and each concurrent call takes a token.
+    if let Some(limit) = &b.rate_limit {
+        if !limit.admit() {
+            // Not logged: refusals come in floods, and they are the limit working.
+            return Err(BackendError::RateLimited);
+        }
+    }
     let r = pick_and_call(plan, ctx, b, out, deadline).await;
     if let Err(e) = &r {
         crate::warn!("[BACKEND: {}] {}", b.url_pattern, e);

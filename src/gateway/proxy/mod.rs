@@ -49,6 +49,13 @@ pub(super) async fn endpoint(
     if let Some(blocked) = &ep.blocked {
         return Response::json(501, blocked.clone());
     }
+    // KrakenD: the router rate limit runs after JWT validation, before the proxy; its refusal
+    // is a bare status (gin's AbortWithError writes no body).
+    if let Some(limit) = &ep.rate_limit {
+        if let Err(refused) = limit.admit(head, params, peer.ip()) {
+            return Response::new(refused.status());
+        }
+    }
     let server = &plan.server;
     let inb = Inbound {
         head,
