@@ -157,6 +157,7 @@ pub(super) fn compile_endpoint(
     refusal: Option<&Pending>,
     ip: &ClientIpRule,
     trusted_error: Option<&str>,
+    pools: &crate::redis::Pools,
 ) -> Result<EndpointPlan, Vec<String>> {
     let mut errors = Vec::new();
     let output = match e.output_encoding.as_str() {
@@ -170,7 +171,7 @@ pub(super) fn compile_endpoint(
     let mut backends = Vec::with_capacity(e.backend.len());
     for (i, b) in e.backend.iter().enumerate() {
         let place = format!("{} {} backend[{i}] {}", e.method, e.endpoint, b.url_pattern);
-        match compile_backend(b, refusal.is_some(), &place) {
+        match compile_backend(b, refusal.is_some(), &place, pools) {
             Ok(bp) => backends.push(bp),
             Err(m) => errors.push(format!("backend[{i}]: {m}")),
         }
@@ -194,7 +195,7 @@ pub(super) fn compile_endpoint(
     let rate_limit = match e.extra_config.get(RouterConfig::NS) {
         Some(v) => {
             let params = placeholders(&e.endpoint);
-            RouterLimit::compile(v, &e.method, &e.endpoint, &params, ip, trusted_error)
+            RouterLimit::compile(v, &e.method, &e.endpoint, &params, ip, trusted_error, pools)
                 .unwrap_or_else(|m| {
                     errors.push(m);
                     None
@@ -289,14 +290,19 @@ fn compile_static(proxy_ns: Option<&serde_json::Value>) -> Option<StaticResponse
 
 /// `blocked`: the endpoint answers 501 without calling any backend, so hosts that cannot be
 /// called (an `https://` one, say) are no reason to refuse the config.
-fn compile_backend(b: &config::Backend, blocked: bool, place: &str) -> Result<BackendPlan, String> {
+fn compile_backend(
+    b: &config::Backend,
+    blocked: bool,
+    place: &str,
+    pools: &crate::redis::Pools,
+) -> Result<BackendPlan, String> {
     let hosts = match Hosts::compile(b) {
         Ok(h) => h,
         Err(_) if blocked => Hosts::Static(Vec::new()),
         Err(e) => return Err(e),
     };
     let rate_limit = match b.extra_config.get(ProxyConfig::NS) {
-        Some(v) => BackendLimit::compile(v, place)?,
+        Some(v) => BackendLimit::compile(v, place, pools)?,
         None => None,
     };
     let encoding = match b.encoding.as_str() {

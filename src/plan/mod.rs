@@ -86,6 +86,23 @@ pub struct BackendSettings {
     pub limits: Limits,
 }
 
+impl Plan {
+    /// The limits of this plan whose `max_rate` is cluster-wide (`connection_name`): what
+    /// `proxy run` starts feeders for.
+    pub fn cluster_limits(
+        &self,
+    ) -> impl Iterator<Item = &Arc<crate::guard::ratelimit::cluster::ClusterLimit>> {
+        self.endpoints.iter().flat_map(|e| {
+            let router = e.rate_limit.as_ref().and_then(|r| r.cluster());
+            let backends = e
+                .backends
+                .iter()
+                .filter_map(|b| b.rate_limit.as_ref().and_then(|l| l.cluster()));
+            router.into_iter().chain(backends)
+        })
+    }
+}
+
 pub fn version_text() -> String {
     format!("proxy-{}", crate::VERSION)
 }
@@ -142,10 +159,23 @@ impl Plan {
                 .filter(|h| !h.is_empty()),
             trusted,
         };
+        // The service-level `redis` namespace (KrakenD EE): connections rate limits may name.
+        let pools = match cfg.extra_config.get("redis") {
+            Some(v) => crate::redis::config::compile_pools(v).unwrap_or_else(|m| {
+                let at = Span {
+                    path: "$.extra_config.redis".into(),
+                    ..root.clone()
+                };
+                errors.push(err(&at, m));
+                crate::redis::Pools::default()
+            }),
+            None => crate::redis::Pools::default(),
+        };
         let mut endpoints = Vec::with_capacity(cfg.endpoints.len());
         for (i, e) in cfg.endpoints.iter().enumerate() {
             let refusal = crate::config::pending::refusal(&pending, i);
-            match endpoint::compile_endpoint(e, refusal, &ip_rule, trusted_error.as_deref()) {
+            match endpoint::compile_endpoint(e, refusal, &ip_rule, trusted_error.as_deref(), &pools)
+            {
                 Ok(ep) => {
                     if let Err(re) = router.insert(
                         &e.method,

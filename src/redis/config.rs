@@ -30,10 +30,10 @@
 //!
 //! Keys of the rate-limit block: `connection_name` (EE; its deprecated `connection_pool` is
 //! read too) and what to do when Redis is down or slow: `on_failure`: `"local"` (default:
-//! keep serving under this process's own limit) or `"deny"` (fail closed: 429 until Redis is
-//! back). EE's boolean `on_failure_allow` is read too: `false` means deny and `true` means
-//! local (EE lets requests through unlimited; we keep the local limit, which is never less
-//! safe).
+//! keep serving under this process's own limit) or `"deny"` (fail closed: the endpoint
+//! answers 503 and a limited backend call fails until Redis is back). EE's boolean
+//! `on_failure_allow` is read too: `false` means deny and `true` means local (EE lets
+//! requests through unlimited; we keep the local limit, which is never less safe).
 
 use std::time::Duration;
 

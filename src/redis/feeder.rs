@@ -258,6 +258,16 @@ impl Feeder {
     pub fn healthy(&self) -> bool {
         self.state.healthy()
     }
+
+    /// Stop the thread without waiting for it: it notices within one sleep slice, or when
+    /// the Redis call it is in returns (bounded by the timeouts). For an owner that must not
+    /// block, such as an event loop dropping the last plan that used the limit.
+    pub fn detach(mut self) {
+        self.state.stop();
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+        }
+    }
 }
 
 impl Drop for Feeder {

@@ -75,6 +75,11 @@ pub fn run(opts: RunOpts) -> i32 {
     crate::log::set_access_log(!cfg.router.disable_access_log);
     // Backend names are looked up from now on, off the event loops.
     crate::backend::dns::start();
+    // Cluster-wide limits lease from Redis on their own threads, fed before any traffic.
+    if let Err(e) = crate::guard::ratelimit::cluster::start(plan.cluster_limits()) {
+        eprintln!("proxy: {e}");
+        return EXIT_RUNTIME;
+    }
     let port = opts.port.unwrap_or(plan.server.port);
     let ip = plan
         .server
@@ -189,6 +194,12 @@ fn reload(handle: &PlanHandle, path: &Path, debug: bool, bound_port: u16) {
                 crate::log::set_level(level);
             }
             crate::log::set_access_log(!cfg.router.disable_access_log);
+            // New cluster-wide limits start leasing before the plan serves; kept ones are
+            // running already. Limits the new plan drops stop with the old plan.
+            if let Err(e) = crate::guard::ratelimit::cluster::start(plan.cluster_limits()) {
+                crate::error!("[SERVICE: proxy] reload rejected: {e}; the previous configuration keeps serving");
+                return;
+            }
             let n = plan.endpoints.len();
             handle.store(Arc::new(plan));
             crate::info!("[SERVICE: proxy] reloaded: {n} endpoints");

@@ -73,6 +73,14 @@ pub static REGISTRY: &[Namespace] = &[
         "backend token bucket, exact per process: calls over it fail (500 or partial response)",
     ),
     ns(
+        "redis",
+        S,
+        Implemented,
+        "Enterprise: named Redis `connection_pools`; a `qos/ratelimit/router` or \
+         `qos/ratelimit/proxy` block naming one (`connection_name`) shares its `max_rate` across \
+         processes; `clusters` and `tls` are refused",
+    ),
+    ns(
         "telemetry/logging",
         S,
         Implemented,

@@ -6,10 +6,12 @@
 //! - [`clients::ClientTable`]: per-client buckets, lock-free, bounded memory.
 //! - [`router`]: `qos/ratelimit/router` (endpoint level: 503 / 429).
 //! - [`registry`]: limits that survive a reload when their config is unchanged.
+//! - [`cluster`]: `connection_name`: a limit's `max_rate` shared by all processes on Redis.
 //!
 //! The backend level (`qos/ratelimit/proxy`) lives beside the backend (`backend::ratelimit`).
 
 pub mod clients;
+pub mod cluster;
 pub mod config;
 pub mod process;
 pub mod registry;

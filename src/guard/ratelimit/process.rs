@@ -109,6 +109,13 @@ impl ProcessBucket {
         accepted
     }
 
+    /// Empty the bucket (what shards hold is not touched); returns the whole tokens removed.
+    /// For the switch to an external feed: tokens this process earned on its own clock must
+    /// not be spent on top of the cluster's (the startup burst: a new bucket starts full).
+    pub fn drain(&self) -> u64 {
+        self.level.swap(0, Ordering::AcqRel) / UNIT
+    }
+
     /// The most the bucket itself may hold: capacity minus what shards hold.
     fn ceiling(&self) -> u64 {
         self.capacity
@@ -290,6 +297,21 @@ mod tests {
         assert!(!b.is_fed_externally());
         assert!(!b.take(5 * S), "the fed period is not credited");
         assert_eq!((0..200).filter(|_| b.take(6 * S)).count(), 10);
+    }
+
+    #[test]
+    fn draining_empties_the_bucket_but_not_what_shards_hold() {
+        let b = ProcessBucket::new(10.0, 10, 0);
+        assert_eq!(b.borrow(0, 3, 0), 3);
+        b.set_fed_externally(true, 0);
+        assert_eq!(b.drain(), 7);
+        assert_eq!((b.level(), b.held()), (0.0, 3));
+        assert!(!b.take(S), "fed and drained: nothing until a deposit");
+        assert_eq!(
+            b.deposit(20),
+            7,
+            "the ceiling still counts what shards hold"
+        );
     }
 
     #[test]

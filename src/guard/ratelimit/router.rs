@@ -2,9 +2,11 @@
 //! it: 429), checked client first, as krakend-ratelimit's gin middleware stacks them.
 
 use super::clients::{ClientTable, DEFAULT_ENTRIES};
+use super::cluster::{self, ClusterLimit};
 use super::config::{RouterConfig, Strategy};
 use super::{registry, Limiter};
 use crate::http::request::RequestHead;
+use crate::redis::Pools;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -118,6 +120,8 @@ struct ClientLimit {
 #[derive(Debug)]
 pub struct RouterLimit {
     endpoint: Option<Arc<Limiter>>,
+    /// Set when `connection_name` makes `max_rate` cluster-wide (its limiter is `endpoint`).
+    cluster: Option<Arc<ClusterLimit>>,
     clients: Option<ClientLimit>,
 }
 
@@ -142,7 +146,8 @@ impl Refused {
 impl RouterLimit {
     /// Compile the block of endpoint `method path` whose placeholders are `params`. None when
     /// it limits nothing. Its state is shared with the previous plan's when nothing about it
-    /// changed (see `registry`).
+    /// changed (see `registry`). `pools`: the service-level `redis` connections, for a
+    /// block naming one (`connection_name`: its `max_rate` is cluster-wide).
     pub fn compile(
         v: &serde_json::Value,
         method: &str,
@@ -150,14 +155,24 @@ impl RouterLimit {
         params: &[String],
         ip: &ClientIpRule,
         trusted_error: Option<&str>,
+        pools: &Pools,
     ) -> Result<Option<RouterLimit>, String> {
         let c = RouterConfig::parse(v)?;
         let id = format!("router {method} {path} {v}");
-        let endpoint = (c.max_rate > 0.0).then(|| {
-            registry::shared(format!("{id} endpoint"), || {
-                Limiter::new(c.max_rate, c.capacity, super::workers(), super::now_ns())
-            })
-        });
+        let make = || Limiter::new(c.max_rate, c.capacity, super::workers(), super::now_ns());
+        let cluster = cluster::compile(
+            v,
+            pools,
+            RouterConfig::NS,
+            &id,
+            &format!("{method} {path}"),
+            c.max_rate,
+            make,
+        )?;
+        let endpoint = match &cluster {
+            Some(cl) => Some(Arc::clone(cl.limiter())),
+            None => (c.max_rate > 0.0).then(|| registry::shared(format!("{id} endpoint"), make)),
+        };
         let clients = if c.client_max_rate > 0.0 {
             let key = match c.strategy {
                 Some(Strategy::Header) => ClientKey::Header(c.key.clone()),
@@ -203,7 +218,11 @@ impl RouterLimit {
         if endpoint.is_none() && clients.is_none() {
             return Ok(None);
         }
-        Ok(Some(RouterLimit { endpoint, clients }))
+        Ok(Some(RouterLimit {
+            endpoint,
+            cluster,
+            clients,
+        }))
     }
 
     /// Admit a request, client limit first (KrakenD's order: a client over its limit does
@@ -222,7 +241,8 @@ impl RouterLimit {
             }
         }
         if let Some(l) = &self.endpoint {
-            if !l.admit(super::core(), clock) {
+            // `on_failure: deny` while Redis is down: fail closed with the limit's 503.
+            if self.cluster.as_ref().is_some_and(|c| c.denies()) || !l.admit(super::core(), clock) {
                 return Err(Refused::Endpoint);
             }
         }
@@ -239,6 +259,11 @@ impl RouterLimit {
     /// The endpoint limit, if any (tests and the external feed).
     pub fn endpoint_limiter(&self) -> Option<&Arc<Limiter>> {
         self.endpoint.as_ref()
+    }
+
+    /// The Redis side of the endpoint limit, when it is cluster-wide.
+    pub fn cluster(&self) -> Option<&Arc<ClusterLimit>> {
+        self.cluster.as_ref()
     }
 }
 
