@@ -105,6 +105,9 @@ fn check(path: &std::path::Path, debug: u8) -> i32 {
                         ep.timeout
                     );
                 }
+                for limit in plan.cluster_limits() {
+                    println!("Rate limit {}", limit.describe());
+                }
                 let server = &plan.server;
                 println!("Client timeouts: {}", server.timeouts.describe());
                 let l = &server.limits;

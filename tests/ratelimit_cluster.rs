@@ -47,7 +47,8 @@ fn start(cfg: &Value) -> Gateway {
 
 /// Drive every gateway with `conns` keep-alive connections each, as fast as they answer,
 /// through consecutive phases; `at_phase(i)` runs as phase `i` begins. Returns, per gateway
-/// and phase, the 200s and the 503s, and each phase's measured length.
+/// and phase, the 200s and the refusals (503; 500 for a backend limit), and each phase's
+/// measured length.
 struct Counts {
     ok: Vec<Vec<u64>>,
     refused: Vec<Vec<u64>>,
@@ -58,6 +59,16 @@ fn drive(
     gateways: &[&Gateway],
     conns: usize,
     phases: &[f64],
+    at_phase: impl FnMut(usize),
+) -> Counts {
+    drive_refused(gateways, conns, phases, 503, at_phase)
+}
+
+fn drive_refused(
+    gateways: &[&Gateway],
+    conns: usize,
+    phases: &[f64],
+    refused_status: u16,
     mut at_phase: impl FnMut(usize),
 ) -> Counts {
     let n = phases.len();
@@ -86,7 +97,7 @@ fn drive(
                     let (ok, refused) = &counters[g][p];
                     match r.status {
                         200 => ok.fetch_add(1, Ordering::Relaxed),
-                        503 => refused.fetch_add(1, Ordering::Relaxed),
+                        s if s == refused_status => refused.fetch_add(1, Ordering::Relaxed),
                         s => panic!("unexpected status {s}: {}", r.text()),
                     };
                 }
@@ -166,6 +177,38 @@ fn two_gateways_sharing_one_redis_admit_the_limit_together_within_one_percent() 
             g.output()
         );
     }
+}
+
+#[test]
+fn a_backend_limit_naming_a_connection_is_shared_by_both_gateways() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let b = Backend::json("{}");
+    let (rate, capacity) = (100.0, 50.0);
+    let limited = json!({ "qos/ratelimit/proxy": {
+        "max_rate": rate, "capacity": capacity, "connection_name": "shared"
+    } });
+    let mut cfg = config(&b, &redis.address(), json!({}));
+    let ep = &mut cfg["endpoints"][0];
+    ep.as_object_mut().unwrap().remove("extra_config");
+    ep["backend"][0]["extra_config"] = limited;
+    let (g1, g2) = (start(&cfg), start(&cfg));
+    thread::sleep(Duration::from_millis(300));
+    // A backend call over the limit fails without reaching the backend: the endpoint's
+    // only backend failed, so it answers 500.
+    let c = drive_refused(&[&g1, &g2], 2, &[2.0], 500, |_| {});
+    let (t, called) = (c.secs[0], b.requests().len() as f64);
+    let limit = rate * t + capacity;
+    eprintln!(
+        "backend limit {rate}/s capacity {capacity} over {t:.2} s: the backend was called \
+         {called} times ({} + {} answered 200), limit {limit:.0}",
+        c.ok[0][0], c.ok[1][0]
+    );
+    assert_eq!(called as u64, c.ok[0][0] + c.ok[1][0]);
+    assert!(called <= limit * 1.01, "{called} > {limit:.0} + 1%");
+    assert!(called >= limit * 0.9, "{called} of {limit:.0}");
+    assert!(c.refused[0][0] > 0 && c.refused[1][0] > 0);
 }
 
 #[test]

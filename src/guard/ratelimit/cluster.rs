@@ -114,6 +114,18 @@ impl ClusterLimit {
         &self.link.limiter
     }
 
+    /// One line for `proxy check -d`: where the limit leases from and what it does without.
+    pub fn describe(&self) -> String {
+        let on_failure = match self.settings.on_failure {
+            OnFailure::Local => "local",
+            OnFailure::Deny => "deny",
+        };
+        format!(
+            "{}: max_rate cluster-wide on redis {:?} ({}), key {:?}, on_failure {on_failure}",
+            self.link.label, self.settings.connection_name, self.settings.connect.address, self.key
+        )
+    }
+
     /// The Redis key of the shared bucket.
     pub fn key(&self) -> &str {
         &self.key
