@@ -14,6 +14,8 @@
 //! - [`config`]: KrakenD EE's `redis` connection pools and `connection_name`.
 //!
 //! # Wiring it to a process-wide bucket
+//! `guard::ratelimit::cluster` does this for `qos/ratelimit/router` and `qos/ratelimit/proxy`
+//! blocks that name a connection; in outline:
 //! ```ignore
 //! use proxy::redis::{self, ClusterBucket, FeederConfig, LocalBucket};
 //!

@@ -243,3 +243,76 @@ pub fn compile(
         ClusterLimit::new(Arc::new(limiter()), settings, key, label)
     })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pools() -> Pools {
+        let service =
+            json!({ "connection_pools": [ { "name": "shared", "address": "127.0.0.1:1" } ] });
+        redis::config::compile_pools(&service).unwrap()
+    }
+
+    fn cluster(block: serde_json::Value, id: &str) -> Result<Option<Arc<ClusterLimit>>, String> {
+        let rate = block["max_rate"].as_f64().unwrap_or(0.0);
+        compile(&block, &pools(), "ns", id, "GET /x", rate, || {
+            Limiter::new(rate.max(1.0), 10, 1, 0)
+        })
+    }
+
+    #[test]
+    fn only_a_block_naming_a_connection_is_cluster_wide() {
+        assert!(cluster(json!({ "max_rate": 10 }), "t1").unwrap().is_none());
+        let c = cluster(json!({ "max_rate": 10, "connection_name": "shared" }), "t2")
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.key(), "proxy:rl:GET /x");
+        let e = cluster(json!({ "max_rate": 10, "connection_name": "nope" }), "t3").unwrap_err();
+        assert!(e.starts_with("ns: connection_name \"nope\""), "{e}");
+        let e = cluster(
+            json!({ "client_max_rate": 10, "strategy": "ip", "connection_name": "shared" }),
+            "t4",
+        )
+        .unwrap_err();
+        assert!(e.contains("no max_rate"), "{e}");
+    }
+
+    #[test]
+    fn switching_to_redis_drops_the_local_tokens_and_deny_closes_until_redis_answers() {
+        let c = cluster(
+            json!({ "max_rate": 10, "connection_name": "shared", "on_failure": "deny" }),
+            "t5",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(c.denies(), "fail closed until the first lease");
+        let bucket = c.limiter().bucket();
+        assert_eq!(bucket.level(), 10.0, "a new bucket starts full");
+        c.link.set_healthy(true);
+        assert!(!c.denies());
+        assert!(bucket.is_fed_externally());
+        assert_eq!(
+            bucket.level(),
+            0.0,
+            "local tokens never add to the cluster's"
+        );
+        assert_eq!(c.link.deposit(3), 3);
+        c.link.set_healthy(false);
+        assert!(c.denies());
+        assert!(!bucket.is_fed_externally(), "the local refill resumes");
+    }
+
+    #[test]
+    fn on_failure_local_falls_back_to_the_local_limit_without_denying() {
+        let c = cluster(json!({ "max_rate": 10, "connection_name": "shared" }), "t6")
+            .unwrap()
+            .unwrap();
+        assert!(!c.denies());
+        c.link.set_healthy(true);
+        c.link.set_healthy(false);
+        assert!(!c.denies());
+        assert!(!c.limiter().bucket().is_fed_externally());
+    }
+}
