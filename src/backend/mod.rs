@@ -6,6 +6,7 @@
 pub mod client;
 mod dial;
 pub mod dns;
+pub mod httpcache;
 pub mod pool;
 pub mod ratelimit;
 pub mod target;

@@ -131,6 +131,18 @@ fn endpoint(out: &mut Vec<Pending>, e: &Endpoint, i: usize) {
                 about: SHADOW.into(),
             });
         }
+        // A no-op endpoint streams its backend's body through; the cache only sits on the
+        // buffered path, so serving uncached would send the backend what KrakenD would not.
+        if e.output_encoding == "no-op" && b.extra_config.get("qos/http-cache").is_some() {
+            out.push(Pending {
+                at: format!("{bbase}.extra_config.qos/http-cache"),
+                name: "qos/http-cache with no-op".into(),
+                subject: Subject::Setting,
+                level: Level::Backend,
+                refuses,
+                about: HTTP_CACHE_NOOP.into(),
+            });
+        }
     }
 }
 
@@ -163,6 +175,8 @@ fn host_not_built(b: &Backend) -> Option<(String, String, String)> {
 }
 
 /// What `proxy.shadow` does, for `check` and the 501.
+pub const HTTP_CACHE_NOOP: &str =
+    "caches the streamed answer of a no-op endpoint (the cache is built for shaped endpoints)";
 pub const SHADOW: &str = "calls the backend as a shadow and drops its answer";
 
 /// `proxy.shadow: true` on a backend (lura reads only the boolean `true`).

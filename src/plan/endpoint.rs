@@ -149,6 +149,8 @@ pub struct BackendPlan {
     pub shape: crate::json::BackendShape,
     /// `qos/ratelimit/proxy`: calls over it fail without reaching the backend.
     pub rate_limit: Option<crate::backend::ratelimit::BackendLimit>,
+    /// `qos/http-cache`: GET/HEAD responses reused per RFC 9111 (per-core stores).
+    pub http_cache: Option<crate::backend::httpcache::HttpCache>,
 }
 
 /// The version text in `X-Krakend` and `User-Agent`: ours, not KrakenD's (intended difference).
@@ -305,6 +307,10 @@ fn compile_backend(
         Some(v) => BackendLimit::compile(v, place, pools)?,
         None => None,
     };
+    let http_cache = match b.extra_config.get(crate::backend::httpcache::NS) {
+        Some(v) => Some(crate::backend::httpcache::HttpCache::compile(v)?),
+        None => None,
+    };
     let encoding = match b.encoding.as_str() {
         "safejson" => Encoding::SafeJson,
         "string" => Encoding::String,
@@ -337,6 +343,7 @@ fn compile_backend(
         url_pattern: b.url_pattern.clone(),
         shape,
         rate_limit,
+        http_cache,
     })
 }
 

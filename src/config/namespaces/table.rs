@@ -73,6 +73,12 @@ pub static REGISTRY: &[Namespace] = &[
         "backend token bucket, exact per process: calls over it fail (500 or partial response)",
     ),
     ns(
+        "qos/http-cache",
+        B,
+        Implemented,
+        "RFC 9111 cache of GET/HEAD backend answers, per core, LRU-bounded (not on no-op endpoints: 501)",
+    ),
+    ns(
         "redis",
         S,
         Implemented,
@@ -164,12 +170,6 @@ pub static REGISTRY: &[Namespace] = &[
         B,
         FailClosed,
         "stops calling a failing backend and fails at once while open: changes answers",
-    ),
-    ns(
-        "qos/http-cache",
-        B,
-        FailClosed,
-        "serves backend answers from a cache: changes answers and what reaches the backend",
     ),
     ns(
         "validation/json-schema",

@@ -5,6 +5,7 @@
 use crate::backend::client::{self, CallOpts, Streaming};
 use crate::backend::{BackendError, Hosts, OutRequest, Target};
 use crate::gateway::WorkerCtx;
+use crate::http::Headers;
 use crate::json::Fields;
 use crate::plan::{BackendPlan, EndpointPlan, Plan};
 use bytes::{Bytes, BytesMut};
@@ -79,7 +80,16 @@ pub(super) async fn call(
     last.unwrap_or_else(|| Outcome::Failed(Failure::transport("no concurrent call ran".into())))
 }
 
-/// Call one backend, read its whole body and shape it.
+/// A whole backend response, live or from `qos/http-cache`.
+pub(super) struct Fetched {
+    pub status: u16,
+    pub content_type: Option<Bytes>,
+    pub body: Bytes,
+    /// The URL called, for error messages (set only when the status is not 200/201).
+    pub url: String,
+}
+
+/// Call one backend (or reuse its cached answer), read its whole body and shape it.
 async fn outcome(
     plan: &Plan,
     ctx: &WorkerCtx,
@@ -87,11 +97,38 @@ async fn outcome(
     out: &OutRequest,
     deadline: Instant,
 ) -> Outcome {
-    let failed = |text: String| Outcome::Failed(Failure::transport(text));
-    let mut s = match call_stream(plan, ctx, b, out, deadline).await {
-        Ok(s) => s,
-        Err(e) => return failed(e.to_string()),
+    let fetched = match &b.http_cache {
+        Some(cache) if super::cached::applies(out) => {
+            super::cached::fetch(plan, ctx, b, cache, out, deadline).await
+        }
+        _ => fetch(plan, ctx, b, out, deadline).await,
     };
+    match fetched {
+        Ok(f) => judge(b, f),
+        Err(e) => Outcome::Failed(Failure::transport(e.to_string())),
+    }
+}
+
+/// Call one backend and read its whole body.
+async fn fetch(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    b: &BackendPlan,
+    out: &OutRequest,
+    deadline: Instant,
+) -> Result<Fetched, BackendError> {
+    let s = call_stream(plan, ctx, b, out, deadline).await?;
+    read_whole(plan, ctx, b, s).await.map(|(f, _)| f)
+}
+
+/// Read the rest of a response's body and give its connection back; the response's headers
+/// come along for the cache.
+pub(super) async fn read_whole(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    b: &BackendPlan,
+    mut s: Streaming,
+) -> Result<(Fetched, Headers), BackendError> {
     let mut body = BytesMut::new();
     loop {
         match s.next_chunk(&mut body, plan.server.backend.max_body).await {
@@ -99,14 +136,34 @@ async fn outcome(
             Ok(false) => {}
             Err(e) => {
                 crate::warn!("[BACKEND: {}] {}", b.url_pattern, e);
-                return failed(e.to_string());
+                return Err(e);
             }
         }
     }
-    let (status, url) = (s.status, std::mem::take(&mut s.url));
-    let content_type = s.headers.get("content-type").cloned();
+    let (status, url, headers) = (
+        s.status,
+        std::mem::take(&mut s.url),
+        std::mem::take(&mut s.headers),
+    );
     s.finish(&ctx.pool);
-    let body = body.freeze();
+    let fetched = Fetched {
+        status,
+        content_type: headers.get("content-type").cloned(),
+        body: body.freeze(),
+        url,
+    };
+    Ok((fetched, headers))
+}
+
+/// KrakenD's success rule (200/201) and the backend's shaping, the same for a live and a
+/// cached response.
+fn judge(b: &BackendPlan, f: Fetched) -> Outcome {
+    let Fetched {
+        status,
+        content_type,
+        body,
+        url,
+    } = f;
     if status != 200 && status != 201 {
         let text = format!(
             "invalid status code {status} [{} {}]: {url}",
@@ -124,7 +181,9 @@ async fn outcome(
         Ok(fields) => Outcome::Data(fields),
         Err(e) => {
             crate::warn!("[BACKEND: {}] decoding the body: {e}", b.url_pattern);
-            failed(format!("decoding the backend response: {e}"))
+            Outcome::Failed(Failure::transport(format!(
+                "decoding the backend response: {e}"
+            )))
         }
     }
 }
@@ -138,19 +197,23 @@ pub(super) async fn call_stream(
     out: &OutRequest,
     deadline: Instant,
 ) -> Result<Streaming, BackendError> {
-    // KrakenD: the backend rate limit sits outside the HTTP client; a refused call is an error
-    // like any other (500 or a partial response), and each concurrent call takes a token.
-    if let Some(limit) = &b.rate_limit {
-        if !limit.admit() {
-            // Not logged: refusals come in floods, and they are the limit working.
-            return Err(BackendError::RateLimited);
-        }
-    }
+    admit(b)?;
     let r = pick_and_call(plan, ctx, b, out, deadline).await;
     if let Err(e) = &r {
         crate::warn!("[BACKEND: {}] {}", b.url_pattern, e);
     }
     r
+}
+
+/// KrakenD: the backend rate limit sits outside the HTTP client (and so outside its cache); a
+/// refused call is an error like any other (500 or a partial response), and each concurrent
+/// call takes a token.
+pub(super) fn admit(b: &BackendPlan) -> Result<(), BackendError> {
+    match &b.rate_limit {
+        // Not logged: refusals come in floods, and they are the limit working.
+        Some(limit) if !limit.admit() => Err(BackendError::RateLimited),
+        _ => Ok(()),
+    }
 }
 
 async fn pick_and_call(
@@ -160,31 +223,64 @@ async fn pick_and_call(
     out: &OutRequest,
     deadline: Instant,
 ) -> Result<Streaming, BackendError> {
-    // An `sd: dns` backend's host list comes from the resolver (held for this call).
-    let srv;
-    let targets: &[Target] = match &b.hosts {
-        Hosts::Static(t) => t,
-        Hosts::Srv(entry) => {
-            srv = entry.get(deadline).await.ok_or(BackendError::Timeout)?;
-            match &*srv {
-                Ok(t) => t,
-                Err(e) => return Err(BackendError::Resolve(e.clone())),
-            }
+    let picked = pick(ctx, b, deadline).await?;
+    client::call_stream(&ctx.pool, picked.target()?, out, &opts(plan, deadline)).await
+}
+
+/// The host one call goes to: the plan's, or one of an `sd: dns` answer (held for the call).
+pub(super) enum Picked<'a> {
+    Static(&'a Target),
+    Srv(std::sync::Arc<Result<Vec<Target>, String>>, usize),
+}
+
+impl Picked<'_> {
+    pub fn target(&self) -> Result<&Target, BackendError> {
+        match self {
+            Picked::Static(t) => Ok(t),
+            Picked::Srv(answer, i) => match &**answer {
+                Ok(t) => t.get(*i).ok_or(BackendError::NoHost),
+                Err(e) => Err(BackendError::Resolve(e.clone())),
+            },
         }
-    };
-    let n = targets.len();
-    let target = match n {
-        0 => None,
-        1 => targets.first(),
+    }
+}
+
+/// Pick this call's host, round robin per core.
+pub(super) async fn pick<'a>(
+    ctx: &WorkerCtx,
+    b: &'a BackendPlan,
+    deadline: Instant,
+) -> Result<Picked<'a>, BackendError> {
+    let next = |n: usize| match n {
+        0 => Err(BackendError::NoHost),
+        1 => Ok(0),
         _ => {
             let i = ctx.rr.get();
             ctx.rr.set(i.wrapping_add(1));
-            targets.get(i % n)
+            Ok(i % n)
+        }
+    };
+    match &b.hosts {
+        Hosts::Static(t) => {
+            let i = next(t.len())?;
+            t.get(i).map(Picked::Static).ok_or(BackendError::NoHost)
+        }
+        Hosts::Srv(entry) => {
+            let srv = entry.get(deadline).await.ok_or(BackendError::Timeout)?;
+            let n = match &*srv {
+                Ok(t) => t.len(),
+                Err(e) => return Err(BackendError::Resolve(e.clone())),
+            };
+            let i = next(n)?;
+            Ok(Picked::Srv(srv, i))
         }
     }
-    .ok_or(BackendError::NoHost)?;
+}
+
+/// The client settings of one call.
+pub(super) fn opts(plan: &Plan, deadline: Instant) -> CallOpts {
     let s = &plan.server.backend;
-    let opts = CallOpts {
+    CallOpts {
         deadline,
         dial_timeout: s.dial_timeout,
         response_header_timeout: s.response_header_timeout,
@@ -194,6 +290,5 @@ async fn pick_and_call(
         max_idle: s.max_idle,
         max_body: s.max_body,
         limits: s.limits,
-    };
-    client::call_stream(&ctx.pool, target, out, &opts).await
+    }
 }

@@ -4,6 +4,7 @@
 //!
 //! Submodules: `call` (one backend call, concurrent calls), `merge` (parallel and sequential).
 
+mod cached;
 mod call;
 mod merge;
 
