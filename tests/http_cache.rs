@@ -269,6 +269,19 @@ fn a_malformed_cache_block_stops_the_gateway_at_startup() {
 }
 
 #[test]
+fn a_no_op_endpoint_with_a_cached_backend_fails_closed_with_501() {
+    let b = Backend::start(|_| Reply::json("{}").header("Cache-Control", "max-age=60"));
+    let mut cfg = cached(&b, json!({}));
+    cfg["endpoints"][0]["output_encoding"] = json!("no-op");
+    cfg["endpoints"][0]["backend"][0]["encoding"] = json!("no-op");
+    let g = Gateway::start(&cfg.to_string());
+    let (status, body) = fetch(&g, "/c", &[]);
+    assert_eq!(status, 501, "{body}");
+    assert!(body.contains("qos/http-cache"), "{body}");
+    assert_eq!(calls(&b), 0);
+}
+
+#[test]
 fn with_two_cores_each_core_keeps_its_own_store() {
     let b = Backend::start(|_| Reply::json(r#"{"n":1}"#).header("Cache-Control", "max-age=60"));
     let g = two_cores(&cached(&b, json!({})).to_string());
@@ -292,4 +305,49 @@ fn two_cores(config: &str) -> Gateway {
         .arg(&path)
         .args(["--cores", "2", "-p", "0"]);
     Gateway::spawn(cmd, path).unwrap()
+}
+
+/// The measurement behind README "HTTP cache: per core" (run with `--ignored --nocapture`):
+/// 200 URLs x 10 uses each on fresh connections at 2 cores: backend calls (misses), and the
+/// gateway's RSS growth for 1 KiB bodies against the same traffic without the cache.
+#[test]
+#[ignore = "measurement, prints numbers"]
+fn measure_hit_ratio_and_memory_at_two_cores() {
+    let (urls, uses) = (200, 10);
+    let total = urls * uses;
+    let rss = |pid: u32| -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    for cache in [
+        None,
+        Some(json!({"max_items": 10000, "max_size": 67108864})),
+    ] {
+        let body = format!(r#"{{"x":"{}"}}"#, "a".repeat(1000));
+        let b = Backend::start(move |_| Reply::json(&body).header("Cache-Control", "max-age=600"));
+        let cfg = match &cache {
+            Some(c) => cached_at(&b, "/i/{id}", "GET", c.clone()),
+            None => service(vec![endpoint(
+                "/i/{id}",
+                "GET",
+                vec![backend_with(&b.url(), "/i/{id}", json!({}))],
+            )]),
+        };
+        let g = two_cores(&cfg.to_string());
+        let before = rss(g.pid());
+        for _ in 0..uses {
+            for i in 0..urls {
+                assert_eq!(fetch(&g, &format!("/i/{i}"), &[]).0, 200);
+            }
+        }
+        let grown = rss(g.pid()).saturating_sub(before);
+        let misses = calls(&b);
+        eprintln!(
+            "2 cores, cache {}: {misses} backend calls / {total} requests, hit ratio {:.1}% (one store per process would give {:.1}%); RSS +{grown} KiB",
+            cache.is_some(),
+            100.0 * (total - misses) as f64 / total as f64,
+            100.0 * (total - urls) as f64 / total as f64,
+        );
+    }
 }

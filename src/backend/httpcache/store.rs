@@ -3,7 +3,8 @@
 //!
 //! `Vary` is remembered per URL by a marker item ("this URL varies on these headers"), so a
 //! lookup knows which request headers to put in the key before it has seen a response. The
-//! marker counts as an item and its bytes like any other.
+//! marker counts as an item and its bytes like any other. Keys hash with std's keyed SipHash:
+//! they carry client-chosen paths, so a fixed hash would let a client flood one bucket.
 
 use super::fresh::Freshness;
 use crate::http::Headers;
@@ -47,6 +48,8 @@ pub struct Store {
     order: BTreeMap<u64, String>,
     tick: u64,
     bytes: usize,
+    /// How many `Vary` markers are stored.
+    markers: usize,
     max_items: usize,
     max_size: usize,
 }
@@ -57,6 +60,34 @@ fn header_values<'a>(req: &'a [(Bytes, Bytes)], name: &'a str) -> impl Iterator<
         .map(|(_, v)| &v[..])
 }
 
+impl Stored {
+    /// A response to keep: its fields and body copied out of the buffers they were read into
+    /// (a header slice pins the connection's whole 8 KiB read buffer; a body, its capacity),
+    /// so a stored entry costs what `max_size` counts.
+    pub fn compact(status: u16, headers: &Headers, body: &[u8]) -> Stored {
+        let mut all = bytes::BytesMut::with_capacity(
+            headers
+                .0
+                .iter()
+                .map(|h| h.name.len() + h.value.len())
+                .sum::<usize>(),
+        );
+        let mut fields = Vec::with_capacity(headers.0.len());
+        for h in &headers.0 {
+            all.extend_from_slice(&h.name);
+            let name = all.split().freeze();
+            all.extend_from_slice(&h.value);
+            let value = all.split().freeze();
+            fields.push(crate::http::Header { name, value });
+        }
+        Stored {
+            status,
+            headers: Headers(fields),
+            body: Bytes::copy_from_slice(body),
+        }
+    }
+}
+
 impl Store {
     pub fn new(max_items: usize, max_size: usize) -> Store {
         Store {
@@ -64,6 +95,7 @@ impl Store {
             order: BTreeMap::new(),
             tick: 0,
             bytes: 0,
+            markers: 0,
             max_items,
             max_size,
         }
@@ -82,17 +114,19 @@ impl Store {
         self.bytes
     }
 
+    /// The marker's key: `base` and a newline (no URL holds one), so a lookup of a URL that
+    /// never varied needs no key of its own.
     fn vary_key(base: &str) -> String {
         let mut k = String::with_capacity(base.len() + 1);
-        k.push('v');
         k.push_str(base);
+        k.push('\n');
         k
     }
 
-    /// The response key of `base` for request headers `req` given the varied names.
+    /// The response key of `base` for request headers `req` given the varied names: `base`
+    /// itself without any.
     fn response_key(base: &str, vary: &[String], req: &[(Bytes, Bytes)]) -> String {
-        let mut k = String::with_capacity(base.len() + 1);
-        k.push('r');
+        let mut k = String::with_capacity(base.len() + 16 * vary.len());
         k.push_str(base);
         for name in vary {
             k.push('\n');
@@ -108,19 +142,22 @@ impl Store {
         k
     }
 
-    fn key_for(&mut self, base: &str, req: &[(Bytes, Bytes)]) -> String {
+    /// The varied names of `base` (touching its marker), when its responses vary.
+    fn varied(&mut self, base: &str) -> Option<Vec<String>> {
+        // The common case, no URL varies: no marker key to build.
+        if self.markers == 0 {
+            return None;
+        }
         let vk = Self::vary_key(base);
         let names = match self.map.get(&vk) {
             Some(Slot {
                 value: Value::Vary(names),
                 ..
             }) => names.clone(),
-            _ => Vec::new(),
+            _ => return None,
         };
-        if !names.is_empty() {
-            self.touch(&vk);
-        }
-        Self::response_key(base, &names, req)
+        self.touch(&vk);
+        Some(names)
     }
 
     fn touch(&mut self, key: &str) {
@@ -136,8 +173,11 @@ impl Store {
 
     /// The stored response for `base` and this request, fresh or stale at `now_ms`.
     pub fn lookup(&mut self, base: &str, req: &[(Bytes, Bytes)], now_ms: u64) -> Lookup {
-        let key = self.key_for(base, req);
-        let found = match self.map.get(&key) {
+        let owned = self
+            .varied(base)
+            .map(|names| Self::response_key(base, &names, req));
+        let key = owned.as_deref().unwrap_or(base);
+        let found = match self.map.get(key) {
             Some(Slot {
                 value: Value::Response(r, f),
                 ..
@@ -147,7 +187,7 @@ impl Store {
         match found {
             None => Lookup::Miss,
             Some((r, fresh)) => {
-                self.touch(&key);
+                self.touch(key);
                 if fresh {
                     Lookup::Fresh(r)
                 } else {
@@ -190,14 +230,24 @@ impl Store {
     /// Forget the response for `base` and this request (the backend's newer answer may not be
     /// stored).
     pub fn remove(&mut self, base: &str, req: &[(Bytes, Bytes)]) {
-        let key = self.key_for(base, req);
+        let key = match self.varied(base) {
+            Some(names) => Self::response_key(base, &names, req),
+            None => base.to_string(),
+        };
         self.remove_key(&key);
     }
 
     fn remove_key(&mut self, key: &str) {
         if let Some(slot) = self.map.remove(key) {
-            self.order.remove(&slot.tick);
-            self.bytes = self.bytes.saturating_sub(slot.size);
+            self.forget(&slot);
+        }
+    }
+
+    fn forget(&mut self, slot: &Slot) {
+        self.order.remove(&slot.tick);
+        self.bytes = self.bytes.saturating_sub(slot.size);
+        if matches!(slot.value, Value::Vary(_)) {
+            self.markers = self.markers.saturating_sub(1);
         }
     }
 
@@ -213,8 +263,11 @@ impl Store {
                 break;
             };
             if let Some(slot) = self.map.remove(&oldest) {
-                self.bytes = self.bytes.saturating_sub(slot.size);
+                self.forget(&slot);
             }
+        }
+        if matches!(value, Value::Vary(_)) {
+            self.markers += 1;
         }
         self.tick += 1;
         self.order.insert(self.tick, key.clone());

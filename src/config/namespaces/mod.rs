@@ -292,7 +292,6 @@ mod tests {
             "auth/signer",
             "auth/client-credentials",
             "qos/circuit-breaker",
-            "qos/http-cache",
             "validation/json-schema",
             "validation/cel",
             "modifier/lua-endpoint",
@@ -312,6 +311,9 @@ mod tests {
         }
         assert_eq!(class("auth/validator", Level::Endpoint), Class::FailClosed);
         assert_eq!(class("auth/validator", Level::Backend), Class::FailClosed);
+        // Built for backends; elsewhere KrakenD does not read it, and neither do we.
+        assert_eq!(class("qos/http-cache", Level::Backend), Class::Implemented);
+        assert_eq!(class("qos/http-cache", Level::Endpoint), Class::Ignored);
     }
 
     #[test]

@@ -79,9 +79,10 @@ pub(super) async fn fetch(
     let received = now_ms();
     if let (304, Some(_), Some(old)) = (got.status, &conditional, &stale) {
         // The backend confirmed the stored response: refresh its headers and freshness.
+        let merged = refreshed(&old.headers, &headers);
         let stored = Stored {
             status: old.status,
-            headers: refreshed(&old.headers, &headers),
+            headers: Stored::compact(old.status, &merged, &[]).headers,
             body: old.body.clone(),
         };
         let answer = served(&stored, target, out);
@@ -91,11 +92,7 @@ pub(super) async fn fetch(
     }
     if fresh::storable(got.status, &headers, false, received) {
         let f = Freshness::of(&headers, received);
-        let stored = Stored {
-            status: got.status,
-            headers,
-            body: got.body.clone(),
-        };
+        let stored = Stored::compact(got.status, &headers, &got.body);
         cache.with_store(|s| s.put(&base, &out.headers, stored, f));
     } else if stale.is_some() {
         cache.with_store(|s| s.remove(&base, &out.headers));
