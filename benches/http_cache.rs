@@ -1,4 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+// The lock models the per-process alternative this bench prices; it is not on the request path.
+#![allow(clippy::disallowed_types)]
 //! Question: what does a `qos/http-cache` hit cost, per core (thread-local store, no lock)
 //! against one store per process (the same lookup behind one lock every core takes)?
 //!

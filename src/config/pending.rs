@@ -133,7 +133,7 @@ fn endpoint(out: &mut Vec<Pending>, e: &Endpoint, i: usize) {
         }
         // A no-op endpoint streams its backend's body through; the cache only sits on the
         // buffered path, so serving uncached would send the backend what KrakenD would not.
-        if e.output_encoding == "no-op" && b.extra_config.get("qos/http-cache").is_some() {
+        if e.output_encoding == "no-op" && b.extra_config.contains_key("qos/http-cache") {
             out.push(Pending {
                 at: format!("{bbase}.extra_config.qos/http-cache"),
                 name: "qos/http-cache with no-op".into(),
