@@ -95,6 +95,8 @@ pub struct EndpointPlan {
     pub concurrent_calls: usize,
     /// `qos/ratelimit/router`: checked after the 501 refusal, before any backend is called.
     pub rate_limit: Option<crate::guard::ratelimit::router::RouterLimit>,
+    /// Endpoint-level `security/bot-detector`: checked after the 501 refusal, first of all.
+    pub bot_detector: Option<crate::guard::botdetector::BotDetector>,
 }
 
 /// `proxy.static` compiled: the data (as shaped fields) and when it applies.
@@ -203,6 +205,12 @@ pub(super) fn compile_endpoint(
         }
         None => None,
     };
+    let bot_detector = match e.extra_config.get(crate::guard::botdetector::NS) {
+        Some(v) => crate::guard::botdetector::BotDetector::compile(v)
+            .map_err(|m| errors.push(format!("{}: {m}", crate::guard::botdetector::NS)))
+            .ok(),
+        None => None,
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -232,6 +240,7 @@ pub(super) fn compile_endpoint(
             e.concurrent_calls.max(1) as usize
         },
         rate_limit,
+        bot_detector,
     })
 }
 

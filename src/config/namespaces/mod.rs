@@ -288,7 +288,6 @@ mod tests {
         for ns in [
             "security/cors",
             "security/http",
-            "security/bot-detector",
             "auth/signer",
             "auth/client-credentials",
             "qos/circuit-breaker",

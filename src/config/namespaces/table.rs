@@ -81,6 +81,14 @@ pub static REGISTRY: &[Namespace] = &[
          processes; `clusters` and `tls` are refused",
     ),
     ns(
+        "security/bot-detector",
+        SE,
+        Implemented,
+        "exact `allow` / `deny`, `patterns` (one RegexSet), `empty_user_agent_is_bot`, a \
+         per-core `cache_size` verdict cache; bots get a bare 403 (service level: every path \
+         but `GET` of the health path)",
+    ),
+    ns(
         "telemetry/logging",
         S,
         Implemented,
@@ -134,12 +142,6 @@ pub static REGISTRY: &[Namespace] = &[
         S,
         FailClosed,
         "allowed hosts, HTTPS redirect, HSTS and other security headers: guards access",
-    ),
-    ns(
-        "security/bot-detector",
-        SE,
-        FailClosed,
-        "rejects bots by User-Agent with 403: guards access",
     ),
     ns(
         "auth/validator",
