@@ -52,10 +52,18 @@ fn a_denied_user_agent_gets_a_bare_403_and_never_reaches_the_backend() {
 fn a_user_agent_matching_any_pattern_anywhere_is_a_bot() {
     let b = Backend::json(r#"{"ok":true}"#);
     let g = service_level(&b, json!({"patterns": ["^curl/", "(?i)spider", "bot\\b"]}));
-    for agent in ["curl/8.4.0", "Mozilla/5.0 (compatible; Baiduspider/2.0)", "a bot here"] {
+    for agent in [
+        "curl/8.4.0",
+        "Mozilla/5.0 (compatible; Baiduspider/2.0)",
+        "a bot here",
+    ] {
         assert_bare_403(&ua(&g, "/a", agent), agent);
     }
-    for agent in ["Mozilla/5.0 curl/8", "robots", "Mozilla/5.0 (X11; Linux x86_64)"] {
+    for agent in [
+        "Mozilla/5.0 curl/8",
+        "robots",
+        "Mozilla/5.0 (X11; Linux x86_64)",
+    ] {
         assert_eq!(ua(&g, "/a", agent).status, 200, "{agent}");
     }
 }
@@ -93,7 +101,10 @@ fn a_missing_user_agent_is_a_bot_only_with_empty_user_agent_is_bot() {
 fn cached_verdicts_stay_right_for_bots_and_humans_alike() {
     let b = Backend::json(r#"{"ok":true}"#);
     // A cache of 2 with 4 distinct agents: entries are evicted and classified again.
-    let g = service_level(&b, json!({"patterns": ["bot"], "deny": ["d"], "cache_size": 2}));
+    let g = service_level(
+        &b,
+        json!({"patterns": ["bot"], "deny": ["d"], "cache_size": 2}),
+    );
     for round in 0..3 {
         for (agent, status) in [("a bot", 403), ("human", 200), ("d", 403), ("other", 200)] {
             assert_eq!(ua(&g, "/a", agent).status, status, "round {round}: {agent}");
@@ -134,12 +145,13 @@ fn endpoint_level_detection_guards_only_its_endpoint() {
 #[test]
 fn a_pattern_that_does_not_compile_is_refused_at_startup() {
     // KrakenD logs it and runs without any bot detection.
-    let mut cfg = service(vec![endpoint("/a", "GET", vec![backend("http://127.0.0.1:9", "/a")])]);
+    let mut cfg = service(vec![endpoint(
+        "/a",
+        "GET",
+        vec![backend("http://127.0.0.1:9", "/a")],
+    )]);
     cfg["extra_config"] = json!({"security/bot-detector": {"patterns": ["(unclosed"]}});
     let (code, out, err) = gateway::check(&cfg.to_string());
     assert_ne!(code, 0, "{out}{err}");
-    assert!(
-        format!("{out}{err}").contains("patterns[0]"),
-        "{out}{err}"
-    );
+    assert!(format!("{out}{err}").contains("patterns[0]"), "{out}{err}");
 }

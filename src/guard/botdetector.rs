@@ -63,7 +63,9 @@ fn strings(v: &serde_json::Value, key: &str) -> Result<Vec<String>, String> {
                     .ok_or_else(|| format!("{key}: expected an array of strings, found {x}"))
             })
             .collect(),
-        Some(other) => Err(format!("{key}: expected an array of strings, found {other}")),
+        Some(other) => Err(format!(
+            "{key}: expected an array of strings, found {other}"
+        )),
     }
 }
 
@@ -249,8 +251,8 @@ mod tests {
         let d = ce();
         assert!(!d.is_bot(None));
         assert!(!d.is_bot(Some(b"")));
-        let d = BotDetector::compile(&json!({"empty_user_agent_is_bot": true, "allow": [""]}))
-            .unwrap();
+        let d =
+            BotDetector::compile(&json!({"empty_user_agent_is_bot": true, "allow": [""]})).unwrap();
         assert!(d.is_bot(None));
         assert!(d.is_bot(Some(b"")));
     }
@@ -258,7 +260,15 @@ mod tests {
     #[test]
     fn cached_verdicts_equal_fresh_ones() {
         let d = ce();
-        for ua in [&b"a"[..], b"x", b"facebookexternalhit/1", b"x", b"a", b"y", b"z"] {
+        for ua in [
+            &b"a"[..],
+            b"x",
+            b"facebookexternalhit/1",
+            b"x",
+            b"a",
+            b"y",
+            b"z",
+        ] {
             assert_eq!(d.is_bot(Some(ua)), d.classify(ua), "{ua:?}");
         }
     }

@@ -151,6 +151,8 @@ pub struct BackendPlan {
     pub shape: crate::json::BackendShape,
     /// `qos/ratelimit/proxy`: calls over it fail without reaching the backend.
     pub rate_limit: Option<crate::backend::ratelimit::BackendLimit>,
+    /// `qos/circuit-breaker`: wraps the rate limit and the call (per process).
+    pub circuit_breaker: Option<crate::backend::breaker::CircuitBreaker>,
 }
 
 /// The version text in `X-Krakend` and `User-Agent`: ours, not KrakenD's (intended difference).
@@ -314,6 +316,13 @@ fn compile_backend(
         Some(v) => BackendLimit::compile(v, place, pools)?,
         None => None,
     };
+    let circuit_breaker = match b.extra_config.get(crate::backend::breaker::NS) {
+        Some(v) => Some(
+            crate::backend::breaker::CircuitBreaker::compile(v, place)
+                .map_err(|m| format!("{}: {m}", crate::backend::breaker::NS))?,
+        ),
+        None => None,
+    };
     let encoding = match b.encoding.as_str() {
         "safejson" => Encoding::SafeJson,
         "string" => Encoding::String,
@@ -346,6 +355,7 @@ fn compile_backend(
         url_pattern: b.url_pattern.clone(),
         shape,
         rate_limit,
+        circuit_breaker,
     })
 }
 

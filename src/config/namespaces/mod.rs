@@ -290,7 +290,6 @@ mod tests {
             "security/http",
             "auth/signer",
             "auth/client-credentials",
-            "qos/circuit-breaker",
             "qos/http-cache",
             "validation/json-schema",
             "validation/cel",

@@ -73,6 +73,14 @@ pub static REGISTRY: &[Namespace] = &[
         "backend token bucket, exact per process: calls over it fail (500 or partial response)",
     ),
     ns(
+        "qos/circuit-breaker",
+        B,
+        Implemented,
+        "gobreaker's states per backend, per process: opens when consecutive failures exceed \
+         `max_errors`, fails calls at once for `timeout` s, then lets one trial call through; \
+         `interval`, `name`, `log_status_change`",
+    ),
+    ns(
         "redis",
         S,
         Implemented,
@@ -160,12 +168,6 @@ pub static REGISTRY: &[Namespace] = &[
         B,
         FailClosed,
         "OAuth2 client-credentials token on backend calls: changes what is sent",
-    ),
-    ns(
-        "qos/circuit-breaker",
-        B,
-        FailClosed,
-        "stops calling a failing backend and fails at once while open: changes answers",
     ),
     ns(
         "qos/http-cache",

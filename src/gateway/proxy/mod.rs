@@ -76,7 +76,7 @@ pub(super) async fn endpoint(
         [] => return with_version(plan, Response::new(500)),
         [b] if ep.output == Output::NoOp => {
             let out = forward::build(server, ep, b, &inb, &|_, _| None);
-            let r = call::call_stream(plan, ctx, b, &out, start + ep.timeout).await;
+            let r = call::call_no_op(plan, ctx, b, &out, start + ep.timeout).await;
             return with_version(plan, no_op(r));
         }
         [b] => {
