@@ -99,15 +99,15 @@ fn a_config_with_the_fixtures_shapes_starts_and_only_what_is_not_built_answers_5
 }
 
 #[test]
-fn service_level_bot_detection_makes_every_endpoint_answer_501_but_the_gateway_starts() {
+fn a_service_level_namespace_not_built_makes_every_endpoint_answer_501_but_the_gateway_starts() {
     let b = Backend::json(r#"{"a":1}"#);
     let mut cfg = fixture_shapes(&b.url());
-    cfg["extra_config"] = json!({"security/bot-detector": {"deny": ["a"], "cacheSize": 10000}});
+    cfg["extra_config"] = json!({"modifier/lua-endpoint": {"sources": ["x.lua"], "pre": "x()"}});
     let g = Gateway::start(&cfg.to_string());
     for path in ["/plain", "/xml/xml", "/offline"] {
         let r = get(&g.url(path));
         assert_eq!(r.status, 501, "{path}");
-        assert!(r.text().contains("security/bot-detector"), "{}", r.text());
+        assert!(r.text().contains("modifier/lua-endpoint"), "{}", r.text());
     }
     assert_eq!(get(&g.url("/__health")).status, 200);
     assert!(b.requests().is_empty());

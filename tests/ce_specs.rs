@@ -21,8 +21,8 @@
 //! - JSON bodies are compared as values: we keep backend key order, Go sorts keys.
 //! - Request bodies go to backends with `Content-Length` (KrakenD: chunked), so an echoed
 //!   `Content-Length` the spec does not show is ignored.
-//! - `security/bot-detector` and `security/cors` are removed from the service config: we do
-//!   not implement them, so leaving them would fail every endpoint closed (501).
+//! - `security/cors` is removed from the service config: we do not implement it, so leaving
+//!   it would fail every endpoint closed (501).
 //! - Endpoints `proxy run` rejects, or that call hosts on the internet (unreachable offline),
 //!   are removed ([`DROPPED_ENDPOINTS`]); their specs are skipped.
 //! - Hosts `http://127.0.0.1:8081` / `:8080` are rewritten to the fixture backend and the
@@ -37,7 +37,6 @@
 //!
 //! | spec | why it is skipped |
 //! |---|---|
-//! | botdetector_1..4 | `security/bot-detector` not implemented |
 //! | cel-1..5 | `validation/cel` not implemented |
 //! | cel-6, cel-7 | `validation/cel` and JWT (`auth/validator`) not implemented |
 //! | collection | stored spec (3d5942a) targets the old jsonplaceholder config, not this krakend.json |
@@ -49,7 +48,7 @@
 //! | negotitate_json, negotitate_plain | `negotiate` output and `xml` backend encoding not implemented |
 //! | no-op | endpoint `/no-op` is not in this krakend.json (renamed `/no-op/ok`, see no-op_1) |
 //! | router_redirect | `/static` answers `proxy.static` data, not implemented |
-//! | rss | `rss` encoding, circuit breaker, http-cache; backend is showrss.info |
+//! | rss | `rss` encoding; backend is showrss.info |
 //! | sequential_1, sequential_2 | sequential proxy not implemented |
 //! | sequential_3, sequential_4 | sequential proxy; endpoints not in this krakend.json |
 //! | shadow | `/shadow` is not in this krakend.json (spec from KrakenD 0.7) |
@@ -74,10 +73,6 @@ use std::time::Duration;
 
 /// Specs not run, with the reason (the table above, one entry per file).
 const SKIPPED: &[(&str, &str)] = &[
-    ("botdetector_1", "security/bot-detector not implemented"),
-    ("botdetector_2", "security/bot-detector not implemented"),
-    ("botdetector_3", "security/bot-detector not implemented"),
-    ("botdetector_4", "security/bot-detector not implemented"),
     ("cel-1", "validation/cel not implemented"),
     ("cel-2", "validation/cel not implemented"),
     ("cel-3", "validation/cel not implemented"),
@@ -115,10 +110,7 @@ const SKIPPED: &[(&str, &str)] = &[
     ),
     ("no-op", "endpoint /no-op is not in this krakend.json"),
     ("router_redirect", "proxy.static not implemented"),
-    (
-        "rss",
-        "rss encoding, circuit breaker, http-cache not implemented",
-    ),
+    ("rss", "rss encoding not implemented"),
     ("sequential_1", "sequential proxy not implemented"),
     ("sequential_2", "sequential proxy not implemented"),
     (
@@ -142,6 +134,10 @@ const RUN: &[&str] = &[
     "backend_303",
     "backend_307",
     "backend_404",
+    "botdetector_1",
+    "botdetector_2",
+    "botdetector_3",
+    "botdetector_4",
     "detail_error",
     "flatmap_1",
     "integration_jsonschema",
@@ -451,7 +447,6 @@ fn fixture_config(gw_port: u16, backend_url: &str) -> String {
     let mut cfg: Value = serde_json::from_str(&text).unwrap();
     let extra = cfg["extra_config"].as_object_mut().unwrap();
     // Service-level namespaces we do not implement would fail every endpoint closed.
-    extra.remove("security/bot-detector");
     extra.remove("security/cors");
     let endpoints = cfg["endpoints"].as_array_mut().unwrap();
     endpoints.retain(|e| {
@@ -776,6 +771,26 @@ fn backend_307_redirect_is_followed_and_the_target_answers() {
 #[ignore = "differs: stored spec predates router.return_error_msg in this krakend.json; we send the error text, as lura does"]
 fn backend_404_becomes_an_empty_500_incomplete() {
     run("backend_404");
+}
+
+#[test]
+fn botdetector_1_an_exactly_denied_user_agent_gets_a_bare_403() {
+    run("botdetector_1");
+}
+
+#[test]
+fn botdetector_2_the_second_denied_user_agent_gets_a_bare_403() {
+    run("botdetector_2");
+}
+
+#[test]
+fn botdetector_3_a_pattern_match_not_in_the_allow_list_gets_a_bare_403() {
+    run("botdetector_3");
+}
+
+#[test]
+fn botdetector_4_a_user_agent_matching_a_pattern_gets_a_bare_403() {
+    run("botdetector_4");
 }
 
 #[test]

@@ -138,8 +138,8 @@ fn service_level_server_plugin_fails_a_static_endpoint_closed() {
 }
 
 #[test]
-fn service_level_bot_detector_fails_a_no_op_endpoint_closed() {
-    assert_fails_closed(Level::Service, Kind::NoOp, "security/bot-detector");
+fn service_level_lua_fails_a_no_op_endpoint_closed() {
+    assert_fails_closed(Level::Service, Kind::NoOp, "modifier/lua-endpoint");
 }
 
 // Endpoint level.
@@ -187,8 +187,8 @@ fn backend_level_graphql_fails_a_sequential_endpoint_closed_before_the_first_cal
 }
 
 #[test]
-fn backend_level_circuit_breaker_fails_a_static_endpoint_closed() {
-    assert_fails_closed(Level::Backend, Kind::Static, "qos/circuit-breaker");
+fn backend_level_client_credentials_fail_a_static_endpoint_closed() {
+    assert_fails_closed(Level::Backend, Kind::Static, "auth/client-credentials");
 }
 
 #[test]

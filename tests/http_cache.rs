@@ -351,3 +351,28 @@ fn measure_hit_ratio_and_memory_at_two_cores() {
         );
     }
 }
+
+#[test]
+fn the_circuit_breaker_wraps_the_cache_so_cached_errors_count_and_an_open_circuit_refuses_hits() {
+    let b = Backend::start(|_| {
+        Reply::status(404)
+            .header("Content-Type", "application/json")
+            .header("Cache-Control", "max-age=60")
+            .body("{}")
+    });
+    let mut cfg = cached(&b, json!({}));
+    cfg["endpoints"][0]["backend"][0]["extra_config"]["backend/http"] =
+        json!({"return_error_code": true});
+    cfg["endpoints"][0]["backend"][0]["extra_config"]["qos/circuit-breaker"] =
+        json!({"interval": 60, "timeout": 60, "max_errors": 1});
+    let g = Gateway::start(&cfg.to_string());
+    // Live 404, then the cached 404: two consecutive failures exceed max_errors 1.
+    assert_eq!(fetch(&g, "/c", &[]).0, 404);
+    assert_eq!(fetch(&g, "/c", &[]).0, 404);
+    assert_eq!(
+        fetch(&g, "/c", &[]).0,
+        500,
+        "open: refused before the cache"
+    );
+    assert_eq!(calls(&b), 1);
+}

@@ -184,18 +184,18 @@ fn endpoint_with_auth_validator_answers_501_naming_the_namespace_while_others_se
 }
 
 #[test]
-fn service_level_bot_detector_makes_every_endpoint_fail_closed_with_501() {
+fn a_service_level_namespace_not_built_makes_every_endpoint_fail_closed_with_501() {
     let b = Backend::json(r#"{"ok":true}"#);
     let mut cfg = service(vec![endpoint(
         "/open",
         "GET",
         vec![backend(&b.url(), "/open")],
     )]);
-    cfg["extra_config"] = json!({"security/bot-detector": {"deny": ["curl.*"]}});
+    cfg["extra_config"] = json!({"modifier/lua-endpoint": {"sources": ["x.lua"], "pre": "x()"}});
     let g = Gateway::start(&cfg.to_string());
     let r = get(&g.url("/open"));
     assert_eq!(r.status, 501);
-    assert!(r.json().to_string().contains("security/bot-detector"));
+    assert!(r.json().to_string().contains("modifier/lua-endpoint"));
     assert!(
         b.requests().is_empty(),
         "an unguarded call reached the backend"

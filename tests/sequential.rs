@@ -47,6 +47,24 @@ fn the_second_backend_receives_values_from_the_first_in_its_path() {
 }
 
 #[test]
+fn a_field_the_earlier_response_lacks_is_sent_as_luras_template_key_not_an_empty_segment() {
+    let first = Backend::json(r#"{"name":"ann"}"#);
+    let second = Backend::json(r#"{"ok":true}"#);
+    let cfg = sequential(vec![
+        backend(&first.url(), "/users/{id}"),
+        backend(&second.url(), "/users/{resp0_id}/delete"),
+    ]);
+    let g = Gateway::start(&cfg.to_string());
+    assert_eq!(get(&g.url("/seq/7")).status, 200);
+    // KrakenD: lura leaves the unfilled `{{.Resp0_id}}` in the URL (Go escapes it); an empty
+    // segment would have called `/users//delete`.
+    assert_eq!(
+        second.last_request().path,
+        "/users/%7B%7B.Resp0_id%7D%7D/delete"
+    );
+}
+
+#[test]
 fn values_come_from_the_shaped_data_of_the_earlier_backend() {
     let first = Backend::json(r#"{"data":{"user":{"id":"u-9"}}}"#);
     let second = Backend::json(r#"{"ok":true}"#);

@@ -3,6 +3,7 @@
 //! (`Rc`/`RefCell`, never shared), except the read-only plan and the resolver's answers
 //! (`dns`: loaded with one atomic read, written by resolver threads).
 
+pub mod breaker;
 pub mod client;
 mod dial;
 pub mod dns;
@@ -56,6 +57,10 @@ pub enum BackendError {
     Resolve(String),
     /// `qos/ratelimit/proxy` refused the call: the backend was not called.
     RateLimited,
+    /// `qos/circuit-breaker` is open: the backend was not called.
+    CircuitOpen,
+    /// `qos/circuit-breaker` is half-open and its one trial call is in flight.
+    CircuitBusy,
 }
 
 impl std::fmt::Display for BackendError {
@@ -72,6 +77,9 @@ impl std::fmt::Display for BackendError {
             // Go: `dial tcp: lookup NAME on SERVER: no such host`.
             BackendError::Resolve(m) => write!(f, "dial tcp: {m}"),
             BackendError::RateLimited => f.write_str(crate::guard::ratelimit::ERR_LIMITED),
+            // KrakenD: gobreaker's ErrOpenState and ErrTooManyRequests.
+            BackendError::CircuitOpen => f.write_str("circuit breaker is open"),
+            BackendError::CircuitBusy => f.write_str("too many requests"),
         }
     }
 }

@@ -86,24 +86,51 @@ impl UrlTemplate {
 
     /// Render into `out`, asking `value` for each placeholder. Values are inserted in decoded
     /// form and percent-encoded here, as Go's `url.URL.EscapedPath` does when lura sends them.
-    /// A placeholder without a value renders empty.
     pub fn render<'v>(
         &self,
         value: impl Fn(&Piece) -> Option<std::borrow::Cow<'v, str>>,
         out: &mut String,
     ) {
         for (i, piece) in self.pieces.iter().enumerate() {
+            let in_query = self.query_at.is_some_and(|q| i >= q);
             match piece {
                 Piece::Literal(l) => out.push_str(l),
-                p => {
-                    if let Some(v) = value(p) {
-                        let in_query = self.query_at.is_some_and(|q| i >= q);
-                        escape_into(&v, in_query, out);
+                p => match value(p) {
+                    Some(v) => escape_into(&v, in_query, out),
+                    // KrakenD: lura rewrites `{x}` into the Go template key `{{.X}}` and
+                    // leaves a key nothing fills (a `{respN_x}` the earlier response lacks,
+                    // a `{JWT.x}` without a token) as it is: escaped in the path (Go's
+                    // `EscapedPath`), raw in the query. Safer than an empty segment, which
+                    // could name another resource (`/users//delete`).
+                    None => {
+                        let key = unfilled_key(p);
+                        if in_query {
+                            out.push_str(&key);
+                        } else {
+                            escape_into(&key, false, out);
+                        }
                     }
-                }
+                },
             }
         }
     }
+}
+
+/// lura's template key for a placeholder: `{{.` + the name with its first letter upper-cased
+/// + `}}` (`{resp0_id}` -> `{{.Resp0_id}}`, `{JWT.sub}` -> `{{.JWT.sub}}`).
+fn unfilled_key(p: &Piece) -> String {
+    let name = match p {
+        Piece::Literal(l) => return l.clone(),
+        Piece::Param(n) => n.clone(),
+        Piece::Resp(i, f) => format!("resp{i}_{f}"),
+        Piece::Jwt(c) => format!("JWT.{c}"),
+    };
+    let mut chars = name.chars();
+    let first: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default();
+    format!("{{{{.{first}{}}}}}", chars.as_str())
 }
 
 fn classify(name: &str) -> Piece {
@@ -213,6 +240,18 @@ mod tests {
         let t = UrlTemplate::compile("/x/{resp0_user.id}/{JWT.sub}");
         assert_eq!(t.pieces().get(1), Some(&Piece::Resp(0, "user.id".into())));
         assert_eq!(t.pieces().get(3), Some(&Piece::Jwt("sub".into())));
-        assert_eq!(render(&t, &[("resp0_user.id", "9")]), "/x/9/");
+        assert_eq!(
+            render(&t, &[("resp0_user.id", "9")]),
+            "/x/9/%7B%7B.JWT.sub%7D%7D"
+        );
+    }
+
+    #[test]
+    fn an_unfilled_placeholder_is_sent_as_luras_template_key() {
+        let t = UrlTemplate::compile("/users/{resp0_id}/delete?who={resp0_id}");
+        assert_eq!(
+            render(&t, &[]),
+            "/users/%7B%7B.Resp0_id%7D%7D/delete?who={{.Resp0_id}}"
+        );
     }
 }

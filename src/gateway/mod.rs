@@ -92,6 +92,15 @@ pub async fn handle(
     };
     let query = head.query().and_then(|q| std::str::from_utf8(q).ok());
     let server = &plan.server;
+    // KrakenD: the service-level bot detector is a gin middleware added after `/__health` was
+    // registered (so health checks skip it) and before every other route, 404 and 405; a bot
+    // gets a bare 403.
+    if let Some(d) = &plan.bot_detector {
+        let health = method == "GET" && plan.health_path.as_deref() == Some(path);
+        if !health && d.is_bot(head.headers.get("user-agent").map(|v| &v[..])) {
+            return Response::new(403);
+        }
+    }
     // KrakenD: /__echo/* and /__debug/* are gin catch-all routes.
     if plan.echo && path.starts_with("/__echo/") {
         return builtin::echo(head, &body);

@@ -95,6 +95,8 @@ pub struct EndpointPlan {
     pub concurrent_calls: usize,
     /// `qos/ratelimit/router`: checked after the 501 refusal, before any backend is called.
     pub rate_limit: Option<crate::guard::ratelimit::router::RouterLimit>,
+    /// Endpoint-level `security/bot-detector`: checked after the 501 refusal, first of all.
+    pub bot_detector: Option<crate::guard::botdetector::BotDetector>,
 }
 
 /// `proxy.static` compiled: the data (as shaped fields) and when it applies.
@@ -149,6 +151,8 @@ pub struct BackendPlan {
     pub shape: crate::json::BackendShape,
     /// `qos/ratelimit/proxy`: calls over it fail without reaching the backend.
     pub rate_limit: Option<crate::backend::ratelimit::BackendLimit>,
+    /// `qos/circuit-breaker`: wraps the rate limit and the call (per process).
+    pub circuit_breaker: Option<crate::backend::breaker::CircuitBreaker>,
     /// `qos/http-cache`: GET/HEAD responses reused per RFC 9111 (per-core stores).
     pub http_cache: Option<crate::backend::httpcache::HttpCache>,
 }
@@ -205,6 +209,12 @@ pub(super) fn compile_endpoint(
         }
         None => None,
     };
+    let bot_detector = match e.extra_config.get(crate::guard::botdetector::NS) {
+        Some(v) => crate::guard::botdetector::BotDetector::compile(v)
+            .map_err(|m| errors.push(format!("{}: {m}", crate::guard::botdetector::NS)))
+            .ok(),
+        None => None,
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -234,6 +244,7 @@ pub(super) fn compile_endpoint(
             e.concurrent_calls.max(1) as usize
         },
         rate_limit,
+        bot_detector,
     })
 }
 
@@ -307,6 +318,13 @@ fn compile_backend(
         Some(v) => BackendLimit::compile(v, place, pools)?,
         None => None,
     };
+    let circuit_breaker = match b.extra_config.get(crate::backend::breaker::NS) {
+        Some(v) => Some(
+            crate::backend::breaker::CircuitBreaker::compile(v, place)
+                .map_err(|m| format!("{}: {m}", crate::backend::breaker::NS))?,
+        ),
+        None => None,
+    };
     let http_cache = match b.extra_config.get(crate::backend::httpcache::NS) {
         Some(v) => Some(crate::backend::httpcache::HttpCache::compile(v)?),
         None => None,
@@ -343,6 +361,7 @@ fn compile_backend(
         url_pattern: b.url_pattern.clone(),
         shape,
         rate_limit,
+        circuit_breaker,
         http_cache,
     })
 }

@@ -38,6 +38,11 @@ pub struct Plan {
     pub endpoints: Vec<EndpointPlan>,
     pub server: ServerPlan,
     pub file: String,
+    /// Service-level `security/bot-detector`: checked before routing, on every request but
+    /// `GET` of the health path (KrakenD registers `/__health` before the middleware).
+    pub bot_detector: Option<crate::guard::botdetector::BotDetector>,
+    /// The health path when it is served (`router.health_path`).
+    pub health_path: Option<String>,
 }
 
 /// Service-wide settings the connection loop and the gateway need.
@@ -171,6 +176,18 @@ impl Plan {
             }),
             None => crate::redis::Pools::default(),
         };
+        let bot_detector = match cfg.extra_config.get(crate::guard::botdetector::NS) {
+            Some(v) => crate::guard::botdetector::BotDetector::compile(v)
+                .map_err(|m| {
+                    let at = Span {
+                        path: "$.extra_config[\"security/bot-detector\"]".into(),
+                        ..root.clone()
+                    };
+                    errors.push(err(&at, m));
+                })
+                .ok(),
+            None => None,
+        };
         let mut endpoints = Vec::with_capacity(cfg.endpoints.len());
         for (i, e) in cfg.endpoints.iter().enumerate() {
             let refusal = crate::config::pending::refusal(&pending, i);
@@ -275,6 +292,8 @@ impl Plan {
             endpoints,
             server,
             file: cfg.file.clone(),
+            bot_detector,
+            health_path: (!rc.disable_health).then(|| rc.health_path.clone()),
         })
     }
 }

@@ -288,10 +288,8 @@ mod tests {
         for ns in [
             "security/cors",
             "security/http",
-            "security/bot-detector",
             "auth/signer",
             "auth/client-credentials",
-            "qos/circuit-breaker",
             "validation/json-schema",
             "validation/cel",
             "modifier/lua-endpoint",

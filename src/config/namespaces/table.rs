@@ -73,6 +73,14 @@ pub static REGISTRY: &[Namespace] = &[
         "backend token bucket, exact per process: calls over it fail (500 or partial response)",
     ),
     ns(
+        "qos/circuit-breaker",
+        B,
+        Implemented,
+        "gobreaker's states per backend, per process: opens when consecutive failures exceed \
+         `max_errors`, fails calls at once for `timeout` s, then lets one trial call through; \
+         `interval`, `name`, `log_status_change`",
+    ),
+    ns(
         "qos/http-cache",
         B,
         Implemented,
@@ -85,6 +93,14 @@ pub static REGISTRY: &[Namespace] = &[
         "Enterprise: named Redis `connection_pools`; a `qos/ratelimit/router` or \
          `qos/ratelimit/proxy` block naming one (`connection_name`) shares its `max_rate` across \
          processes; `clusters` and `tls` are refused",
+    ),
+    ns(
+        "security/bot-detector",
+        SE,
+        Implemented,
+        "exact `allow` / `deny`, `patterns` (one RegexSet), `empty_user_agent_is_bot`, a \
+         per-core `cache_size` verdict cache; bots get a bare 403 (service level: every path \
+         but `GET` of the health path)",
     ),
     ns(
         "telemetry/logging",
@@ -142,12 +158,6 @@ pub static REGISTRY: &[Namespace] = &[
         "allowed hosts, HTTPS redirect, HSTS and other security headers: guards access",
     ),
     ns(
-        "security/bot-detector",
-        SE,
-        FailClosed,
-        "rejects bots by User-Agent with 403: guards access",
-    ),
-    ns(
         "auth/validator",
         E,
         FailClosed,
@@ -164,12 +174,6 @@ pub static REGISTRY: &[Namespace] = &[
         B,
         FailClosed,
         "OAuth2 client-credentials token on backend calls: changes what is sent",
-    ),
-    ns(
-        "qos/circuit-breaker",
-        B,
-        FailClosed,
-        "stops calling a failing backend and fails at once while open: changes answers",
     ),
     ns(
         "validation/json-schema",

@@ -89,8 +89,36 @@ pub(super) struct Fetched {
     pub url: String,
 }
 
-/// Call one backend (or reuse its cached answer), read its whole body and shape it.
+/// Call one backend through its circuit breaker, if any.
 async fn outcome(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    b: &BackendPlan,
+    out: &OutRequest,
+    deadline: Instant,
+) -> Outcome {
+    let Some(cb) = &b.circuit_breaker else {
+        return attempt(plan, ctx, b, out, deadline).await;
+    };
+    let permit = match cb.admit() {
+        Ok(p) => p,
+        // Not logged: refusals come in floods, and they are the breaker working.
+        Err(e) => return Outcome::Failed(Failure::transport(e.to_string())),
+    };
+    let o = attempt(plan, ctx, b, out, deadline).await;
+    // KrakenD: every error of the backend stack counts (transport, timeout, rate limit,
+    // status policy, decoding); with `return_error_details` a status is data, not an error.
+    let ok = match &o {
+        Outcome::Data(_) => true,
+        Outcome::Failed(f) => f.status.is_some() && b.return_error_details.is_some(),
+    };
+    permit.finish(ok);
+    o
+}
+
+/// Call one backend (or reuse its cached answer: KrakenD's cache is inside the HTTP client,
+/// under the circuit breaker and the rate limit), read its whole body and shape it.
+async fn attempt(
     plan: &Plan,
     ctx: &WorkerCtx,
     b: &BackendPlan,
@@ -186,6 +214,24 @@ fn judge(b: &BackendPlan, f: Fetched) -> Outcome {
             )))
         }
     }
+}
+
+/// A `no-op` call: through the circuit breaker, if any, then [`call_stream`]. Any status
+/// counts as a success (KrakenD: no-op has no status policy); only errors count.
+pub(super) async fn call_no_op(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    b: &BackendPlan,
+    out: &OutRequest,
+    deadline: Instant,
+) -> Result<Streaming, BackendError> {
+    let Some(cb) = &b.circuit_breaker else {
+        return call_stream(plan, ctx, b, out, deadline).await;
+    };
+    let permit = cb.admit()?;
+    let r = call_stream(plan, ctx, b, out, deadline).await;
+    permit.finish(r.is_ok());
+    r
 }
 
 /// Pick a host (round robin per core), call it and follow redirects; the body stays on the

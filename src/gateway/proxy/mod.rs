@@ -50,6 +50,13 @@ pub(super) async fn endpoint(
     if let Some(blocked) = &ep.blocked {
         return Response::json(501, blocked.clone());
     }
+    // KrakenD: the endpoint's bot detector is the outermost handler middleware; a bot gets a
+    // bare 403 (gin's AbortWithError writes no body).
+    if let Some(d) = &ep.bot_detector {
+        if d.is_bot(head.headers.get("user-agent").map(|v| &v[..])) {
+            return Response::new(403);
+        }
+    }
     // KrakenD: the router rate limit runs after JWT validation, before the proxy; its refusal
     // is a bare status (gin's AbortWithError writes no body).
     if let Some(limit) = &ep.rate_limit {
@@ -70,7 +77,7 @@ pub(super) async fn endpoint(
         [] => return with_version(plan, Response::new(500)),
         [b] if ep.output == Output::NoOp => {
             let out = forward::build(server, ep, b, &inb, &|_, _| None);
-            let r = call::call_stream(plan, ctx, b, &out, start + ep.timeout).await;
+            let r = call::call_no_op(plan, ctx, b, &out, start + ep.timeout).await;
             return with_version(plan, no_op(r));
         }
         [b] => {
