@@ -390,9 +390,16 @@ mod tests {
 
     #[test]
     fn a_truncated_answer_is_asked_again_over_tcp() {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // The same port for UDP and TCP: a free UDP port may be taken for TCP (a busy machine
+        // has thousands of sockets), so try a few.
+        let (udp, tcp) = (0..50)
+            .find_map(|_| {
+                let udp = UdpSocket::bind("127.0.0.1:0").ok()?;
+                let tcp = std::net::TcpListener::bind(udp.local_addr().ok()?).ok()?;
+                Some((udp, tcp))
+            })
+            .unwrap();
         let server = udp.local_addr().unwrap();
-        let tcp = std::net::TcpListener::bind(server).unwrap();
         let u = std::thread::spawn(move || {
             let mut buf = [0u8; 512];
             let (n, from) = udp.recv_from(&mut buf).unwrap();
