@@ -1,4 +1,7 @@
 //! Checks that may reject a request before any backend is called, in KrakenD CE's order
-//! (JWT validation, then the router rate limit). Built so far: `ratelimit`.
+//! (CORS preflights and `security/http` before routing; JWT validation, then the router rate
+//! limit). Built so far: `cors`, `secure`, `ratelimit`.
 
+pub mod cors;
 pub mod ratelimit;
+pub mod secure;
