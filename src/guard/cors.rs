@@ -240,13 +240,17 @@ impl Cors {
         if self.any_origin {
             return true;
         }
-        let Ok(o) = std::str::from_utf8(origin) else {
-            return false;
-        };
-        let o = o.to_ascii_lowercase();
-        self.origins.iter().any(|x| *x == o)
+        // Case-insensitive without lower-casing a copy (the lists are lower case already).
+        let o = origin;
+        self.origins
+            .iter()
+            .any(|x| x.as_bytes().eq_ignore_ascii_case(o))
             || self.wildcards.iter().any(|(p, s)| {
-                o.len() >= p.len() + s.len() && o.starts_with(p.as_str()) && o.ends_with(s.as_str())
+                o.len() >= p.len() + s.len()
+                    && o.get(..p.len())
+                        .is_some_and(|h| h.eq_ignore_ascii_case(p.as_bytes()))
+                    && o.get(o.len() - s.len()..)
+                        .is_some_and(|t| t.eq_ignore_ascii_case(s.as_bytes()))
             })
     }
 
@@ -346,6 +350,7 @@ impl Cors {
     /// rs/cors `handleActualRequest`: `Vary: Origin` always; the allow headers when the origin
     /// and the method are allowed.
     pub fn actual(&self, head: &RequestHead, out: &mut Vec<Header>) {
+        out.reserve(4);
         out.push(VARY_ORIGIN);
         let Some(origin) = head.headers.get("origin").filter(|o| !o.is_empty()) else {
             return;

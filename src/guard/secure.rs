@@ -253,6 +253,7 @@ impl Secure {
     pub fn headers(&self, head: &RequestHead, out: &mut Vec<Header>) {
         let need_ssl = self.sts.is_some() || self.hpkp.is_some();
         let ssl = need_ssl && self.is_ssl(head);
+        out.reserve(self.fixed.len() + 6);
         if let Some(s) = &self.sts {
             // KrakenD (unrolled/secure): HSTS only over HTTPS (RFC 6797 §7.2) unless forced.
             if ssl || self.force_sts {
