@@ -18,7 +18,9 @@ use std::hint::black_box;
 
 fn head(text: &str) -> proxy::http::request::RequestHead {
     let mut buf = BytesMut::from(text.as_bytes());
-    parse_request(&mut buf, &Limits::default()).unwrap().unwrap()
+    parse_request(&mut buf, &Limits::default())
+        .unwrap()
+        .unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -60,21 +62,24 @@ fn bench(c: &mut Criterion) {
             Bytes::from_static(b"true"),
         ),
     ];
-    c.bench_function("simple request: CORS + security/http checks and headers", |b| {
-        b.iter(|| {
-            let h = black_box(&simple);
-            let mut headers = base.clone();
-            let Verdict::Actual = cors.check(h) else {
-                unreachable!()
-            };
-            let Check::Pass = secure.check(h) else {
-                unreachable!()
-            };
-            secure.headers(h, &mut headers);
-            cors.actual(h, &mut headers);
-            headers.len()
-        })
-    });
+    c.bench_function(
+        "simple request: CORS + security/http checks and headers",
+        |b| {
+            b.iter(|| {
+                let h = black_box(&simple);
+                let mut headers = base.clone();
+                let Verdict::Actual = cors.check(h) else {
+                    unreachable!()
+                };
+                let Check::Pass = secure.check(h) else {
+                    unreachable!()
+                };
+                secure.headers(h, &mut headers);
+                cors.actual(h, &mut headers);
+                headers.len()
+            })
+        },
+    );
     c.bench_function("simple request: response headers alone (baseline)", |b| {
         b.iter(|| black_box(&base).clone().len())
     });
@@ -83,12 +88,15 @@ fn bench(c: &mut Criterion) {
          Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type,x-trace\r\n\r\n",
     );
     let any = Cors::compile(&json!({})).unwrap();
-    c.bench_function("preflight answered (wildcard origin, 2 requested headers)", |b| {
-        b.iter(|| match any.check(black_box(&preflight)) {
-            Verdict::Answer(s, h) => h.len() + s as usize,
-            _ => unreachable!(),
-        })
-    });
+    c.bench_function(
+        "preflight answered (wildcard origin, 2 requested headers)",
+        |b| {
+            b.iter(|| match any.check(black_box(&preflight)) {
+                Verdict::Answer(s, h) => h.len() + s as usize,
+                _ => unreachable!(),
+            })
+        },
+    );
 }
 
 criterion_group!(benches, bench);

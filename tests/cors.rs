@@ -62,7 +62,13 @@ fn a_preflight_echoes_requested_headers_canonically_when_every_header_is_allowed
     let b = Backend::json("{}");
     // KrakenD: no allow_headers means every header.
     let g = gateway(&b, json!({}));
-    let r = preflight(&g, "/x", "https://a.example", "GET", "x-pingother,content-type");
+    let r = preflight(
+        &g,
+        "/x",
+        "https://a.example",
+        "GET",
+        "x-pingother,content-type",
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     assert_eq!(
@@ -103,7 +109,12 @@ fn a_disallowed_origin_gets_no_allow_headers_but_still_vary() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("access-control-allow-origin"), None);
     assert!(r.header("vary").unwrap().contains("Origin"));
-    let r = request("GET", &g.url("/x"), &[("Origin", "https://evil.example")], b"");
+    let r = request(
+        "GET",
+        &g.url("/x"),
+        &[("Origin", "https://evil.example")],
+        b"",
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.json(), json!({"a": 1}));
     assert_eq!(r.header("access-control-allow-origin"), None);
@@ -117,7 +128,12 @@ fn a_simple_request_from_an_allowed_origin_gets_it_echoed_with_vary_and_expose_h
         &b,
         json!({"allow_origins": ["https://app.example"], "expose_headers": ["x-total", "Content-Length"]}),
     );
-    let r = request("GET", &g.url("/x"), &[("Origin", "https://APP.example")], b"");
+    let r = request(
+        "GET",
+        &g.url("/x"),
+        &[("Origin", "https://APP.example")],
+        b"",
+    );
     assert_eq!(r.status, 200);
     assert_eq!(
         r.header("access-control-allow-origin"),
@@ -140,7 +156,12 @@ fn a_request_without_origin_still_says_vary_origin_so_caches_keep_them_apart() {
     assert_eq!(r.header_all("vary"), vec!["Origin"]);
     assert_eq!(r.header("access-control-allow-origin"), None);
     // On 404s too: CORS wraps the whole server.
-    let r = request("GET", &g.url("/nope"), &[("Origin", "https://a.example")], b"");
+    let r = request(
+        "GET",
+        &g.url("/nope"),
+        &[("Origin", "https://a.example")],
+        b"",
+    );
     assert_eq!(r.status, 404);
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
 }
@@ -170,7 +191,12 @@ fn credentials_with_listed_origins_echo_the_origin_and_allow_credentials() {
         &b,
         json!({"allow_origins": ["https://app.example"], "allow_credentials": true}),
     );
-    let r = request("GET", &g.url("/x"), &[("Origin", "https://app.example")], b"");
+    let r = request(
+        "GET",
+        &g.url("/x"),
+        &[("Origin", "https://app.example")],
+        b"",
+    );
     assert_eq!(
         r.header("access-control-allow-origin"),
         Some("https://app.example")
@@ -202,7 +228,12 @@ fn max_age_is_sent_in_seconds_on_allowed_preflights_only() {
     assert_eq!(r.header("access-control-max-age"), Some("43200"));
     let r = preflight(&g, "/x", "https://other.example", "GET", "");
     assert_eq!(r.header("access-control-max-age"), None);
-    let r = request("GET", &g.url("/x"), &[("Origin", "https://app.example")], b"");
+    let r = request(
+        "GET",
+        &g.url("/x"),
+        &[("Origin", "https://app.example")],
+        b"",
+    );
     assert_eq!(r.header("access-control-max-age"), None);
 }
 
@@ -231,7 +262,10 @@ fn private_network_access_is_allowed_only_when_configured_and_asked_for() {
         .header_all("vary")
         .contains(&"Access-Control-Request-Private-Network"));
     let g2 = gateway(&b, json!({}));
-    assert_eq!(ask(&g2).header("access-control-allow-private-network"), None);
+    assert_eq!(
+        ask(&g2).header("access-control-allow-private-network"),
+        None
+    );
 }
 
 #[test]
@@ -247,7 +281,11 @@ fn options_passthrough_lets_the_router_answer_with_the_cors_headers_added() {
     let r = preflight(&g, "/x", "https://a.example", "GET", "");
     assert_eq!(r.status, 200);
     // The router's auto OPTIONS answer, not CORS's.
-    assert!(r.header("allow").unwrap().contains("GET"), "{:?}", r.headers);
+    assert!(
+        r.header("allow").unwrap().contains("GET"),
+        "{:?}",
+        r.headers
+    );
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     assert_eq!(r.header("access-control-allow-methods"), Some("GET"));
 }
@@ -265,7 +303,12 @@ fn options_success_status_sets_the_preflight_status() {
 fn an_options_request_without_a_requested_method_is_not_a_preflight() {
     let b = Backend::json("{}");
     let g = gateway(&b, json!({}));
-    let r = request("OPTIONS", &g.url("/x"), &[("Origin", "https://a.example")], b"");
+    let r = request(
+        "OPTIONS",
+        &g.url("/x"),
+        &[("Origin", "https://a.example")],
+        b"",
+    );
     // The router answers (no OPTIONS route: 405), with the actual-request headers.
     assert_eq!(r.status, 405, "{}", r.text());
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));

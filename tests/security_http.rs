@@ -46,12 +46,18 @@ fn allowed_hosts_as_regex_are_anchored() {
         &b,
         json!({"allowed_hosts": ["[a-z]+\\.example\\.com"], "allowed_hosts_are_regex": true}),
     );
-    assert_eq!(get_with(&g, "/x", &[("Host", "api.example.com")]).status, 200);
+    assert_eq!(
+        get_with(&g, "/x", &[("Host", "api.example.com")]).status,
+        200
+    );
     assert_eq!(
         get_with(&g, "/x", &[("Host", "api.example.com.evil.net")]).status,
         400
     );
-    assert_eq!(get_with(&g, "/x", &[("Host", "x.api.example.com")]).status, 400);
+    assert_eq!(
+        get_with(&g, "/x", &[("Host", "x.api.example.com")]).status,
+        400
+    );
 }
 
 #[test]
@@ -64,7 +70,10 @@ fn host_proxy_headers_name_the_host_to_check() {
     let r = get_with(
         &g,
         "/x",
-        &[("Host", "internal:8080"), ("X-Forwarded-Host", "api.example.com")],
+        &[
+            ("Host", "internal:8080"),
+            ("X-Forwarded-Host", "api.example.com"),
+        ],
     );
     assert_eq!(r.status, 200);
     let r = get_with(&g, "/x", &[("Host", "internal:8080")]);
@@ -157,8 +166,16 @@ fn each_fixed_header_is_added_to_every_answer_including_404s() {
     for path in ["/x", "/nope"] {
         let r = get(&g.url(path));
         assert_eq!(r.header("x-frame-options"), Some("DENY"), "{path}");
-        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{path}");
-        assert_eq!(r.header("x-xss-protection"), Some("1; mode=block"), "{path}");
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(
+            r.header("x-xss-protection"),
+            Some("1; mode=block"),
+            "{path}"
+        );
         assert_eq!(
             r.header("content-security-policy"),
             Some("default-src 'self'"),
@@ -195,7 +212,8 @@ fn a_bad_allowed_hosts_regex_stops_the_gateway_at_startup() {
     let b = Backend::json("{}");
     let url = b.url();
     let mut cfg = service(vec![endpoint("/x", "GET", vec![backend(&url, "/x")])]);
-    cfg["extra_config"] = json!({"security/http": {"allowed_hosts": ["(a"], "allowed_hosts_are_regex": true}});
+    cfg["extra_config"] =
+        json!({"security/http": {"allowed_hosts": ["(a"], "allowed_hosts_are_regex": true}});
     let e = Gateway::try_start_with(&cfg.to_string(), &[], &[])
         .err()
         .expect("the gateway started");

@@ -307,7 +307,7 @@ impl Cors {
                 return out;
             };
             requested.extend(
-                v.split(|c: char| c == ',' || c == ' ' || c == '\t')
+                v.split([',', ' ', '\t'])
                     .filter(|t| !t.is_empty())
                     .map(canonical),
             );

@@ -144,7 +144,11 @@ impl Secure {
                     ssl_proxy_headers.push((k.clone(), Bytes::from(v.to_string())));
                 }
             }
-            Some(v) => return Err(format!("{NS}.ssl_proxy_headers: must be an object, got {v}")),
+            Some(v) => {
+                return Err(format!(
+                    "{NS}.ssl_proxy_headers: must be an object, got {v}"
+                ))
+            }
         }
         let sts_seconds = match m.get("sts_seconds") {
             None | Some(Value::Null) => 0,
@@ -153,7 +157,9 @@ impl Secure {
                 .or_else(|| {
                     // KrakenD: int64(float64); a fraction is cut off.
                     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                    v.as_f64().filter(|f| *f >= 0.0 && f.is_finite()).map(|f| f as u64)
+                    v.as_f64()
+                        .filter(|f| *f >= 0.0 && f.is_finite())
+                        .map(|f| f as u64)
                 })
                 .ok_or_else(|| format!("{NS}.sts_seconds: must be a number ≥ 0, got {v}"))?,
         };
