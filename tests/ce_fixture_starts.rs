@@ -1,7 +1,8 @@
 //! A config KrakenD starts must start here: KrakenD CE's own integration-test config
 //! (`tests/ce_specs/krakend.json`, unmodified) and a config of our own with the same shapes
-//! (xml and rss endpoints, a host that does not resolve, backend-level Lua, service-level bot
-//! detection) start with warnings, and only what is not built answers 501 — per endpoint.
+//! (xml and rss endpoints, a host that does not resolve, backend-level Lua, a service-level
+//! namespace not built) start with warnings, and only what is not built answers 501 — per
+//! endpoint.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -124,8 +125,21 @@ fn krakend_ces_own_fixture_starts_unmodified() {
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.ends_with("Syntax OK!\n"), "{}", out.stdout);
     let g = Gateway::start(&text);
-    // Its service-level bot detector and CORS are not built: every endpoint fails closed.
+    // Its service-level bot detector and CORS are built: endpoints are served (this one's
+    // backend, 127.0.0.1:8081, is not running here: a backend error, as in KrakenD)...
     let r = get(&g.url("/crash"));
+    assert_eq!(r.status, 500, "{}", r.text());
+    // ... bots are refused, and an endpoint using what is not built (`validation/cel`) fails
+    // closed on its own.
+    let bot = request(
+        "GET",
+        &g.url("/crash"),
+        &[("User-Agent", "facebookexternalhit/1.1")],
+        b"",
+    );
+    assert_eq!(bot.status, 403);
+    let r = get(&g.url("/cel/req-resp/1"));
     assert_eq!(r.status, 501, "{}", r.text());
+    assert!(r.text().contains("validation/cel"), "{}", r.text());
     assert_eq!(get(&g.url("/__health")).status, 200);
 }

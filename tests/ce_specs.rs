@@ -21,8 +21,6 @@
 //! - JSON bodies are compared as values: we keep backend key order, Go sorts keys.
 //! - Request bodies go to backends with `Content-Length` (KrakenD: chunked), so an echoed
 //!   `Content-Length` the spec does not show is ignored.
-//! - `security/cors` is removed from the service config: we do not implement it, so leaving
-//!   it would fail every endpoint closed (501).
 //! - Endpoints `proxy run` rejects, or that call hosts on the internet (unreachable offline),
 //!   are removed ([`DROPPED_ENDPOINTS`]); their specs are skipped.
 //! - Hosts `http://127.0.0.1:8081` / `:8080` are rewritten to the fixture backend and the
@@ -40,7 +38,6 @@
 //! | cel-1..5 | `validation/cel` not implemented |
 //! | cel-6, cel-7 | `validation/cel` and JWT (`auth/validator`) not implemented |
 //! | collection | stored spec (3d5942a) targets the old jsonplaceholder config, not this krakend.json |
-//! | cors_1..5 | `security/cors` not implemented |
 //! | integration_no_body, integration_schema | `proxy.static` not implemented (`/static`) |
 //! | jsonschema_1 | `validation/json-schema` not implemented |
 //! | jwt_1..5, router_401_1 | JWT (`auth/validator`, `auth/signer`) not implemented |
@@ -84,11 +81,6 @@ const SKIPPED: &[(&str, &str)] = &[
         "collection",
         "stored spec targets the old jsonplaceholder config",
     ),
-    ("cors_1", "security/cors not implemented"),
-    ("cors_2", "security/cors not implemented"),
-    ("cors_3", "security/cors not implemented"),
-    ("cors_4", "security/cors not implemented"),
-    ("cors_5", "security/cors not implemented"),
     ("integration_no_body", "proxy.static not implemented"),
     ("integration_schema", "proxy.static not implemented"),
     ("jsonschema_1", "validation/json-schema not implemented"),
@@ -130,6 +122,11 @@ const SKIPPED: &[(&str, &str)] = &[
 /// Specs run by a test below (ignored ones included).
 const RUN: &[&str] = &[
     "backend_301",
+    "cors_1",
+    "cors_2",
+    "cors_3",
+    "cors_4",
+    "cors_5",
     "backend_302",
     "backend_303",
     "backend_307",
@@ -445,9 +442,6 @@ fn fixture_config(gw_port: u16, backend_url: &str) -> String {
         &format!("http://127.0.0.1:{gw_port}"),
     );
     let mut cfg: Value = serde_json::from_str(&text).unwrap();
-    let extra = cfg["extra_config"].as_object_mut().unwrap();
-    // Service-level namespaces we do not implement would fail every endpoint closed.
-    extra.remove("security/cors");
     let endpoints = cfg["endpoints"].as_array_mut().unwrap();
     endpoints.retain(|e| {
         let path = e["endpoint"].as_str().unwrap_or_default();
@@ -765,6 +759,31 @@ fn backend_303_redirect_is_followed_and_the_target_answers() {
 #[test]
 fn backend_307_redirect_is_followed_and_the_target_answers() {
     run("backend_307");
+}
+
+#[test]
+fn cors_1_allowed_preflight_echoes_the_method_and_the_headers() {
+    run("cors_1");
+}
+
+#[test]
+fn cors_2_preflight_for_a_method_not_allowed_has_no_cors_headers() {
+    run("cors_2");
+}
+
+#[test]
+fn cors_3_preflight_for_a_header_not_allowed_has_no_cors_headers() {
+    run("cors_3");
+}
+
+#[test]
+fn cors_4_preflight_from_any_origin_is_allowed() {
+    run("cors_4");
+}
+
+#[test]
+fn cors_5_simple_request_gets_vary_allow_origin_and_expose_headers() {
+    run("cors_5");
 }
 
 #[test]

@@ -118,13 +118,13 @@ fn assert_fails_closed(level: Level, kind: Kind, ns: &str) {
 // Service level: every endpoint answers 501.
 
 #[test]
-fn service_level_cors_fails_a_single_backend_endpoint_closed() {
-    assert_fails_closed(Level::Service, Kind::Single, "security/cors");
+fn service_level_http_server_plugin_fails_a_single_backend_endpoint_closed() {
+    assert_fails_closed(Level::Service, Kind::Single, "plugin/http-server");
 }
 
 #[test]
-fn service_level_security_http_fails_a_merging_endpoint_closed() {
-    assert_fails_closed(Level::Service, Kind::Merge, "security/http");
+fn service_level_http_server_plugin_fails_a_merging_endpoint_closed() {
+    assert_fails_closed(Level::Service, Kind::Merge, "plugin/http-server");
 }
 
 #[test]

@@ -111,7 +111,7 @@ fn namespaces_not_built_warn_and_are_listed_with_what_happens() {
     use super::namespaces::Level;
     use super::pending::{pending, Refuses};
     let l = load_ok(
-        r#"{"version": 3, "host": ["h"], "extra_config": {"security/cors": {}, "telemetry/metrics": {}},
+        r#"{"version": 3, "host": ["h"], "extra_config": {"plugin/http-server": {}, "telemetry/metrics": {}},
             "endpoints": [{"endpoint": "/a", "extra_config": {"validation/json-schema": {}, "proxy": {}},
               "backend": [{"url_pattern": "/", "extra_config": {"modifier/martian": {}, "backend/http": {}}}]}]}"#,
     );
@@ -124,8 +124,8 @@ fn namespaces_not_built_warn_and_are_listed_with_what_happens() {
         listed,
         vec![
             (
-                "$.extra_config[\"security/cors\"]".to_string(),
-                "security/cors".to_string(),
+                "$.extra_config[\"plugin/http-server\"]".to_string(),
+                "plugin/http-server".to_string(),
                 Level::Service,
                 Refuses::Every
             ),

@@ -7,6 +7,8 @@ mod proxy;
 
 use crate::backend::client::Streaming;
 use crate::backend::pool::Pool;
+use crate::guard::cors::Verdict;
+use crate::guard::secure::Check;
 use crate::http::request::RequestHead;
 use crate::plan::{Plan, RouteTarget};
 use crate::router::Route;
@@ -77,7 +79,58 @@ impl Response {
 }
 
 /// Handle one request end to end. Never panics; every failure is a status code.
+///
+/// KrakenD: CORS wraps the whole server (preflights are answered before anything else) and
+/// `security/http` is a gin middleware that runs before routing, on every route and on the
+/// 404/405 answers too; so both are applied here, around the router.
 pub async fn handle(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    head: &RequestHead,
+    body: Bytes,
+    peer: SocketAddr,
+) -> Response {
+    let mut cors_headers = None;
+    if let Some(cors) = &plan.cors {
+        match cors.check(head) {
+            Verdict::Answer(status, headers) => {
+                let mut r = Response::new(status);
+                r.headers = headers;
+                return r;
+            }
+            Verdict::Pass(headers) => cors_headers = Some(headers),
+            Verdict::Actual => {}
+        }
+    }
+    let mut r = match &plan.secure {
+        None => route(plan, ctx, head, body, peer).await,
+        Some(secure) => match secure.check(head) {
+            Check::Pass => {
+                let mut r = route(plan, ctx, head, body, peer).await;
+                secure.headers(head, &mut r.headers);
+                r
+            }
+            Check::BadHost => Response::text(
+                crate::guard::secure::BAD_HOST_STATUS,
+                "400 Bad Request: host not allowed",
+            ),
+            Check::Redirect(status, location) => {
+                let method = std::str::from_utf8(&head.method).unwrap_or("");
+                redirect(method, status, location)
+            }
+        },
+    };
+    if let Some(cors) = &plan.cors {
+        match cors_headers {
+            Some(h) => r.headers.extend(h),
+            None => cors.actual(head, &mut r.headers),
+        }
+    }
+    r
+}
+
+/// Everything after the edge checks: builtins, then the router.
+async fn route(
     plan: &Plan,
     ctx: &WorkerCtx,
     head: &RequestHead,

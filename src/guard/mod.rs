@@ -1,6 +1,8 @@
 //! Checks that may reject a request before any backend is called, in KrakenD CE's order
-//! (bot detector, JWT validation, then the router rate limit). Built so far: `botdetector`,
-//! `ratelimit`.
+//! (bot detector, CORS preflights and `security/http` before routing; JWT validation, then the
+//! router rate limit). Built so far: `botdetector`, `cors`, `secure`, `ratelimit`.
 
 pub mod botdetector;
+pub mod cors;
 pub mod ratelimit;
+pub mod secure;

@@ -43,6 +43,10 @@ pub struct Plan {
     pub bot_detector: Option<crate::guard::botdetector::BotDetector>,
     /// The health path when it is served (`router.health_path`).
     pub health_path: Option<String>,
+    /// `security/cors`: answered and applied before routing.
+    pub cors: Option<crate::guard::cors::Cors>,
+    /// `security/http`: checked and applied before routing.
+    pub secure: Option<crate::guard::secure::Secure>,
 }
 
 /// Service-wide settings the connection loop and the gateway need.
@@ -188,6 +192,23 @@ impl Plan {
                 .ok(),
             None => None,
         };
+        // Service-level edge namespaces, compiled once.
+        let ns_at = |ns: &str| Span {
+            path: format!("$.extra_config[{ns:?}]"),
+            ..root.clone()
+        };
+        let cors = match cfg.extra_config.get(crate::guard::cors::NS) {
+            Some(v) => crate::guard::cors::Cors::compile(v)
+                .map_err(|m| errors.push(err(&ns_at(crate::guard::cors::NS), m)))
+                .ok(),
+            None => None,
+        };
+        let secure = match cfg.extra_config.get(crate::guard::secure::NS) {
+            Some(v) => crate::guard::secure::Secure::compile(v)
+                .map_err(|m| errors.push(err(&ns_at(crate::guard::secure::NS), m)))
+                .ok(),
+            None => None,
+        };
         let mut endpoints = Vec::with_capacity(cfg.endpoints.len());
         for (i, e) in cfg.endpoints.iter().enumerate() {
             let refusal = crate::config::pending::refusal(&pending, i);
@@ -294,6 +315,8 @@ impl Plan {
             file: cfg.file.clone(),
             bot_detector,
             health_path: (!rc.disable_health).then(|| rc.health_path.clone()),
+            cors,
+            secure,
         })
     }
 }

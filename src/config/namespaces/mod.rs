@@ -286,8 +286,6 @@ mod tests {
     #[test]
     fn what_guards_access_or_changes_answers_fails_closed_at_every_level() {
         for ns in [
-            "security/cors",
-            "security/http",
             "auth/signer",
             "auth/client-credentials",
             "validation/json-schema",
@@ -348,7 +346,9 @@ mod tests {
             w.contains("the endpoint calling this backend answers 501"),
             "{w}"
         );
-        let w = warning("security/cors", Level::Service).unwrap();
+        let w = warning("auth/signer", Level::Endpoint).unwrap();
+        assert!(w.contains("this endpoint answers 501"), "{w}");
+        let w = warning("modifier/lua-endpoint", Level::Service).unwrap();
         assert!(w.contains("every endpoint answers 501"), "{w}");
         let w = warning("telemetry/metrics", Level::Service).unwrap();
         assert!(w.contains("is ignored"), "{w}");

@@ -109,6 +109,20 @@ pub static REGISTRY: &[Namespace] = &[
         "the log `level`; its other keys (`format`, `syslog`, `prefix`...) only change log lines \
          and are ignored",
     ),
+    ns(
+        "security/cors",
+        S,
+        Implemented,
+        "CORS headers and preflights for the whole server, before routing (rs/cors rules; \
+         preflights answer 200 as KrakenD CE's gin wrapper does)",
+    ),
+    ns(
+        "security/http",
+        S,
+        Implemented,
+        "allowed hosts (a bad Host is 400, KrakenD 500), HTTPS redirect, HSTS over HTTPS or \
+         forced, frame/nosniff/XSS/CSP/referrer headers",
+    ),
     // Ignored with a warning: they observe, or have nothing to act on.
     ns(
         "telemetry/*",
@@ -145,18 +159,6 @@ pub static REGISTRY: &[Namespace] = &[
          endpoint depends on them",
     ),
     // Fail closed: each guards access or changes what is sent or returned.
-    ns(
-        "security/cors",
-        S,
-        FailClosed,
-        "adds CORS headers and answers preflight requests, for the whole server: changes answers",
-    ),
-    ns(
-        "security/http",
-        S,
-        FailClosed,
-        "allowed hosts, HTTPS redirect, HSTS and other security headers: guards access",
-    ),
     ns(
         "auth/validator",
         E,
