@@ -76,42 +76,17 @@ pub enum Verdict {
 }
 
 fn strings(m: &Map<String, Value>, key: &str) -> Result<Vec<String>, String> {
-    match m.get(key) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| format!("{NS}.{key}: every entry must be a string, got {v}"))
-            })
-            .collect(),
-        Some(v) => Err(format!("{NS}.{key}: must be a list of strings, got {v}")),
-    }
+    super::fragment::strings(NS, m, key)
 }
 
 fn flag(m: &Map<String, Value>, key: &str) -> Result<bool, String> {
-    match m.get(key) {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(v) => Err(format!("{NS}.{key}: must be true or false, got {v}")),
-    }
+    super::fragment::flag(NS, m, key)
 }
 
-/// Go's `http.CanonicalHeaderKey` for a token: `x-pingother` -> `X-Pingother`.
+/// Go's `http.CanonicalHeaderKey` for a token (`x-pingother` -> `X-Pingother`), as the
+/// gateway already writes forwarded header names.
 fn canonical(name: &str) -> String {
-    let mut up = true;
-    name.chars()
-        .map(|c| {
-            let r = if up {
-                c.to_ascii_uppercase()
-            } else {
-                c.to_ascii_lowercase()
-            };
-            up = c == '-';
-            r
-        })
-        .collect()
+    String::from_utf8_lossy(&crate::gateway::forward::canonical(name.as_bytes())).into_owned()
 }
 
 fn value(text: String) -> Result<Bytes, String> {

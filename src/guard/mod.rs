@@ -4,5 +4,6 @@
 
 pub mod botdetector;
 pub mod cors;
+mod fragment;
 pub mod ratelimit;
 pub mod secure;

@@ -69,26 +69,11 @@ pub enum Check {
 }
 
 fn strings(m: &Map<String, Value>, key: &str) -> Result<Vec<String>, String> {
-    match m.get(key) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| format!("{NS}.{key}: every entry must be a string, got {v}"))
-            })
-            .collect(),
-        Some(v) => Err(format!("{NS}.{key}: must be a list of strings, got {v}")),
-    }
+    super::fragment::strings(NS, m, key)
 }
 
 fn flag(m: &Map<String, Value>, key: &str) -> Result<bool, String> {
-    match m.get(key) {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(v) => Err(format!("{NS}.{key}: must be true or false, got {v}")),
-    }
+    super::fragment::flag(NS, m, key)
 }
 
 fn text(m: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
