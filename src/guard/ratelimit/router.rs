@@ -84,12 +84,13 @@ impl ClientIpRule {
             let Ok(v) = std::str::from_utf8(v) else {
                 continue;
             };
-            let items: Vec<&str> = v.split(',').collect();
-            for (i, item) in items.iter().enumerate().rev() {
+            // Right to left, without collecting the list (this runs per request).
+            let mut items = v.rsplit(',').peekable();
+            while let Some(item) = items.next() {
                 let Ok(ip) = item.trim().parse::<IpAddr>() else {
                     break;
                 };
-                if i == 0 || !self.trusts(ip) {
+                if items.peek().is_none() || !self.trusts(ip) {
                     return ip;
                 }
             }
