@@ -212,7 +212,12 @@ impl Client {
             if self.buf.len() > MAX_BUFFER {
                 return Err(RedisError::Protocol("reply larger than 1 MiB".into()));
             }
-            let n = self.stream.read(&mut chunk)?;
+            let n = match self.stream.read(&mut chunk) {
+                // A socket with a receive timeout fails with EINTR after the process is
+                // stopped and continued (signal(7)); that is not a Redis failure.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => other?,
+            };
             if n == 0 {
                 return Err(RedisError::Closed);
             }

@@ -343,6 +343,8 @@ impl Read for Polled {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         loop {
             match self.stream.read(out) {
+                // EINTR after a stop/continue of the test process (signal(7)): read again.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
                     if matches!(
                         e.kind(),

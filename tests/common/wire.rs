@@ -19,10 +19,17 @@ impl<S: Read> Reader<S> {
         }
     }
 
-    /// Read more bytes into `buf`; returns how many (0 = EOF).
+    /// Read more bytes into `buf`; returns how many (0 = EOF). A read interrupted by a
+    /// signal is retried: on Linux a socket with a receive timeout fails with EINTR after
+    /// the process is stopped and continued (signal(7)), which CI machines do.
     pub fn fill(&mut self) -> io::Result<usize> {
         let mut chunk = [0u8; 16 * 1024];
-        let n = self.stream.read(&mut chunk)?;
+        let n = loop {
+            match self.stream.read(&mut chunk) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
         self.buf.extend_from_slice(&chunk[..n]);
         Ok(n)
     }
