@@ -297,6 +297,9 @@ fn udp(
             .map_err(|e| e.to_string())?;
         let n = match sock.recv(&mut buf) {
             Ok(n) => n,
+            // A socket with a receive timeout fails with EINTR after the process is stopped
+            // and continued (signal(7)): not a DNS failure, wait out the rest of the deadline.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e)
                 if matches!(
                     e.kind(),
