@@ -28,6 +28,9 @@ pub struct WorkerCtx {
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(Bytes, Bytes)>,
+    /// Header lines checked when the config was compiled ([`crate::http::write::field_line`]),
+    /// written after `headers` as they are: the security and CORS headers.
+    pub lines: Vec<Bytes>,
     pub body: Bytes,
     /// `no-op`: the backend body still on its connection, streamed by the connection loop
     /// instead of `body`.
@@ -45,6 +48,7 @@ impl Response {
         Response {
             status,
             headers: Vec::new(),
+            lines: Vec::new(),
             body: Bytes::new(),
             stream: None,
             close: false,
@@ -55,6 +59,7 @@ impl Response {
         Response {
             status,
             headers: vec![(Bytes::from_static(CT), Bytes::from_static(JSON))],
+            lines: Vec::new(),
             body,
             stream: None,
             close: false,
@@ -65,6 +70,7 @@ impl Response {
         Response {
             status,
             headers: vec![(Bytes::from_static(CT), Bytes::from_static(TEXT))],
+            lines: Vec::new(),
             body: body.into(),
             stream: None,
             close: false,
@@ -107,7 +113,7 @@ pub async fn handle(
         Some(secure) => match secure.check(head) {
             Check::Pass => {
                 let mut r = route(plan, ctx, head, body, peer).await;
-                secure.headers(head, &mut r.headers);
+                secure.lines(head, &mut r.lines);
                 r
             }
             Check::BadHost => Response::text(
@@ -123,7 +129,7 @@ pub async fn handle(
     if let Some(cors) = &plan.cors {
         match cors_headers {
             Some(h) => r.headers.extend(h),
-            None => cors.actual(head, &mut r.headers),
+            None => cors.actual(head, &mut r.headers, &mut r.lines),
         }
     }
     r

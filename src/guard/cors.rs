@@ -33,7 +33,6 @@ const fn h(name: &'static str, value: &'static str) -> Header {
 }
 
 const ACAO: &str = "Access-Control-Allow-Origin";
-const VARY_ORIGIN: Header = h("Vary", "Origin");
 const VARY_PREFLIGHT: Header = h(
     "Vary",
     "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
@@ -42,6 +41,10 @@ const VARY_PRIVATE: Header = h("Vary", "Access-Control-Request-Private-Network")
 const ANY_ORIGIN: Header = h(ACAO, "*");
 const CREDENTIALS: Header = h("Access-Control-Allow-Credentials", "true");
 const PRIVATE: Header = h("Access-Control-Allow-Private-Network", "true");
+// The same, as header lines written as they are (`crate::http::write::response_head_lines`).
+const VARY_ORIGIN_LINE: Bytes = Bytes::from_static(b"Vary: Origin\r\n");
+const ANY_ORIGIN_LINE: Bytes = Bytes::from_static(b"Access-Control-Allow-Origin: *\r\n");
+const CREDENTIALS_LINE: Bytes = Bytes::from_static(b"Access-Control-Allow-Credentials: true\r\n");
 
 /// The compiled `security/cors` block.
 #[derive(Clone, Debug)]
@@ -56,7 +59,8 @@ pub struct Cors {
     any_header: bool,
     /// Lower-cased; `Origin` is always there (rs/cors appends it).
     headers: Vec<String>,
-    expose: Option<Header>,
+    /// `Access-Control-Expose-Headers` as a header line, for actual requests.
+    expose_line: Option<Bytes>,
     credentials: bool,
     private_network: bool,
     max_age: Option<Header>,
@@ -87,13 +91,6 @@ fn flag(m: &Map<String, Value>, key: &str) -> Result<bool, String> {
 /// gateway already writes forwarded header names.
 fn canonical(name: &str) -> String {
     String::from_utf8_lossy(&crate::gateway::forward::canonical(name.as_bytes())).into_owned()
-}
-
-fn value(text: String) -> Result<Bytes, String> {
-    if text.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-        return Err(format!("{NS}: {text:?} cannot be sent in a header"));
-    }
-    Ok(Bytes::from(text))
 }
 
 impl Cors {
@@ -155,14 +152,14 @@ impl Cors {
         let any_header = headers.iter().any(|h| h == "*");
         let headers = headers.iter().map(|h| h.to_ascii_lowercase()).collect();
         let expose = strings(m, "expose_headers")?;
-        let expose = if expose.is_empty() {
+        let expose_line = if expose.is_empty() {
             None
         } else {
             let list: Vec<String> = expose.iter().map(|e| canonical(e)).collect();
-            Some((
-                Bytes::from_static(b"Access-Control-Expose-Headers"),
-                value(list.join(", "))?,
-            ))
+            let line =
+                crate::http::write::field_line("Access-Control-Expose-Headers", &list.join(", "))
+                    .map_err(|e| format!("{NS}.expose_headers: {e}"))?;
+            Some(line)
         };
         let max_age = match m.get("max_age") {
             None | Some(Value::Null) => None,
@@ -202,7 +199,7 @@ impl Cors {
             methods,
             any_header,
             headers,
-            expose,
+            expose_line,
             credentials: flag(m, "allow_credentials")?,
             private_network: flag(m, "allow_private_network")?,
             max_age,
@@ -248,11 +245,15 @@ impl Cors {
 
     /// Decide on a request: a preflight is `OPTIONS` with `Access-Control-Request-Method`.
     pub fn check(&self, head: &RequestHead) -> Verdict {
+        // The method first: most requests are not OPTIONS and skip the header lookup.
+        if &head.method[..] != b"OPTIONS" {
+            return Verdict::Actual;
+        }
         let acrm = head
             .headers
             .get("access-control-request-method")
             .filter(|v| !v.is_empty());
-        let Some(acrm) = acrm.filter(|_| &head.method[..] == b"OPTIONS") else {
+        let Some(acrm) = acrm else {
             return Verdict::Actual;
         };
         let headers = self.preflight(head, acrm);
@@ -323,10 +324,11 @@ impl Cors {
     }
 
     /// rs/cors `handleActualRequest`: `Vary: Origin` always; the allow headers when the origin
-    /// and the method are allowed.
-    pub fn actual(&self, head: &RequestHead, out: &mut Vec<Header>) {
-        out.reserve(4);
-        out.push(VARY_ORIGIN);
+    /// and the method are allowed. What depends only on the config goes to `lines`, the
+    /// echoed origin (request input, checked when written) to `headers`.
+    pub fn actual(&self, head: &RequestHead, headers: &mut Vec<Header>, lines: &mut Vec<Bytes>) {
+        lines.reserve(4);
+        lines.push(VARY_ORIGIN_LINE);
         let Some(origin) = head.headers.get("origin").filter(|o| !o.is_empty()) else {
             return;
         };
@@ -336,12 +338,16 @@ impl Cors {
         }
         // KrakenD (rs/cors): with every origin allowed the answer is `*` even with
         // credentials, which browsers refuse for credentialed requests: list the origins.
-        out.push(self.allow_origin(origin));
-        if let Some(e) = &self.expose {
-            out.push(e.clone());
+        if self.any_origin {
+            lines.push(ANY_ORIGIN_LINE);
+        } else {
+            headers.push((Bytes::from_static(ACAO.as_bytes()), origin.clone()));
+        }
+        if let Some(e) = &self.expose_line {
+            lines.push(e.clone());
         }
         if self.credentials {
-            out.push(CREDENTIALS);
+            lines.push(CREDENTIALS_LINE);
         }
     }
 }

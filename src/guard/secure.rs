@@ -33,8 +33,6 @@ const KNOWN: &[&str] = &[
 /// Host"; the fault is the client's, so 400 here (README, "Where we differ").
 pub const BAD_HOST_STATUS: u16 = 400;
 
-type Header = (Bytes, Bytes);
-
 #[derive(Clone, Debug)]
 enum Hosts {
     Any,
@@ -52,11 +50,11 @@ pub struct Secure {
     ssl_proxy_headers: Vec<(String, Bytes)>,
     redirect_status: u16,
     /// `Strict-Transport-Security`, when `sts_seconds` > 0 and not in development.
-    sts: Option<Header>,
+    sts: Option<Bytes>,
     force_sts: bool,
-    hpkp: Option<Header>,
-    /// Headers every passing response carries.
-    fixed: Vec<Header>,
+    hpkp: Option<Bytes>,
+    /// The header lines every passing response carries, rendered as one block.
+    fixed: Bytes,
 }
 
 /// What to do with a request.
@@ -88,8 +86,9 @@ fn text(m: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
     }
 }
 
-fn header(name: &'static str, value: String) -> Header {
-    (Bytes::from_static(name.as_bytes()), Bytes::from(value))
+/// A header line rendered once (`Name: value CRLF`), written as it is on every response.
+fn header(name: &'static str, value: String) -> Result<Bytes, String> {
+    crate::http::write::field_line(name, &value).map_err(|e| format!("{NS}: {e}"))
 }
 
 impl Secure {
@@ -159,29 +158,32 @@ impl Secure {
                 format!("max-age={sts_seconds}{sub}"),
             )
         });
+        let sts = sts.transpose()?;
         // Type errors in flags read inside closures are reported here.
         flag(m, "sts_include_subdomains")?;
         let mut fixed = Vec::new();
         if let Some(v) = text(m, "custom_frame_options_value")? {
-            fixed.push(header("X-Frame-Options", v));
+            fixed.push(header("X-Frame-Options", v)?);
         } else if flag(m, "frame_deny")? {
-            fixed.push(header("X-Frame-Options", "DENY".into()));
+            fixed.push(header("X-Frame-Options", "DENY".into())?);
         }
         if flag(m, "content_type_nosniff")? {
-            fixed.push(header("X-Content-Type-Options", "nosniff".into()));
+            fixed.push(header("X-Content-Type-Options", "nosniff".into())?);
         }
         if flag(m, "browser_xss_filter")? {
-            fixed.push(header("X-XSS-Protection", "1; mode=block".into()));
+            fixed.push(header("X-XSS-Protection", "1; mode=block".into())?);
         }
         if let Some(v) = text(m, "content_security_policy")? {
-            fixed.push(header("Content-Security-Policy", v));
+            fixed.push(header("Content-Security-Policy", v)?);
         }
         if let Some(v) = text(m, "referrer_policy")? {
-            fixed.push(header("Referrer-Policy", v));
+            fixed.push(header("Referrer-Policy", v)?);
         }
+        let fixed = Bytes::from(fixed.concat());
         let hpkp = text(m, "hpkp_public_key")?
             .filter(|_| !dev)
-            .map(|v| header("Public-Key-Pins", v));
+            .map(|v| header("Public-Key-Pins", v))
+            .transpose()?;
         Ok(Secure {
             hosts,
             host_proxy_headers: strings(m, "host_proxy_headers")?,
@@ -240,18 +242,21 @@ impl Secure {
         Check::Pass
     }
 
-    /// The headers of a request that passed [`Secure::check`].
-    pub fn headers(&self, head: &RequestHead, out: &mut Vec<Header>) {
+    /// The header lines of a request that passed [`Secure::check`] (see
+    /// [`crate::http::write::response_head_lines`]).
+    pub fn lines(&self, head: &RequestHead, out: &mut Vec<Bytes>) {
         let need_ssl = self.sts.is_some() || self.hpkp.is_some();
         let ssl = need_ssl && self.is_ssl(head);
-        out.reserve(self.fixed.len() + 6);
+        out.reserve(3);
         if let Some(s) = &self.sts {
             // KrakenD (unrolled/secure): HSTS only over HTTPS (RFC 6797 §7.2) unless forced.
             if ssl || self.force_sts {
                 out.push(s.clone());
             }
         }
-        out.extend(self.fixed.iter().cloned());
+        if !self.fixed.is_empty() {
+            out.push(self.fixed.clone());
+        }
         if let Some(p) = self.hpkp.as_ref().filter(|_| ssl) {
             out.push(p.clone());
         }

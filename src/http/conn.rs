@@ -354,11 +354,12 @@ async fn write_response(
     if send_body && inline {
         out.reserve(resp.body.len());
     }
-    write::response_head(
+    write::response_head_lines(
         out,
         version,
         resp.status,
         &resp.headers,
+        &resp.lines,
         length,
         false,
         keep,
@@ -401,11 +402,12 @@ async fn stream_response(
         _ => (None, false, false),
     };
     out.clear();
-    write::response_head(
+    write::response_head_lines(
         out,
         version,
         resp.status,
         &resp.headers,
+        &resp.lines,
         length,
         chunked,
         keep,
