@@ -24,6 +24,7 @@
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod fc;
 pub mod gateway;
 pub mod guard;
 pub mod http;
