@@ -19,6 +19,7 @@ pub mod types;
 pub mod validate;
 mod yaml;
 
+pub use decode::go_parse_bool as decode_bool;
 pub use types::*;
 
 use std::path::Path;
@@ -63,6 +64,8 @@ impl std::fmt::Display for Diagnostic {
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<Diagnostic>,
+    /// The document as parsed (environment overrides applied), for `proxy audit`.
+    pub raw: serde_json::Value,
 }
 
 /// Read, parse, apply `KRAKEND_*` environment overrides and validate `path`.
@@ -193,6 +196,7 @@ pub fn load_text(
     Ok(Loaded {
         config,
         warnings: diags,
+        raw: parsed.root.to_json(),
     })
 }
 
