@@ -222,7 +222,13 @@ fn timeout_over(c: &Config, secs: u64) -> Option<String> {
 const METRICS: &[&str] = &["telemetry/metrics", "telemetry/newrelic", "telemetry/ganalytics", "telemetry/instana"];
 
 fn no_metrics(c: &Config, _: &Value) -> Option<String> {
-    flag(!METRICS.iter().any(|k| c.extra_config.contains_key(*k)))
+    // An OpenTelemetry exporter counts too (krakend-audit's 4.1.1 only lists the old ones).
+    let otel = c
+        .extra_config
+        .get("telemetry/opentelemetry")
+        .and_then(|o| o.get("exporters"))
+        .is_some_and(|e| e.as_object().is_some_and(|m| !m.is_empty()));
+    flag(!otel && !METRICS.iter().any(|k| c.extra_config.contains_key(*k)))
 }
 
 fn several_telemetry(c: &Config, _: &Value) -> Option<String> {

@@ -113,10 +113,10 @@ fn check(path: &std::path::Path, debug: u8) -> i32 {
             for w in crate::backend::dns::check(&cfg) {
                 eprintln!("{w}");
             }
-            print_pending(&cfg);
             if debug > 0 {
                 print!("{}", crate::dump::dump(&cfg, &plan, debug));
             }
+            print_pending(&cfg);
             println!("Syntax OK!");
             EXIT_OK
         }

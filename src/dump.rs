@@ -144,5 +144,5 @@ fn dur(d: Duration) -> String {
 }
 
 fn opt(d: Option<Duration>) -> String {
-    d.map(dur).unwrap_or_else(|| "none".into())
+    d.map(dur).unwrap_or_else(|| "not set".into())
 }
