@@ -103,7 +103,8 @@ fn endpoints_where(c: &Config, pred: impl Fn(&Endpoint) -> bool) -> Option<Strin
 fn any_ns(c: &Config, ns: &str) -> bool {
     c.extra_config.contains_key(ns)
         || c.endpoints.iter().any(|e| {
-            e.extra_config.contains_key(ns) || e.backend.iter().any(|b| b.extra_config.contains_key(ns))
+            e.extra_config.contains_key(ns)
+                || e.backend.iter().any(|b| b.extra_config.contains_key(ns))
         })
 }
 
@@ -116,7 +117,11 @@ fn api_keys(c: &Config, _: &Value) -> Option<String> {
 }
 
 fn no_jwt(c: &Config, _: &Value) -> Option<String> {
-    flag(!c.endpoints.iter().any(|e| e.extra_config.contains_key("auth/validator")))
+    flag(
+        !c.endpoints
+            .iter()
+            .any(|e| e.extra_config.contains_key("auth/validator")),
+    )
 }
 
 fn truthy(v: Option<&Value>) -> bool {
@@ -128,8 +133,13 @@ fn truthy(v: Option<&Value>) -> bool {
 }
 
 fn insecure_connections(_: &Config, raw: &Value) -> Option<String> {
-    flag(truthy(raw.get("allow_insecure_connections"))
-        || truthy(raw.get("client_tls").and_then(|t| t.get("allow_insecure_connections"))))
+    flag(
+        truthy(raw.get("allow_insecure_connections"))
+            || truthy(
+                raw.get("client_tls")
+                    .and_then(|t| t.get("allow_insecure_connections")),
+            ),
+    )
 }
 
 fn no_tls(_: &Config, raw: &Value) -> Option<String> {
@@ -145,16 +155,21 @@ fn no_http_secure(c: &Config, _: &Value) -> Option<String> {
 }
 
 fn h2c(_: &Config, raw: &Value) -> Option<String> {
-    let router = raw
-        .get("extra_config")
-        .and_then(|e| e.get("router").or_else(|| e.get("github_com/luraproject/lura/router/gin")));
+    let router = raw.get("extra_config").and_then(|e| {
+        e.get("router")
+            .or_else(|| e.get("github_com/luraproject/lura/router/gin"))
+    });
     flag(truthy(raw.get("use_h2c")) || truthy(router.and_then(|r| r.get("use_h2c"))))
 }
 
 fn backend_insecure(c: &Config, _: &Value) -> Option<String> {
     flag(c.endpoints.iter().any(|e| {
         e.backend.iter().any(|b| {
-            truthy(b.extra_config.get("backend/http/client").and_then(|h| h.get("allow_insecure_connections")))
+            truthy(
+                b.extra_config
+                    .get("backend/http/client")
+                    .and_then(|h| h.get("allow_insecure_connections")),
+            )
         })
     }))
 }
@@ -192,11 +207,14 @@ fn no_bot_detector(c: &Config, _: &Value) -> Option<String> {
 fn has_rate_limit(e: &Endpoint) -> bool {
     e.extra_config.contains_key("qos/ratelimit/router")
         || e.extra_config.contains_key("qos/ratelimit/proxy")
-        || e.backend.iter().any(|b| b.extra_config.contains_key("qos/ratelimit/proxy"))
+        || e.backend
+            .iter()
+            .any(|b| b.extra_config.contains_key("qos/ratelimit/proxy"))
 }
 
 fn service_rate_limit(c: &Config) -> bool {
-    c.extra_config.contains_key("qos/ratelimit/router") || c.extra_config.contains_key("qos/ratelimit/service")
+    c.extra_config.contains_key("qos/ratelimit/router")
+        || c.extra_config.contains_key("qos/ratelimit/service")
 }
 
 fn no_rate_limit(c: &Config, _: &Value) -> Option<String> {
@@ -219,7 +237,12 @@ fn timeout_over(c: &Config, secs: u64) -> Option<String> {
     endpoints_where(c, |e| e.timeout.as_millis() > u128::from(secs) * 1000)
 }
 
-const METRICS: &[&str] = &["telemetry/metrics", "telemetry/newrelic", "telemetry/ganalytics", "telemetry/instana"];
+const METRICS: &[&str] = &[
+    "telemetry/metrics",
+    "telemetry/newrelic",
+    "telemetry/ganalytics",
+    "telemetry/instana",
+];
 
 fn no_metrics(c: &Config, _: &Value) -> Option<String> {
     // An OpenTelemetry exporter counts too (krakend-audit's 4.1.1 only lists the old ones).
@@ -232,7 +255,10 @@ fn no_metrics(c: &Config, _: &Value) -> Option<String> {
 }
 
 fn several_telemetry(c: &Config, _: &Value) -> Option<String> {
-    let mut n = METRICS.iter().filter(|k| c.extra_config.contains_key(**k)).count();
+    let mut n = METRICS
+        .iter()
+        .filter(|k| c.extra_config.contains_key(**k))
+        .count();
     if let Some(otel) = c.extra_config.get("telemetry/opentelemetry") {
         let exporters = otel.get("exporters");
         n += exporters.and_then(|e| e.get("prometheus")).map_or(0, |_| 1);
@@ -247,20 +273,31 @@ fn no_tracing(c: &Config, _: &Value) -> Option<String> {
         .get("telemetry/opentelemetry")
         .and_then(|o| o.get("exporters"))
         .is_some_and(|e| e.as_object().is_some_and(|m| !m.is_empty()));
-    flag(!otel && !c.extra_config.contains_key("telemetry/newrelic") && !c.extra_config.contains_key("telemetry/instana"))
+    flag(
+        !otel
+            && !c.extra_config.contains_key("telemetry/newrelic")
+            && !c.extra_config.contains_key("telemetry/instana"),
+    )
 }
 
 fn no_logging(c: &Config, _: &Value) -> Option<String> {
-    flag(!["telemetry/logging", "telemetry/gelf", "telemetry/logstash"]
-        .iter()
-        .any(|k| c.extra_config.contains_key(*k)))
+    flag(
+        !["telemetry/logging", "telemetry/gelf", "telemetry/logstash"]
+            .iter()
+            .any(|k| c.extra_config.contains_key(*k)),
+    )
 }
 
 fn jwk_http(c: &Config, _: &Value) -> Option<String> {
     let urls: Vec<String> = c
         .endpoints
         .iter()
-        .filter_map(|e| e.extra_config.get("auth/validator").and_then(|v| v.get("jwk_url")).and_then(Value::as_str))
+        .filter_map(|e| {
+            e.extra_config
+                .get("auth/validator")
+                .and_then(|v| v.get("jwk_url"))
+                .and_then(Value::as_str)
+        })
         .filter(|u| u.to_ascii_lowercase().starts_with("http://"))
         .map(str::to_string)
         .collect();
@@ -268,5 +305,11 @@ fn jwk_http(c: &Config, _: &Value) -> Option<String> {
 }
 
 fn jwk_security_off(c: &Config, _: &Value) -> Option<String> {
-    endpoints_where(c, |e| truthy(e.extra_config.get("auth/validator").and_then(|v| v.get("disable_jwk_security"))))
+    endpoints_where(c, |e| {
+        truthy(
+            e.extra_config
+                .get("auth/validator")
+                .and_then(|v| v.get("disable_jwk_security")),
+        )
+    })
 }

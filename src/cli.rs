@@ -49,7 +49,11 @@ enum Command {
         #[arg(short = 'I', long = "ignore-file")]
         ignore_file: Option<PathBuf>,
         /// Severities to report, comma-separated.
-        #[arg(short = 's', long = "severity", default_value = "CRITICAL,HIGH,MEDIUM,LOW")]
+        #[arg(
+            short = 's',
+            long = "severity",
+            default_value = "CRITICAL,HIGH,MEDIUM,LOW"
+        )]
         severity: String,
         /// Go template for the output; the data is `.Recommendations` with `.Rule`,
         /// `.Severity` and `.Message` each.
@@ -95,7 +99,13 @@ pub fn main() -> i32 {
             ignore_file,
             severity,
             format,
-        } => audit(&config, &ignore, ignore_file.as_deref(), &severity, format.as_deref()),
+        } => audit(
+            &config,
+            &ignore,
+            ignore_file.as_deref(),
+            &severity,
+            format.as_deref(),
+        ),
         Command::Version => {
             println!(
                 "proxy {} (KrakenD CE 2.13 configuration compatible)",
@@ -151,8 +161,14 @@ fn audit(
             }
         }
     }
-    let severities: Vec<String> = split(severity).into_iter().map(|s| s.to_ascii_uppercase()).collect();
-    if let Some(bad) = severities.iter().find(|s| !crate::audit::SEVERITIES.contains(&s.as_str())) {
+    let severities: Vec<String> = split(severity)
+        .into_iter()
+        .map(|s| s.to_ascii_uppercase())
+        .collect();
+    if let Some(bad) = severities
+        .iter()
+        .find(|s| !crate::audit::SEVERITIES.contains(&s.as_str()))
+    {
         eprintln!("unknown severity {bad:?}: use CRITICAL, HIGH, MEDIUM, LOW");
         return EXIT_USAGE;
     }
@@ -174,9 +190,16 @@ fn audit(
     let mut set = crate::fc::tmpl::Set::default();
     let no_env = |_: &str| None;
     let no_include = |_: &str| Err("include is not available in an audit format".to_string());
-    let env = crate::fc::tmpl::Env { var: &no_env, include: &no_include };
+    let env = crate::fc::tmpl::Env {
+        var: &no_env,
+        include: &no_include,
+    };
     let rendered = set
-        .add("audit", "--format", format.unwrap_or(AUDIT_FORMAT).to_string())
+        .add(
+            "audit",
+            "--format",
+            format.unwrap_or(AUDIT_FORMAT).to_string(),
+        )
         .and_then(|()| set.render("audit", &data, &env));
     match rendered {
         Ok(r) => eprint!("{}", r.text),

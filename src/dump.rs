@@ -19,7 +19,9 @@ pub fn dump(cfg: &Config, plan: &Plan, level: u8) -> String {
     let _ = writeln!(
         o,
         "{P}Address: {}",
-        cfg.listen_ip.map(|i| i.to_string()).unwrap_or_else(|| "(all)".into())
+        cfg.listen_ip
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "(all)".into())
     );
     let _ = writeln!(o, "{P}Port: {}", cfg.port);
     let _ = writeln!(o, "{P}Default timeout: {}", dur(cfg.timeout));
@@ -30,20 +32,33 @@ pub fn dump(cfg: &Config, plan: &Plan, level: u8) -> String {
     if !cfg.host.is_empty() || level > 1 {
         let _ = writeln!(o, "{P}Default backend hosts: {}", list(&cfg.host));
     }
-    let _ = writeln!(o, "{P}Debug endpoint: {}, echo endpoint: {}", cfg.debug_endpoint, cfg.echo_endpoint);
+    let _ = writeln!(
+        o,
+        "{P}Debug endpoint: {}, echo endpoint: {}",
+        cfg.debug_endpoint, cfg.echo_endpoint
+    );
     if level > 2 {
         let b = &plan.server.backend;
         let _ = writeln!(o, "{P}Dialer timeout: {}", opt(b.dial_timeout));
-        let _ = writeln!(o, "{P}Response header timeout: {}", opt(b.response_header_timeout));
+        let _ = writeln!(
+            o,
+            "{P}Response header timeout: {}",
+            opt(b.response_header_timeout)
+        );
         let _ = writeln!(o, "{P}Idle connection timeout: {}", opt(b.idle_timeout));
         let _ = writeln!(o, "{P}Backend keep-alive: {}", b.keep_alive);
         let _ = writeln!(o, "{P}Backend compression (gzip): {}", b.compression);
         let _ = writeln!(o, "{P}Max idle connections per host: {}", b.max_idle);
         let _ = writeln!(o, "{P}Max backend body bytes: {}", b.max_body);
-        let _ = writeln!(o, "{P}Max shutdown wait: {}", opt(cfg.max_shutdown_wait_time));
+        let _ = writeln!(
+            o,
+            "{P}Max shutdown wait: {}",
+            opt(cfg.max_shutdown_wait_time)
+        );
         let _ = writeln!(o, "{P}Disable strict REST: {}", cfg.disable_rest);
         let r = &cfg.router;
-        let _ = writeln!(
+        let _ =
+            writeln!(
             o,
             "{P}Router: health {} (disabled: {}), hide version header: {}, return error msg: {}, \
              auto OPTIONS: {}, access log: {}",
@@ -63,7 +78,11 @@ pub fn dump(cfg: &Config, plan: &Plan, level: u8) -> String {
         let _ = writeln!(o, "Rate limit {}", limit.describe());
     }
     if level > 1 || !cfg.extra_config.is_empty() {
-        let _ = writeln!(o, "{} global component configuration(s):", cfg.extra_config.len());
+        let _ = writeln!(
+            o,
+            "{} global component configuration(s):",
+            cfg.extra_config.len()
+        );
         extra(&mut o, &cfg.extra_config, P, level);
     }
     let _ = writeln!(o, "{} API endpoint(s):", cfg.endpoints.len());
@@ -77,7 +96,11 @@ fn endpoint(o: &mut String, e: &Endpoint, level: u8) {
     let _ = writeln!(o, "{P}- {} {}", e.method, e.endpoint);
     let _ = writeln!(o, "{P}{P}Timeout: {}", dur(e.timeout));
     if level > 1 || !e.input_query_strings.is_empty() {
-        let _ = writeln!(o, "{P}{P}Query strings to pass: {}", list(&e.input_query_strings));
+        let _ = writeln!(
+            o,
+            "{P}{P}Query strings to pass: {}",
+            list(&e.input_query_strings)
+        );
     }
     if level > 1 || !e.input_headers.is_empty() {
         let _ = writeln!(o, "{P}{P}Headers to pass: {}", list(&e.input_headers));
@@ -90,7 +113,11 @@ fn endpoint(o: &mut String, e: &Endpoint, level: u8) {
         let _ = writeln!(o, "{P}{P}Concurrent calls: {}", e.concurrent_calls);
     }
     if level > 1 || !e.extra_config.is_empty() {
-        let _ = writeln!(o, "{P}{P}{} endpoint component configuration(s):", e.extra_config.len());
+        let _ = writeln!(
+            o,
+            "{P}{P}{} endpoint component configuration(s):",
+            e.extra_config.len()
+        );
         extra(o, &e.extra_config, "    ", level);
     }
     let _ = writeln!(o, "{P}{P}Connecting to {} backend(s):", e.backend.len());
@@ -105,19 +132,45 @@ fn backend(o: &mut String, b: &Backend, level: u8) {
     let _ = writeln!(o, "{q}    Hosts: {}", list(&b.host));
     if level > 1 {
         let _ = writeln!(o, "{q}    Encoding: {}", b.encoding);
-        let _ = writeln!(o, "{q}    Host sanitization disabled: {}", b.disable_host_sanitize);
+        let _ = writeln!(
+            o,
+            "{q}    Host sanitization disabled: {}",
+            b.disable_host_sanitize
+        );
         let _ = writeln!(o, "{q}    Target: {}", b.target);
-        let _ = writeln!(o, "{q}    Deny: {}, Allow: {}", list(&b.deny), list(&b.allow));
+        let _ = writeln!(
+            o,
+            "{q}    Deny: {}, Allow: {}",
+            list(&b.deny),
+            list(&b.allow)
+        );
         let mapping: Vec<String> = b.mapping.iter().map(|(k, v)| format!("{k}:{v}")).collect();
         let _ = writeln!(o, "{q}    Mapping: {}", list(&mapping));
         let _ = writeln!(o, "{q}    Group: {}", b.group);
         let _ = writeln!(o, "{q}    Is collection: {}", b.is_collection);
-        let _ = writeln!(o, "{q}    SD: {}{}", b.sd, if b.sd_scheme.is_empty() { String::new() } else { format!(" ({})", b.sd_scheme) });
+        let _ = writeln!(
+            o,
+            "{q}    SD: {}{}",
+            b.sd,
+            if b.sd_scheme.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", b.sd_scheme)
+            }
+        );
         let _ = writeln!(o, "{q}    Headers to pass: {}", list(&b.input_headers));
-        let _ = writeln!(o, "{q}    Query strings to pass: {}", list(&b.input_query_strings));
+        let _ = writeln!(
+            o,
+            "{q}    Query strings to pass: {}",
+            list(&b.input_query_strings)
+        );
     }
     if level > 1 || !b.extra_config.is_empty() {
-        let _ = writeln!(o, "{q}    {} backend component configuration(s):", b.extra_config.len());
+        let _ = writeln!(
+            o,
+            "{q}    {} backend component configuration(s):",
+            b.extra_config.len()
+        );
         extra(o, &b.extra_config, "          ", level);
     }
 }

@@ -29,7 +29,12 @@ fn golden(name: &str, args: &[&str]) {
         std::fs::write(&path, &got).unwrap();
     }
     let want = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(got, want, "golden {} differs (UPDATE_GOLDEN=1 to regenerate)", path.display());
+    assert_eq!(
+        got,
+        want,
+        "golden {} differs (UPDATE_GOLDEN=1 to regenerate)",
+        path.display()
+    );
 }
 
 #[test]
@@ -44,7 +49,10 @@ fn check_dd_adds_every_endpoint_and_backend_setting_and_the_namespaces_contents(
 
 #[test]
 fn check_ddd_adds_the_service_connection_settings() {
-    golden("example_ddd", &["check", "-c", "examples/krakend.json", "-ddd"]);
+    golden(
+        "example_ddd",
+        &["check", "-c", "examples/krakend.json", "-ddd"],
+    );
 }
 
 #[test]
@@ -54,7 +62,10 @@ fn audit_lists_findings_with_rule_ids_and_severities_and_exits_1() {
 
 #[test]
 fn audit_of_a_hardened_config_finds_only_the_missing_tls_and_ignoring_it_exits_0() {
-    golden("audit_hardened", &["audit", "-c", "tests/golden/hardened.json"]);
+    golden(
+        "audit_hardened",
+        &["audit", "-c", "tests/golden/hardened.json"],
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_proxy"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["audit", "-c", "tests/golden/hardened.json", "-i", "2.1.2"])

@@ -32,7 +32,11 @@ fn dir_with(files: &[(&str, &str)]) -> PathBuf {
 /// (each set only when the directory exists: a missing one is an error, as in KrakenD).
 fn fc_env(dir: &Path, out: Option<&str>) -> Vec<(String, String)> {
     let mut env = vec![("FC_ENABLE".to_string(), "1".to_string())];
-    for (var, sub) in [("FC_SETTINGS", "settings"), ("FC_TEMPLATES", "templates"), ("FC_PARTIALS", "partials")] {
+    for (var, sub) in [
+        ("FC_SETTINGS", "settings"),
+        ("FC_TEMPLATES", "templates"),
+        ("FC_PARTIALS", "partials"),
+    ] {
         if dir.join(sub).is_dir() {
             env.push((var.into(), dir.join(sub).display().to_string()));
         }
@@ -156,13 +160,19 @@ fn any_non_empty_fc_enable_turns_it_on_as_in_krakend_and_an_empty_one_does_not()
     let (code, _, stderr) = check_with(&config, &env, &[]);
     assert_eq!(code, 1);
     // Read as plain JSON, the template fails inside its first action.
-    assert!(stderr.contains("krakend.tmpl:3:14: $.port: expected a string object key"), "{stderr}");
+    assert!(
+        stderr.contains("krakend.tmpl:3:14: $.port: expected a string object key"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn a_template_error_names_the_template_line_and_column_and_the_raw_file_is_never_parsed() {
     let dir = dir_with(&[
-        ("krakend.tmpl", "{\n  \"version\": 3,\n  \"port\": {{ .service.nope.port }}\n}\n"),
+        (
+            "krakend.tmpl",
+            "{\n  \"version\": 3,\n  \"port\": {{ .service.nope.port }}\n}\n",
+        ),
         ("settings/service.json", r#"{"port": 8080}"#),
     ]);
     let (code, _, stderr) = check_with(&dir.join("krakend.tmpl"), &fc_env(&dir, None), &[]);
@@ -177,36 +187,60 @@ fn a_template_error_names_the_template_line_and_column_and_the_raw_file_is_never
 #[test]
 fn an_unclosed_block_in_a_sub_template_is_reported_in_that_file_at_its_start() {
     let dir = dir_with(&[
-        ("krakend.tmpl", "{ \"version\": 3, \"endpoints\": [ {{ template \"ep.tmpl\" }} ] }"),
-        ("templates/ep.tmpl", "{\n  {{ if .x }}\n  \"endpoint\": \"/a\"\n}"),
+        (
+            "krakend.tmpl",
+            "{ \"version\": 3, \"endpoints\": [ {{ template \"ep.tmpl\" }} ] }",
+        ),
+        (
+            "templates/ep.tmpl",
+            "{\n  {{ if .x }}\n  \"endpoint\": \"/a\"\n}",
+        ),
     ]);
     let (code, _, stderr) = check_with(&dir.join("krakend.tmpl"), &fc_env(&dir, None), &[]);
     assert_eq!(code, 1);
-    let want = format!("{}:2:3: $: template: this {{{{if}}}} has no {{{{end}}}}", dir.join("templates/ep.tmpl").display());
+    let want = format!(
+        "{}:2:3: $: template: this {{{{if}}}} has no {{{{end}}}}",
+        dir.join("templates/ep.tmpl").display()
+    );
     assert_eq!(stderr.trim(), want);
 }
 
 #[test]
 fn a_missing_partial_or_template_is_an_error_not_an_empty_string() {
-    let dir = dir_with(&[("krakend.tmpl", "{ \"version\": 3,\n \"x\": {{ include \"nope.json\" }} }")]);
+    let dir = dir_with(&[(
+        "krakend.tmpl",
+        "{ \"version\": 3,\n \"x\": {{ include \"nope.json\" }} }",
+    )]);
     let (code, _, stderr) = check_with(&dir.join("krakend.tmpl"), &fc_env(&dir, None), &[]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("krakend.tmpl:2:10: $: template: include \"nope.json\": cannot read"), "{stderr}");
+    assert!(
+        stderr.contains("krakend.tmpl:2:10: $: template: include \"nope.json\": cannot read"),
+        "{stderr}"
+    );
     let dir = dir_with(&[("krakend.tmpl", "{ {{ template \"gone.tmpl\" . }} }")]);
     let (_, _, stderr) = check_with(&dir.join("krakend.tmpl"), &fc_env(&dir, None), &[]);
-    assert!(stderr.contains("krakend.tmpl:1:3: $: template: no such template \"gone.tmpl\""), "{stderr}");
+    assert!(
+        stderr.contains("krakend.tmpl:1:3: $: template: no such template \"gone.tmpl\""),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn a_settings_file_with_a_syntax_error_is_reported_at_its_line_and_column() {
     let dir = dir_with(&[
         ("krakend.tmpl", "{ \"version\": 3 }"),
-        ("settings/service.json", "{\n  \"port\": 8080,\n  \"host\": [\"a\",]\n}"),
+        (
+            "settings/service.json",
+            "{\n  \"port\": 8080,\n  \"host\": [\"a\",]\n}",
+        ),
     ]);
     let (code, _, stderr) = check_with(&dir.join("krakend.tmpl"), &fc_env(&dir, None), &[]);
     assert_eq!(code, 1);
     assert!(
-        stderr.starts_with(&format!("{}:3:16: ", dir.join("settings/service.json").display())),
+        stderr.starts_with(&format!(
+            "{}:3:16: ",
+            dir.join("settings/service.json").display()
+        )),
         "{stderr}"
     );
 }
@@ -221,16 +255,29 @@ fn an_error_in_the_rendered_config_points_at_the_template_text_that_produced_it(
         ("templates/ep.tmpl", "{\n    \"endpoint\": \"/a\",\n    \"timeout\": \"{{ .timeout }}\",\n    \"backend\": [{\"host\": [\"http://127.0.0.1:1\"], \"url_pattern\": \"/\"}]\n  }"),
         ("settings/service.json", r#"{"timeout": "2 seconds"}"#),
     ]);
-    let (code, _, stderr) = check_with(&dir.join("krakend.tmpl"), &fc_env(&dir, Some("out.json")), &[]);
+    let (code, _, stderr) = check_with(
+        &dir.join("krakend.tmpl"),
+        &fc_env(&dir, Some("out.json")),
+        &[],
+    );
     assert_eq!(code, 1);
     // The value starts at the template's opening quote: line 3, column 16 of ep.tmpl; the
     // rendered position is given too.
-    let line = stderr.lines().find(|l| l.contains("timeout")).unwrap_or_default();
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("timeout"))
+        .unwrap_or_default();
     assert!(
-        line.starts_with(&format!("{}:3:16: $.endpoints[0].timeout: ", dir.join("templates/ep.tmpl").display())),
+        line.starts_with(&format!(
+            "{}:3:16: $.endpoints[0].timeout: ",
+            dir.join("templates/ep.tmpl").display()
+        )),
         "{stderr}"
     );
-    assert!(line.ends_with(&format!("(FC_OUT {}:5:16)", dir.join("out.json").display())), "{line}");
+    assert!(
+        line.ends_with(&format!("(FC_OUT {}:5:16)", dir.join("out.json").display())),
+        "{line}"
+    );
 }
 
 #[test]
@@ -239,8 +286,11 @@ fn fc_out_with_a_yaml_extension_has_the_rendered_text_read_as_yaml() {
         ("krakend.tmpl", "version: 3\nport: {{ .service.port }}\nendpoints:\n  - endpoint: /a\n    backend:\n      - host: [\"http://127.0.0.1:1\"]\n        url_pattern: /\n"),
         ("settings/service.json", r#"{"port": 9123}"#),
     ]);
-    let (code, stdout, stderr) =
-        check_with(&dir.join("krakend.tmpl"), &fc_env(&dir, Some("out.yaml")), &["-d"]);
+    let (code, stdout, stderr) = check_with(
+        &dir.join("krakend.tmpl"),
+        &fc_env(&dir, Some("out.yaml")),
+        &["-d"],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("Port: 9123"), "{stdout}");
     assert!(stdout.contains("- GET /a"), "{stdout}");
@@ -259,7 +309,10 @@ fn sighup_renders_the_templates_and_settings_again() {
     ]);
     let config = dir.join("krakend.tmpl");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_proxy"));
-    cmd.arg("run").arg("-c").arg(&config).args(["--cores", "1", "-p", "0"]);
+    cmd.arg("run")
+        .arg("-c")
+        .arg(&config)
+        .args(["--cores", "1", "-p", "0"]);
     for (k, v) in fc_env(&dir, None) {
         cmd.env(k, v);
     }
@@ -269,7 +322,8 @@ fn sighup_renders_the_templates_and_settings_again() {
     std::fs::write(dir.join("settings/ep.json"), settings("/second")).unwrap();
     g.signal(libc::SIGHUP);
     assert!(
-        wait_until(Duration::from_secs(5), || get(&g.url("/second")).status == 200),
+        wait_until(Duration::from_secs(5), || get(&g.url("/second")).status
+            == 200),
         "{}",
         g.output()
     );
@@ -277,13 +331,22 @@ fn sighup_renders_the_templates_and_settings_again() {
     // A broken template on reload is refused with its position; the last good config serves.
     std::fs::write(dir.join("krakend.tmpl"), "{ {{ .ep.path ").unwrap();
     g.signal(libc::SIGHUP);
-    assert!(wait_until(Duration::from_secs(5), || g.output().contains("reload rejected")));
-    assert!(g.output().contains("krakend.tmpl:1:3: $: template: unclosed action"), "{}", g.output());
+    assert!(wait_until(Duration::from_secs(5), || g
+        .output()
+        .contains("reload rejected")));
+    assert!(
+        g.output()
+            .contains("krakend.tmpl:1:3: $: template: unclosed action"),
+        "{}",
+        g.output()
+    );
     assert_eq!(get(&g.url("/second")).status, 200);
 }
 
 fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
 }
 
 #[test]
@@ -307,11 +370,20 @@ fn a_missing_fc_directory_is_an_error_naming_it() {
     let dir = dir_with(&[("krakend.tmpl", "{ \"version\": 3 }")]);
     let env = vec![
         ("FC_ENABLE".to_string(), "1".to_string()),
-        ("FC_SETTINGS".to_string(), dir.join("nope").display().to_string()),
+        (
+            "FC_SETTINGS".to_string(),
+            dir.join("nope").display().to_string(),
+        ),
     ];
     let (code, _, stderr) = check_with(&dir.join("krakend.tmpl"), &env, &[]);
     assert_eq!(code, 1);
-    assert!(stderr.starts_with(&format!("{}:0:0: $: cannot read the directory", dir.join("nope").display())), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "{}:0:0: $: cannot read the directory",
+            dir.join("nope").display()
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -325,7 +397,10 @@ fn yaml_and_toml_errors_carry_the_line_and_column_of_the_value() {
     let (code, _, stderr) = check_with(&yaml, &[], &[]);
     assert_eq!(code, 1);
     assert!(
-        stderr.starts_with(&format!("{}:4:14: $.endpoints[0].timeout: ", yaml.display())),
+        stderr.starts_with(&format!(
+            "{}:4:14: $.endpoints[0].timeout: ",
+            yaml.display()
+        )),
         "{stderr}"
     );
     let toml = temp_config_path().with_extension("toml");
@@ -337,7 +412,10 @@ fn yaml_and_toml_errors_carry_the_line_and_column_of_the_value() {
     let (code, _, stderr) = check_with(&toml, &[], &[]);
     assert_eq!(code, 1);
     assert!(
-        stderr.starts_with(&format!("{}:4:11: $.endpoints[0].timeout: ", toml.display())),
+        stderr.starts_with(&format!(
+            "{}:4:11: $.endpoints[0].timeout: ",
+            toml.display()
+        )),
         "{stderr}"
     );
     // A syntax error too.

@@ -6,7 +6,10 @@ use toml_edit::{Document, Item, Table, TableLike};
 
 pub fn parse(text: &str) -> Result<Parsed, ParseIssue> {
     let doc = Document::parse(text).map_err(|e| ParseIssue {
-        pos: e.span().map(|s| pos_of(text, s.start)).unwrap_or(Pos { line: 1, col: 1 }),
+        pos: e
+            .span()
+            .map(|s| pos_of(text, s.start))
+            .unwrap_or(Pos { line: 1, col: 1 }),
         path: "$".into(),
         message: format!("TOML: {}", e.message().trim_end()),
     })?;
@@ -119,12 +122,17 @@ mod tests {
     fn tables_arrays_of_tables_and_positions() {
         let p = parse("version = 3\n[extra]\nx = \"y\"\n[[endpoints]]\nendpoint = \"/a\"\n[[endpoints]]\nendpoint = \"/b\"\n").unwrap();
         let eps = &p.root.get("endpoints").unwrap().value;
-        let Value::Array(items) = &eps.value else { panic!() };
+        let Value::Array(items) = &eps.value else {
+            panic!()
+        };
         assert_eq!(items.len(), 2);
         let ep = items[1].get("endpoint").unwrap();
         assert_eq!(ep.value.value, Value::String("/b".into()));
         assert_eq!(ep.value.pos, Pos { line: 7, col: 12 });
-        assert_eq!(p.root.get("version").unwrap().value.value, Value::Number("3".into()));
+        assert_eq!(
+            p.root.get("version").unwrap().value.value,
+            Value::Number("3".into())
+        );
     }
 
     #[test]

@@ -78,14 +78,28 @@ impl Yaml<'_> {
     fn count(&mut self, n: usize, mark: Marker, path: &str) -> Result<(), ParseIssue> {
         self.nodes += n;
         if self.nodes > MAX_NODES {
-            return Err(Self::issue(mark, path, format!("more than {MAX_NODES} values (aliases expanded)")));
+            return Err(Self::issue(
+                mark,
+                path,
+                format!("more than {MAX_NODES} values (aliases expanded)"),
+            ));
         }
         Ok(())
     }
 
-    fn node(&mut self, ev: Event, mark: Marker, depth: usize, path: &str) -> Result<Spanned, ParseIssue> {
+    fn node(
+        &mut self,
+        ev: Event,
+        mark: Marker,
+        depth: usize,
+        path: &str,
+    ) -> Result<Spanned, ParseIssue> {
         if depth > MAX_DEPTH {
-            return Err(Self::issue(mark, path, format!("nesting deeper than {MAX_DEPTH} levels")));
+            return Err(Self::issue(
+                mark,
+                path,
+                format!("nesting deeper than {MAX_DEPTH} levels"),
+            ));
         }
         self.count(1, mark, path)?;
         let p = pos(mark);
@@ -105,7 +119,10 @@ impl Yaml<'_> {
                 };
                 let n = size(&v);
                 self.count(n, mark, path)?;
-                return Ok(Spanned { pos: p, value: v.value });
+                return Ok(Spanned {
+                    pos: p,
+                    value: v.value,
+                });
             }
             Event::SequenceStart(anchor, _) => {
                 let mut items = Vec::new();
@@ -120,7 +137,13 @@ impl Yaml<'_> {
                 (Value::Array(items), anchor)
             }
             Event::MappingStart(anchor, _) => (Value::Object(self.mapping(depth, path)?), anchor),
-            other => return Err(Self::issue(mark, path, format!("unexpected YAML event {other:?}"))),
+            other => {
+                return Err(Self::issue(
+                    mark,
+                    path,
+                    format!("unexpected YAML event {other:?}"),
+                ))
+            }
         };
         let node = Spanned { pos: p, value };
         if anchor != 0 {
@@ -137,7 +160,13 @@ impl Yaml<'_> {
             let key = match ev {
                 Event::MappingEnd => break,
                 Event::Scalar(s, ..) => s,
-                _ => return Err(Self::issue(kmark, path, "a mapping key must be a scalar".into())),
+                _ => {
+                    return Err(Self::issue(
+                        kmark,
+                        path,
+                        "a mapping key must be a scalar".into(),
+                    ))
+                }
             };
             let child = format!("{path}{}", key_segment(&key));
             let (ev, vmark) = self.next(&child)?;
@@ -153,7 +182,13 @@ impl Yaml<'_> {
                             _ => None,
                         })
                         .collect(),
-                    _ => return Err(Self::issue(vmark, &child, "a merge key (<<) needs a mapping".into())),
+                    _ => {
+                        return Err(Self::issue(
+                            vmark,
+                            &child,
+                            "a merge key (<<) needs a mapping".into(),
+                        ))
+                    }
                 };
                 for m in sources.into_iter().flatten() {
                     if !merged.iter().any(|x| x.key == m.key) {
@@ -164,7 +199,11 @@ impl Yaml<'_> {
             }
             if members.iter().any(|m| m.key == key) {
                 // KrakenD: yaml.v3 refuses a repeated key.
-                return Err(Self::issue(kmark, &child, format!("mapping key {key:?} already defined")));
+                return Err(Self::issue(
+                    kmark,
+                    &child,
+                    format!("mapping key {key:?} already defined"),
+                ));
             }
             members.push(Member {
                 key,
@@ -202,15 +241,9 @@ fn resolve(s: &str) -> Value {
         Some(b) => (true, b),
         None => (false, clean.strip_prefix('+').unwrap_or(&clean)),
     };
-    let radix = if let Some(h) = body.strip_prefix("0x") {
-        Some((h, 16))
-    } else if let Some(o) = body.strip_prefix("0o") {
-        Some((o, 8))
-    } else if let Some(b) = body.strip_prefix("0b") {
-        Some((b, 2))
-    } else {
-        None
-    };
+    let radix = [("0x", 16), ("0o", 8), ("0b", 2)]
+        .iter()
+        .find_map(|(p, r)| body.strip_prefix(p).map(|d| (d, *r)));
     if let Some((digits, r)) = radix {
         if let Ok(v) = i64::from_str_radix(digits, r) {
             return Value::Number(if neg { (-v).to_string() } else { v.to_string() });
@@ -218,8 +251,13 @@ fn resolve(s: &str) -> Value {
         return Value::String(s.to_string());
     }
     let numeric = !body.is_empty()
-        && body.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
-        && body.bytes().next().is_some_and(|c| c.is_ascii_digit() || c == b'.');
+        && body
+            .bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
+        && body
+            .bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == b'.');
     if numeric {
         if let Ok(i) = body.parse::<u64>() {
             return Value::Number(if neg { format!("-{i}") } else { i.to_string() });
@@ -241,8 +279,11 @@ mod tests {
 
     #[test]
     fn scalars_resolve_as_yaml_v3_does_and_keep_positions() {
-        let p = parse("a: 1\nb: \"1\"\nc: true\nd: ~\ne: 1.5\nf: 0x10\ng: text\nh: [x, 2]\n").unwrap();
-        let Value::Object(ms) = &p.root.value else { panic!() };
+        let p =
+            parse("a: 1\nb: \"1\"\nc: true\nd: ~\ne: 1.5\nf: 0x10\ng: text\nh: [x, 2]\n").unwrap();
+        let Value::Object(ms) = &p.root.value else {
+            panic!()
+        };
         let v: Vec<&Value> = ms.iter().map(|m| &m.value.value).collect();
         assert_eq!(v[0], &Value::Number("1".into()));
         assert_eq!(v[1], &Value::String("1".into()));
@@ -259,9 +300,20 @@ mod tests {
     fn anchors_aliases_and_merge_keys() {
         let p = parse("base: &b {x: 1, y: 2}\nuse:\n  <<: *b\n  y: 3\n").unwrap();
         let use_ = p.root.get("use").unwrap();
-        let Value::Object(ms) = &use_.value.value else { panic!() };
-        let keys: Vec<(&str, &Value)> = ms.iter().map(|m| (m.key.as_str(), &m.value.value)).collect();
-        assert_eq!(keys, vec![("y", &Value::Number("3".into())), ("x", &Value::Number("1".into()))]);
+        let Value::Object(ms) = &use_.value.value else {
+            panic!()
+        };
+        let keys: Vec<(&str, &Value)> = ms
+            .iter()
+            .map(|m| (m.key.as_str(), &m.value.value))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("y", &Value::Number("3".into())),
+                ("x", &Value::Number("1".into()))
+            ]
+        );
     }
 
     #[test]

@@ -57,9 +57,16 @@ impl Rendered {
             .nth(col.saturating_sub(1) as usize)
             .map(|(i, _)| i)
             .unwrap_or(rest.len());
-        let idx = self.origins.partition_point(|o| o.out <= off).checked_sub(1)?;
+        let idx = self
+            .origins
+            .partition_point(|o| o.out <= off)
+            .checked_sub(1)?;
         let o = self.origins.get(idx)?;
-        let src = if o.verbatim { o.src + (off - o.out) } else { o.src };
+        let src = if o.verbatim {
+            o.src + (off - o.out)
+        } else {
+            o.src
+        };
         let file = self.set.files.get(o.file)?;
         let (l, c) = file.line_col(src);
         Some((file.path.clone(), l, c))
@@ -72,7 +79,13 @@ impl Rendered {
         }
         if let Some((file, l, c)) = self.locate(d.line, d.col) {
             d.message = match &self.out {
-                Some(out) => format!("{} (FC_OUT {}:{}:{})", d.message, out.display(), d.line, d.col),
+                Some(out) => format!(
+                    "{} (FC_OUT {}:{}:{})",
+                    d.message,
+                    out.display(),
+                    d.line,
+                    d.col
+                ),
                 None => format!("{} (rendered line {}, column {})", d.message, d.line, d.col),
             };
             d.file = file;
@@ -96,7 +109,12 @@ fn diag(file: &str, line: u32, col: u32, message: String) -> Diagnostic {
 /// `*.ext` files directly inside `dir`, sorted by name (Go's ReadDir order).
 fn files_in(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, Diagnostic> {
     let rd = std::fs::read_dir(dir).map_err(|e| {
-        diag(&dir.display().to_string(), 0, 0, format!("cannot read the directory: {e}"))
+        diag(
+            &dir.display().to_string(),
+            0,
+            0,
+            format!("cannot read the directory: {e}"),
+        )
     })?;
     let mut out: Vec<PathBuf> = rd
         .filter_map(|e| e.ok())
@@ -116,24 +134,43 @@ pub fn load_settings(dir: &Path) -> Result<Value, Vec<Diagnostic>> {
         let text = match std::fs::read(&p) {
             Ok(b) => String::from_utf8_lossy(&b).into_owned(),
             Err(e) => {
-                errs.push(diag(&file, 0, 0, format!("cannot read the settings file: {e}")));
+                errs.push(diag(
+                    &file,
+                    0,
+                    0,
+                    format!("cannot read the settings file: {e}"),
+                ));
                 continue;
             }
         };
         match json::parse(&text) {
             Ok(parsed) => {
-                let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                let stem = p
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 if !matches!(parsed.root.value, json::Value::Object(_)) {
-                    errs.push(diag(&file, parsed.root.pos.line, parsed.root.pos.col, format!(
-                        "a settings file must hold an object, found {}", parsed.root.value.kind()
-                    )));
+                    errs.push(diag(
+                        &file,
+                        parsed.root.pos.line,
+                        parsed.root.pos.col,
+                        format!(
+                            "a settings file must hold an object, found {}",
+                            parsed.root.value.kind()
+                        ),
+                    ));
                     continue;
                 }
                 root.insert(stem, go_numbers(parsed.root.to_json()));
             }
             Err(issue) => errs.push(Diagnostic {
                 path: issue.path,
-                ..diag(&file, issue.pos.line, issue.pos.col, format!("settings: {}", issue.message))
+                ..diag(
+                    &file,
+                    issue.pos.line,
+                    issue.pos.col,
+                    format!("settings: {}", issue.message),
+                )
             }),
         }
     }
@@ -176,7 +213,10 @@ pub fn render(
     let mut sources = vec![(main_name.clone(), config.to_path_buf())];
     if let Some(dir) = &opts.templates {
         for p in files_in(dir, "tmpl").map_err(|d| vec![d])? {
-            let name = p.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             sources.push((name, p));
         }
     }
@@ -207,7 +247,12 @@ pub fn render(
     })?;
     if let Some(out) = &opts.out {
         std::fs::write(out, &r.text).map_err(|e| {
-            vec![diag(&out.display().to_string(), 0, 0, format!("cannot write FC_OUT: {e}"))]
+            vec![diag(
+                &out.display().to_string(),
+                0,
+                0,
+                format!("cannot write FC_OUT: {e}"),
+            )]
         })?;
     }
     Ok(Rendered {

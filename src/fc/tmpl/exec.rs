@@ -7,6 +7,10 @@ use serde_json::Value;
 /// `{{template}}` calls deeper than this are refused (a template calling itself forever).
 const MAX_CALL_DEPTH: usize = 100;
 
+/// Nested blocks and calls together deeper than this are refused: each costs a stack frame
+/// of the thread that renders (the main thread, on SIGHUP too).
+const MAX_WALK_DEPTH: usize = 1000;
+
 pub(super) fn run(
     set: &Set,
     file: usize,
@@ -21,6 +25,7 @@ pub(super) fn run(
         origins: Vec::new(),
         vars: vec![("$".to_string(), data.clone())],
         depth: 0,
+        walk_depth: 0,
         file,
     };
     st.walk(data, body)?;
@@ -43,6 +48,7 @@ struct St<'a> {
     origins: Vec<Origin>,
     vars: Vec<(String, Value)>,
     depth: usize,
+    walk_depth: usize,
     file: usize,
 }
 
@@ -60,7 +66,10 @@ impl St<'_> {
             return Ok(());
         }
         if self.out.len() + s.len() > MAX_OUTPUT {
-            return Err(self.err(at, format!("the rendered output exceeds {MAX_OUTPUT} bytes")));
+            return Err(self.err(
+                at,
+                format!("the rendered output exceeds {MAX_OUTPUT} bytes"),
+            ));
         }
         self.origins.push(Origin {
             out: self.out.len(),
@@ -73,6 +82,19 @@ impl St<'_> {
     }
 
     fn walk(&mut self, dot: &Value, nodes: &[Node]) -> Result<Flow, TmplError> {
+        if self.walk_depth >= MAX_WALK_DEPTH {
+            return Err(self.err(
+                0,
+                format!("blocks and template calls nest deeper than {MAX_WALK_DEPTH}"),
+            ));
+        }
+        self.walk_depth += 1;
+        let r = self.walk_nodes(dot, nodes);
+        self.walk_depth -= 1;
+        r
+    }
+
+    fn walk_nodes(&mut self, dot: &Value, nodes: &[Node]) -> Result<Flow, TmplError> {
         for n in nodes {
             match n {
                 Node::Text { text, at } => self.emit(text, *at, true)?,
@@ -135,7 +157,10 @@ impl St<'_> {
             return Err(self.err(at, format!("no such template {name:?}")));
         };
         if self.depth >= MAX_CALL_DEPTH {
-            return Err(self.err(at, format!("exceeded maximum template depth ({MAX_CALL_DEPTH})")));
+            return Err(self.err(
+                at,
+                format!("exceeded maximum template depth ({MAX_CALL_DEPTH})"),
+            ));
         }
         let saved_vars = std::mem::replace(&mut self.vars, vec![("$".to_string(), data.clone())]);
         let saved_file = std::mem::replace(&mut self.file, *file);
@@ -161,7 +186,12 @@ impl St<'_> {
                 let mut keys: Vec<&String> = m.keys().collect();
                 keys.sort();
                 keys.into_iter()
-                    .map(|k| (Value::from(k.clone()), m.get(k).cloned().unwrap_or(Value::Null)))
+                    .map(|k| {
+                        (
+                            Value::from(k.clone()),
+                            m.get(k).cloned().unwrap_or(Value::Null),
+                        )
+                    })
                     .collect()
             }
             Value::Number(n) if n.is_i64() || n.is_u64() => {
@@ -282,45 +312,55 @@ impl St<'_> {
             Arg::Nil => Ok(Value::Null),
             Arg::Bool(b) => Ok(Value::Bool(*b)),
             Arg::Str(s) => Ok(Value::String(s.clone())),
-            Arg::Num(n) => funcs::number(n).ok_or_else(|| self.err(at, format!("illegal number syntax: {n:?}"))),
-            Arg::Field(chain) => self.fields(dot.clone(), chain, ".", at),
+            Arg::Num(n) => funcs::number(n)
+                .ok_or_else(|| self.err(at, format!("illegal number syntax: {n:?}"))),
+            Arg::Field(chain) => self.fields(dot, chain, ".", at),
             Arg::Var(name, chain) => {
                 let Some((_, v)) = self.vars.iter().rev().find(|(n, _)| n == name) else {
                     return Err(self.err(at, format!("undefined variable: {name}")));
                 };
-                let v = v.clone();
                 self.fields(v, chain, name, at)
             }
             Arg::Sub(p, chain) => {
                 let v = self.pipe(dot, p, false)?;
-                self.fields(v, chain, "(…)", at)
+                self.fields(&v, chain, "(…)", at)
             }
             Arg::Func(name) => self.call(name, Vec::new(), at),
         }
     }
 
-    fn fields(&self, mut v: Value, chain: &[String], base: &str, at: u32) -> Result<Value, TmplError> {
+    /// Follow `.a.b` from `v` by reference; only the value reached is cloned.
+    fn fields(&self, v: &Value, chain: &[String], base: &str, at: u32) -> Result<Value, TmplError> {
+        static NULL: Value = Value::Null;
+        let mut v = v;
         let mut path = base.trim_end_matches('.').to_string();
         for f in chain {
             v = match v {
-                Value::Object(mut m) => m.remove(f).unwrap_or(Value::Null),
+                Value::Object(m) => m.get(f).unwrap_or(&NULL),
                 Value::Null => {
                     // KrakenD: Go says "nil pointer evaluating interface {}.f".
                     return Err(self.err(
                         at,
-                        format!("nil pointer evaluating {path}.{f}: {} is missing or null", if path.is_empty() { "." } else { &path }),
+                        format!(
+                            "nil pointer evaluating {path}.{f}: {} is missing or null",
+                            if path.is_empty() { "." } else { &path }
+                        ),
                     ));
                 }
                 other => {
                     return Err(self.err(
                         at,
-                        format!("can't evaluate field {f} in {} {}", funcs::kind(&other), if path.is_empty() { "." } else { &path }),
+                        format!(
+                            "can't evaluate field {f} in {} {}",
+                            funcs::kind(other),
+                            if path.is_empty() { "." } else { &path }
+                        ),
                     ))
                 }
             };
             path.push('.');
             path.push_str(f);
         }
-        Ok(v)
+        Ok(v.clone())
     }
 }

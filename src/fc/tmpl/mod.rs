@@ -11,11 +11,14 @@
 //! reported at the template line that produced them.
 
 mod exec;
+mod format;
 pub mod funcs;
 mod lex;
 mod parse;
 #[cfg(test)]
 mod tests;
+mod text;
+mod values;
 
 use parse::Node;
 use serde_json::Value;
@@ -105,7 +108,8 @@ impl Set {
         // KrakenD: Go's ParseFiles names each file by its base name; a later definition of a
         // name replaces an earlier one, and an empty body does not replace a non-empty one.
         for (n, body) in parsed.defines {
-            let keep = body.is_empty() && self.templates.get(&n).is_some_and(|(_, b)| !b.is_empty());
+            let keep =
+                body.is_empty() && self.templates.get(&n).is_some_and(|(_, b)| !b.is_empty());
             if !keep {
                 self.templates.insert(n, (file, body));
             }

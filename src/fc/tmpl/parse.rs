@@ -5,12 +5,22 @@ use super::TmplError;
 
 #[derive(Clone, Debug)]
 pub enum Node {
-    Text { text: String, at: u32 },
-    Action { pipe: Pipe, at: u32 },
+    Text {
+        text: String,
+        at: u32,
+    },
+    Action {
+        pipe: Pipe,
+        at: u32,
+    },
     If(Branch),
     Range(Branch),
     With(Branch),
-    Template { name: String, pipe: Option<Pipe>, at: u32 },
+    Template {
+        name: String,
+        pipe: Option<Pipe>,
+        at: u32,
+    },
     Break,
     Continue,
 }
@@ -68,7 +78,10 @@ pub fn parse(toks: Vec<Token>) -> Result<Parsed, TmplError> {
     };
     let (body, stop) = p.list(true)?;
     if let Some((kw, at)) = stop {
-        return Err(TmplError::at(at as usize, format!("unexpected {{{{{kw}}}}}")));
+        return Err(TmplError::at(
+            at as usize,
+            format!("unexpected {{{{{kw}}}}}"),
+        ));
     }
     Ok(Parsed {
         body,
@@ -106,7 +119,9 @@ impl Parser {
     }
     fn expect_right(&mut self, what: &str) -> Result<(), TmplError> {
         match self.next() {
-            Some(Token { tok: Tok::Right, .. }) => Ok(()),
+            Some(Token {
+                tok: Tok::Right, ..
+            }) => Ok(()),
             Some(t) => Err(TmplError::at(
                 t.at as usize,
                 format!("unexpected {} in {what}", describe(&t.tok)),
@@ -125,7 +140,10 @@ impl Parser {
                 if top {
                     return Ok((nodes, None));
                 }
-                return Err(TmplError::at(self.here(), "unexpected EOF: missing {{end}}".into()));
+                return Err(TmplError::at(
+                    self.here(),
+                    "unexpected EOF: missing {{end}}".into(),
+                ));
             };
             match t.tok {
                 Tok::Text(text) => nodes.push(Node::Text { text, at: t.at }),
@@ -157,13 +175,19 @@ impl Parser {
                         "define" => {
                             self.i += 1;
                             if !top || self.depth > 0 {
-                                return Err(TmplError::at(at as usize, "define not at top level".into()));
+                                return Err(TmplError::at(
+                                    at as usize,
+                                    "define not at top level".into(),
+                                ));
                             }
                             let name = self.name("define")?;
                             self.expect_right("define")?;
                             let (body, stop) = self.list(false)?;
                             if !matches!(stop, Some(("end", _))) {
-                                return Err(TmplError::at(at as usize, "unexpected {{else}} in define".into()));
+                                return Err(TmplError::at(
+                                    at as usize,
+                                    "unexpected {{else}} in define".into(),
+                                ));
                             }
                             self.defines.push((name, body));
                         }
@@ -173,10 +197,17 @@ impl Parser {
                             let pipe = self.pipeline("block", false)?;
                             let (body, stop) = self.list(false)?;
                             if !matches!(stop, Some(("end", _))) {
-                                return Err(TmplError::at(at as usize, "unexpected {{else}} in block".into()));
+                                return Err(TmplError::at(
+                                    at as usize,
+                                    "unexpected {{else}} in block".into(),
+                                ));
                             }
                             self.defines.push((name.clone(), body));
-                            nodes.push(Node::Template { name, pipe: Some(pipe), at });
+                            nodes.push(Node::Template {
+                                name,
+                                pipe: Some(pipe),
+                                at,
+                            });
                         }
                         "template" => {
                             self.i += 1;
@@ -205,7 +236,10 @@ impl Parser {
                     }
                 }
                 other => {
-                    return Err(TmplError::at(t.at as usize, format!("unexpected {}", describe(&other))))
+                    return Err(TmplError::at(
+                        t.at as usize,
+                        format!("unexpected {}", describe(&other)),
+                    ))
                 }
             }
         }
@@ -213,8 +247,16 @@ impl Parser {
 
     fn name(&mut self, ctx: &str) -> Result<String, TmplError> {
         match self.next() {
-            Some(Token { tok: Tok::Str(s), .. }) => Ok(s),
-            Some(t) => Err(TmplError::at(t.at as usize, format!("unexpected {} in {ctx}: expected a quoted name", describe(&t.tok)))),
+            Some(Token {
+                tok: Tok::Str(s), ..
+            }) => Ok(s),
+            Some(t) => Err(TmplError::at(
+                t.at as usize,
+                format!(
+                    "unexpected {} in {ctx}: expected a quoted name",
+                    describe(&t.tok)
+                ),
+            )),
             None => Err(TmplError::at(self.here(), format!("unclosed {ctx}"))),
         }
     }
@@ -222,7 +264,10 @@ impl Parser {
     fn branch(&mut self, kw: &str, at: u32) -> Result<Node, TmplError> {
         self.depth += 1;
         if self.depth > MAX_NEST {
-            return Err(TmplError::at(at as usize, "templates nest too deeply".into()));
+            return Err(TmplError::at(
+                at as usize,
+                "templates nest too deeply".into(),
+            ));
         }
         let pipe = self.pipeline(kw, kw == "range")?;
         let (body, stop) = self.list(false).map_err(|e| unclosed(e, kw, at))?;
@@ -241,7 +286,10 @@ impl Parser {
                 } else {
                     let (els, stop2) = self.list(false).map_err(|e| unclosed(e, kw, at))?;
                     if !matches!(stop2, Some(("end", _))) {
-                        return Err(TmplError::at(else_at as usize, format!("expected end; found else in {kw}")));
+                        return Err(TmplError::at(
+                            else_at as usize,
+                            format!("expected end; found else in {kw}"),
+                        ));
                     }
                     Some(els)
                 }
@@ -292,14 +340,24 @@ impl Parser {
             cmds.push(cmd);
             match self.next() {
                 Some(Token { tok: Tok::Pipe, .. }) => continue,
-                Some(Token { tok: Tok::Right, .. }) => break,
+                Some(Token {
+                    tok: Tok::Right, ..
+                }) => break,
                 Some(t) => {
-                    return Err(TmplError::at(t.at as usize, format!("unexpected {} in {ctx}", describe(&t.tok))))
+                    return Err(TmplError::at(
+                        t.at as usize,
+                        format!("unexpected {} in {ctx}", describe(&t.tok)),
+                    ))
                 }
                 None => return Err(TmplError::at(self.here(), format!("unclosed {ctx}"))),
             }
         }
-        Ok(Pipe { decl, assign, cmds, at })
+        Ok(Pipe {
+            decl,
+            assign,
+            cmds,
+            at,
+        })
     }
 
     /// Operands up to `|`, `)` or `}}` (not consumed).
@@ -313,7 +371,10 @@ impl Parser {
             }
         }
         if args.is_empty() {
-            return Err(TmplError::at(at as usize, format!("missing value for {ctx}")));
+            return Err(TmplError::at(
+                at as usize,
+                format!("missing value for {ctx}"),
+            ));
         }
         Ok(Cmd { args, at })
     }
@@ -346,14 +407,19 @@ impl Parser {
             Tok::LParen => {
                 self.depth += 1;
                 if self.depth > MAX_NEST {
-                    return Err(TmplError::at(at as usize, "templates nest too deeply".into()));
+                    return Err(TmplError::at(
+                        at as usize,
+                        "templates nest too deeply".into(),
+                    ));
                 }
                 let mut cmds = Vec::new();
                 loop {
                     cmds.push(self.command("parenthesized pipeline")?);
                     match self.next() {
                         Some(Token { tok: Tok::Pipe, .. }) => continue,
-                        Some(Token { tok: Tok::RParen, .. }) => break,
+                        Some(Token {
+                            tok: Tok::RParen, ..
+                        }) => break,
                         _ => return Err(TmplError::at(at as usize, "unclosed left paren".into())),
                     }
                 }
@@ -371,7 +437,10 @@ impl Parser {
                 )
             }
             other => {
-                return Err(TmplError::at(at as usize, format!("unexpected {} in {ctx}", describe(&other))))
+                return Err(TmplError::at(
+                    at as usize,
+                    format!("unexpected {} in {ctx}", describe(&other)),
+                ))
             }
         };
         Ok((arg, at))

@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use super::*;
 use serde_json::json;
@@ -21,9 +26,13 @@ fn partial(name: &str) -> Result<String, String> {
 fn render_set(files: &[(&str, &str)], main: &str, data: Value) -> Result<String, String> {
     let mut set = Set::default();
     for (name, text) in files {
-        set.add(name, name, text.to_string()).map_err(|e| show(&set, &e))?;
+        set.add(name, name, text.to_string())
+            .map_err(|e| show(&set, &e))?;
     }
-    let env = Env { var: &env_of, include: &partial };
+    let env = Env {
+        var: &env_of,
+        include: &partial,
+    };
     set.render(main, &data, &env)
         .map(|r| r.text)
         .map_err(|e| show(&set, &e))
@@ -45,9 +54,21 @@ fn render_err(t: &str, data: Value) -> String {
 #[test]
 fn fields_variables_and_pipelines() {
     let d = json!({"service": {"port": 8080.0, "name": "gw"}});
-    assert_eq!(render("{{ .service.name }}:{{ .service.port }}", d.clone()), "gw:8080");
-    assert_eq!(render("{{ $s := .service }}{{ $s.name | upper }}", d.clone()), "GW");
-    assert_eq!(render("{{ $.service.name }}{{ with .service }}{{ .name }}{{ end }}", d), "gwgw");
+    assert_eq!(
+        render("{{ .service.name }}:{{ .service.port }}", d.clone()),
+        "gw:8080"
+    );
+    assert_eq!(
+        render("{{ $s := .service }}{{ $s.name | upper }}", d.clone()),
+        "GW"
+    );
+    assert_eq!(
+        render(
+            "{{ $.service.name }}{{ with .service }}{{ .name }}{{ end }}",
+            d
+        ),
+        "gwgw"
+    );
     assert_eq!(render("{{ .missing }}", json!({})), "<no value>");
 }
 
@@ -66,18 +87,48 @@ fn if_else_if_and_comparisons() {
     assert_eq!(render(t, json!({"x": 1})), "one");
     assert_eq!(render(t, json!({"x": 7.0})), "big");
     assert_eq!(render(t, json!({"x": 3})), "other");
-    assert_eq!(render("{{ if and .a (not .b) }}y{{ end }}", json!({"a": true, "b": false})), "y");
+    assert_eq!(
+        render(
+            "{{ if and .a (not .b) }}y{{ end }}",
+            json!({"a": true, "b": false})
+        ),
+        "y"
+    );
     assert_eq!(render("{{ or .none \"fallback\" }}", json!({})), "fallback");
-    assert_eq!(render("{{ if ne .s \"x\" }}diff{{ end }}", json!({"s": "y"})), "diff");
-    assert_eq!(render("{{ if le 2 2 }}le{{ end }}{{ if lt \"a\" \"b\" }}lt{{ end }}", json!({})), "lelt");
+    assert_eq!(
+        render("{{ if ne .s \"x\" }}diff{{ end }}", json!({"s": "y"})),
+        "diff"
+    );
+    assert_eq!(
+        render(
+            "{{ if le 2 2 }}le{{ end }}{{ if lt \"a\" \"b\" }}lt{{ end }}",
+            json!({})
+        ),
+        "lelt"
+    );
 }
 
 #[test]
 fn range_with_index_maps_in_key_order_else_break_continue() {
     let d = json!({"l": ["a", "b", "c"], "m": {"z": 1, "a": 2}, "e": []});
-    assert_eq!(render("{{ range $i, $e := .l }}{{ if $i }},{{ end }}{{ $e }}{{ end }}", d.clone()), "a,b,c");
-    assert_eq!(render("{{ range $k, $v := .m }}{{ $k }}={{ $v }};{{ end }}", d.clone()), "a=2;z=1;");
-    assert_eq!(render("{{ range .e }}x{{ else }}empty{{ end }}", d.clone()), "empty");
+    assert_eq!(
+        render(
+            "{{ range $i, $e := .l }}{{ if $i }},{{ end }}{{ $e }}{{ end }}",
+            d.clone()
+        ),
+        "a,b,c"
+    );
+    assert_eq!(
+        render(
+            "{{ range $k, $v := .m }}{{ $k }}={{ $v }};{{ end }}",
+            d.clone()
+        ),
+        "a=2;z=1;"
+    );
+    assert_eq!(
+        render("{{ range .e }}x{{ else }}empty{{ end }}", d.clone()),
+        "empty"
+    );
     assert_eq!(
         render("{{ range .l }}{{ if eq . \"b\" }}{{ continue }}{{ end }}{{ if eq . \"c\" }}{{ break }}{{ end }}{{ . }}{{ end }}", d),
         "a"
@@ -96,12 +147,24 @@ fn define_template_and_block() {
     )
     .unwrap();
     assert_eq!(out, "[<A>,B]");
-    assert_eq!(render("{{ block \"x\" . }}default {{ .v }}{{ end }}", json!({"v": 1})), "default 1");
+    assert_eq!(
+        render(
+            "{{ block \"x\" . }}default {{ .v }}{{ end }}",
+            json!({"v": 1})
+        ),
+        "default 1"
+    );
 }
 
 #[test]
 fn variables_are_scoped_to_their_block_and_can_be_reassigned() {
-    assert_eq!(render("{{ $x := 1 }}{{ if true }}{{ $x = 2 }}{{ end }}{{ $x }}", json!({})), "2");
+    assert_eq!(
+        render(
+            "{{ $x := 1 }}{{ if true }}{{ $x = 2 }}{{ end }}{{ $x }}",
+            json!({})
+        ),
+        "2"
+    );
     let e = render_err("{{ if true }}{{ $y := 1 }}{{ end }}{{ $y }}", json!({}));
     assert!(e.contains("undefined variable: $y"), "{e}");
 }
@@ -109,8 +172,14 @@ fn variables_are_scoped_to_their_block_and_can_be_reassigned() {
 #[test]
 fn krakend_functions_marshal_and_include() {
     let d = json!({"cfg": {"b": [1, "x<y"], "a": 1.5, "n": null}});
-    assert_eq!(render("{{ marshal .cfg }}", d), r#"{"a":1.5,"b":[1,"x\u003cy"],"n":null}"#);
-    assert_eq!(render("{{ include \"rate.json\" }}", json!({})), "{\"max_rate\": 10}");
+    assert_eq!(
+        render("{{ marshal .cfg }}", d),
+        r#"{"a":1.5,"b":[1,"x\u003cy"],"n":null}"#
+    );
+    assert_eq!(
+        render("{{ include \"rate.json\" }}", json!({})),
+        "{\"max_rate\": 10}"
+    );
     let e = render_err("\n  {{ include \"nope.json\" }}", json!({}));
     assert!(e.starts_with("t:2:6: open nope.json"), "{e}");
 }
@@ -122,9 +191,15 @@ fn sprig_functions() {
         ("{{ env \"HOST\" }}", "api.example.com"),
         ("{{ env \"NOPE\" | default \"local\" }}", "local"),
         ("{{ env \"EMPTY\" | default \"d\" }}", "d"),
-        ("{{ expandenv \"https://$HOST/${HOST}\" }}", "https://api.example.com/api.example.com"),
+        (
+            "{{ expandenv \"https://$HOST/${HOST}\" }}",
+            "https://api.example.com/api.example.com",
+        ),
         ("{{ add .port 1 }}", "8081"),
-        ("{{ sub 10 3 }}{{ mul 2 3 }}{{ div 7 2 }}{{ mod 7 2 }}{{ add1 1 }}", "76312"),
+        (
+            "{{ sub 10 3 }}{{ mul 2 3 }}{{ div 7 2 }}{{ mod 7 2 }}{{ add1 1 }}",
+            "76312",
+        ),
         ("{{ \"hi\" | b64enc }}", "aGk="),
         ("{{ b64dec \"aGk=\" }}", "hi"),
         ("{{ toJson (list 1 \"a\" true) }}", "[1,\"a\",true]"),
@@ -149,22 +224,67 @@ fn sprig_functions() {
 
 #[test]
 fn errors_carry_file_line_and_column() {
-    assert_eq!(render_err("{\n  \"a\": {{ .x.y }}\n}", json!({})), "t:2:11: nil pointer evaluating .x.y: .x is missing or null");
-    assert_eq!(render_err("ok\n{{ if .a }}x", json!({})), "t:2:1: this {{if}} has no {{end}}");
-    assert_eq!(render_err("\n\n  {{ nope 1 }}", json!({})), "t:3:6: function \"nope\" not defined");
-    assert_eq!(render_err("{{ template \"gone\" }}", json!({})), "t:1:1: no such template \"gone\"");
+    assert_eq!(
+        render_err("{\n  \"a\": {{ .x.y }}\n}", json!({})),
+        "t:2:11: nil pointer evaluating .x.y: .x is missing or null"
+    );
+    assert_eq!(
+        render_err("ok\n{{ if .a }}x", json!({})),
+        "t:2:1: this {{if}} has no {{end}}"
+    );
+    assert_eq!(
+        render_err("\n\n  {{ nope 1 }}", json!({})),
+        "t:3:6: function \"nope\" not defined"
+    );
+    assert_eq!(
+        render_err("{{ template \"gone\" }}", json!({})),
+        "t:1:1: no such template \"gone\""
+    );
     assert!(render_err("{{ \"abc }}", json!({})).starts_with("t:1:4: unterminated"));
-    assert_eq!(render_err("{{ define \"a\" }}{{ template \"a\" }}{{ end }}{{ template \"a\" }}", json!({})), "t:1:17: exceeded maximum template depth (100)");
+    assert_eq!(
+        render_err(
+            "{{ define \"a\" }}{{ template \"a\" }}{{ end }}{{ template \"a\" }}",
+            json!({})
+        ),
+        "t:1:17: exceeded maximum template depth (100)"
+    );
 }
 
 #[test]
 fn origins_map_output_bytes_back_to_the_source() {
     let mut set = Set::default();
     set.add("t", "t", "ab\n{{ .x }}\ncd".into()).unwrap();
-    let env = Env { var: &env_of, include: &partial };
+    let env = Env {
+        var: &env_of,
+        include: &partial,
+    };
     let r = set.render("t", &json!({"x": "XY"}), &env).unwrap();
     assert_eq!(r.text, "ab\nXY\ncd");
-    assert_eq!(r.origins[0], Origin { out: 0, file: 0, src: 0, verbatim: true });
-    assert_eq!(r.origins[1], Origin { out: 3, file: 0, src: 3, verbatim: false });
-    assert_eq!(r.origins[2], Origin { out: 5, file: 0, src: 11, verbatim: true });
+    assert_eq!(
+        r.origins[0],
+        Origin {
+            out: 0,
+            file: 0,
+            src: 0,
+            verbatim: true
+        }
+    );
+    assert_eq!(
+        r.origins[1],
+        Origin {
+            out: 3,
+            file: 0,
+            src: 3,
+            verbatim: false
+        }
+    );
+    assert_eq!(
+        r.origins[2],
+        Origin {
+            out: 5,
+            file: 0,
+            src: 11,
+            verbatim: true
+        }
+    );
 }
