@@ -281,6 +281,27 @@ fn an_error_in_the_rendered_config_points_at_the_template_text_that_produced_it(
 }
 
 #[test]
+fn a_problem_found_when_compiling_the_plan_points_at_the_template_too() {
+    let dir = dir_with(&[(
+        "krakend.tmpl",
+        "{\n  \"version\": 3,\n  \"endpoints\": [\n    {{- range $i, $p := list \"/a\" \"/a\" }}{{ if $i }},{{ end }}\n    { \"endpoint\": \"{{ $p }}\", \"backend\": [ { \"host\": [\"http://127.0.0.1:1\"], \"url_pattern\": \"/\" } ] }\n    {{- end }}\n  ]\n}\n",
+    )]);
+    let (code, _, stderr) = check_with(&dir.join("krakend.tmpl"), &fc_env(&dir, None), &[]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with(&format!(
+            "{}:5:5: $.endpoints[1]: duplicate endpoint GET /a",
+            dir.join("krakend.tmpl").display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.trim_end().ends_with("(rendered line 5, column 5)"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn fc_out_with_a_yaml_extension_has_the_rendered_text_read_as_yaml() {
     let dir = dir_with(&[
         ("krakend.tmpl", "version: 3\nport: {{ .service.port }}\nendpoints:\n  - endpoint: /a\n    backend:\n      - host: [\"http://127.0.0.1:1\"]\n        url_pattern: /\n"),

@@ -66,6 +66,9 @@ pub struct Loaded {
     pub warnings: Vec<Diagnostic>,
     /// The document as parsed (environment overrides applied), for `proxy audit`.
     pub raw: serde_json::Value,
+    /// With Flexible Configuration, the render: problems found later (plan compilation) are
+    /// moved to the template text through it.
+    pub rendered: Option<std::sync::Arc<crate::fc::Rendered>>,
 }
 
 /// Read, parse, apply `KRAKEND_*` environment overrides and validate `path`.
@@ -130,6 +133,7 @@ pub fn load_with_env(
         return match load_text(&label, &rendered.text, format, env) {
             Ok(mut l) => {
                 l.warnings = map(l.warnings);
+                l.rendered = Some(std::sync::Arc::new(rendered));
                 Ok(l)
             }
             Err(d) => Err(map(d)),
@@ -197,6 +201,7 @@ pub fn load_text(
         config,
         warnings: diags,
         raw: parsed.root.to_json(),
+        rendered: None,
     })
 }
 

@@ -42,6 +42,12 @@ pub struct Rendered {
     origins: Vec<Origin>,
 }
 
+impl std::fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Rendered({} bytes)", self.text.len())
+    }
+}
+
 impl Rendered {
     /// The template file, line and column that produced rendered `line:col` (1-based, column
     /// in characters). Text copied from a template maps exactly; output of an action maps to

@@ -83,8 +83,15 @@ impl St<'_> {
 
     fn walk(&mut self, dot: &Value, nodes: &[Node]) -> Result<Flow, TmplError> {
         if self.walk_depth >= MAX_WALK_DEPTH {
+            let at = match nodes.first() {
+                Some(
+                    Node::Text { at, .. } | Node::Action { at, .. } | Node::Template { at, .. },
+                ) => *at,
+                Some(Node::If(b) | Node::Range(b) | Node::With(b)) => b.pipe.at,
+                _ => 0,
+            };
             return Err(self.err(
-                0,
+                at,
                 format!("blocks and template calls nest deeper than {MAX_WALK_DEPTH}"),
             ));
         }

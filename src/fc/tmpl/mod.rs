@@ -99,7 +99,13 @@ impl Set {
     /// Parse `text` and add it under `name`; its `define`s join the set.
     pub fn add(&mut self, name: &str, path: &str, text: String) -> Result<(), TmplError> {
         let file = self.files.len();
-        let parsed = lex::lex(&text).and_then(parse::parse);
+        let parsed = lex::lex(&text).and_then(parse::parse).and_then(|p| {
+            parse::check_funcs(&p.body, funcs::NAMES)?;
+            for (_, body) in &p.defines {
+                parse::check_funcs(body, funcs::NAMES)?;
+            }
+            Ok(p)
+        });
         self.files.push(Source {
             path: path.to_string(),
             text,

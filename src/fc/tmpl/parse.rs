@@ -69,6 +69,43 @@ pub struct Parsed {
     pub defines: Vec<(String, Vec<Node>)>,
 }
 
+/// Every function a template calls must exist, as Go checks at parse time: a typo in a
+/// branch not taken today is reported now, not on the day it is taken.
+pub fn check_funcs(nodes: &[Node], known: &[&str]) -> Result<(), TmplError> {
+    fn pipe(p: &Pipe, known: &[&str]) -> Result<(), TmplError> {
+        for c in &p.cmds {
+            for (a, at) in &c.args {
+                match a {
+                    Arg::Func(name) if !known.contains(&name.as_str()) => {
+                        return Err(TmplError::at(
+                            *at as usize,
+                            format!("function {name:?} not defined"),
+                        ))
+                    }
+                    Arg::Sub(p, _) => pipe(p, known)?,
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+    for n in nodes {
+        match n {
+            Node::Action { pipe: p, .. } => pipe(p, known)?,
+            Node::If(b) | Node::Range(b) | Node::With(b) => {
+                pipe(&b.pipe, known)?;
+                check_funcs(&b.body, known)?;
+                if let Some(e) = &b.els {
+                    check_funcs(e, known)?;
+                }
+            }
+            Node::Template { pipe: Some(p), .. } => pipe(p, known)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 pub fn parse(toks: Vec<Token>) -> Result<Parsed, TmplError> {
     let mut p = Parser {
         toks,

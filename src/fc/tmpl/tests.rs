@@ -236,6 +236,11 @@ fn errors_carry_file_line_and_column() {
         render_err("\n\n  {{ nope 1 }}", json!({})),
         "t:3:6: function \"nope\" not defined"
     );
+    // Also in a branch not taken today: Go checks functions at parse time.
+    assert_eq!(
+        render_err("{{ if false }}{{ (uper .x) }}{{ end }}", json!({})),
+        "t:1:19: function \"uper\" not defined"
+    );
     assert_eq!(
         render_err("{{ template \"gone\" }}", json!({})),
         "t:1:1: no such template \"gone\""
@@ -287,4 +292,53 @@ fn origins_map_output_bytes_back_to_the_source() {
             verbatim: true
         }
     );
+}
+
+#[test]
+fn go_formatting_of_numbers_lists_and_json() {
+    let d = json!({"f": 2.5, "big": 1e21, "l": [1, "a", null], "m": {"b": 1, "a": [true]}});
+    assert_eq!(
+        render("{{ .f }} {{ .l }} {{ .m }}", d.clone()),
+        "2.5 [1 a <nil>] map[a:[true] b:1]"
+    );
+    assert_eq!(
+        render("{{ marshal .big }}|{{ toPrettyJson .m }}", d.clone()),
+        "1e+21|{\n  \"a\": [\n    true\n  ],\n  \"b\": 1\n}"
+    );
+    assert_eq!(
+        render(
+            "{{ printf \"%-4s|%4d|%x|%q|%v\" \"ab\" 7 255 \"q\" .l }}",
+            d.clone()
+        ),
+        "ab  |   7|ff|\"q\"|[1 a <nil>]"
+    );
+    assert_eq!(
+        render("{{ print 1 2 \"a\" 3 }}|{{ println 1 \"a\" }}", d.clone()),
+        "1 2a3|1 a\n"
+    );
+    assert_eq!(
+        render("{{ slice .l 1 2 }}{{ index .m \"b\" }}{{ index .l 1 }}", d),
+        "[a]1a"
+    );
+}
+
+#[test]
+fn else_with_chains_and_define_overrides_block() {
+    assert_eq!(
+        render(
+            "{{ with .a }}A{{ else with .b }}B{{ . }}{{ else }}none{{ end }}",
+            json!({"b": 2})
+        ),
+        "B2"
+    );
+    let out = render_set(
+        &[
+            ("t", "[{{ block \"x\" . }}default{{ end }}]"),
+            ("u", "{{ define \"x\" }}custom{{ end }}"),
+        ],
+        "t",
+        json!({}),
+    )
+    .unwrap();
+    assert_eq!(out, "[custom]");
 }
