@@ -7,6 +7,10 @@ use serde_json::Value;
 /// `{{template}}` calls deeper than this are refused (a template calling itself forever).
 const MAX_CALL_DEPTH: usize = 100;
 
+/// Nodes executed (and range iterations) beyond this are refused: nested ranges that print
+/// nothing would otherwise spin without bound.
+const MAX_STEPS: u64 = 5_000_000;
+
 /// Nested blocks and calls together deeper than this are refused: each costs a stack frame
 /// of the thread that renders (the main thread, on SIGHUP too).
 const MAX_WALK_DEPTH: usize = 1000;
@@ -26,6 +30,7 @@ pub(super) fn run(
         vars: vec![("$".to_string(), data.clone())],
         depth: 0,
         walk_depth: 0,
+        steps: 0,
         file,
     };
     st.walk(data, body)?;
@@ -49,6 +54,7 @@ struct St<'a> {
     vars: Vec<(String, Value)>,
     depth: usize,
     walk_depth: usize,
+    steps: u64,
     file: usize,
 }
 
@@ -83,13 +89,7 @@ impl St<'_> {
 
     fn walk(&mut self, dot: &Value, nodes: &[Node]) -> Result<Flow, TmplError> {
         if self.walk_depth >= MAX_WALK_DEPTH {
-            let at = match nodes.first() {
-                Some(
-                    Node::Text { at, .. } | Node::Action { at, .. } | Node::Template { at, .. },
-                ) => *at,
-                Some(Node::If(b) | Node::Range(b) | Node::With(b)) => b.pipe.at,
-                _ => 0,
-            };
+            let at = nodes.first().map(node_at).unwrap_or(0);
             return Err(self.err(
                 at,
                 format!("blocks and template calls nest deeper than {MAX_WALK_DEPTH}"),
@@ -101,8 +101,17 @@ impl St<'_> {
         r
     }
 
+    fn step(&mut self, at: u32) -> Result<(), TmplError> {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return Err(self.err(at, format!("the template runs more than {MAX_STEPS} steps")));
+        }
+        Ok(())
+    }
+
     fn walk_nodes(&mut self, dot: &Value, nodes: &[Node]) -> Result<Flow, TmplError> {
         for n in nodes {
+            self.step(node_at(n))?;
             match n {
                 Node::Text { text, at } => self.emit(text, *at, true)?,
                 Node::Action { pipe, at } => {
@@ -221,6 +230,7 @@ impl St<'_> {
             return Ok(());
         }
         for (k, e) in items {
+            self.step(b.pipe.at)?;
             let inner = self.vars.len();
             match b.pipe.decl.as_slice() {
                 [one] => self.vars.push((one.clone(), e.clone())),
@@ -369,5 +379,14 @@ impl St<'_> {
             path.push_str(f);
         }
         Ok(v.clone())
+    }
+}
+
+/// Where a node starts in its source.
+fn node_at(n: &Node) -> u32 {
+    match n {
+        Node::Text { at, .. } | Node::Action { at, .. } | Node::Template { at, .. } => *at,
+        Node::If(b) | Node::Range(b) | Node::With(b) => b.pipe.at,
+        Node::Break | Node::Continue => 0,
     }
 }

@@ -342,3 +342,12 @@ fn else_with_chains_and_define_overrides_block() {
     .unwrap();
     assert_eq!(out, "[custom]");
 }
+
+#[test]
+fn a_template_that_spins_without_output_is_stopped() {
+    let e = render_err(
+        "{{ range until 1000000 }}{{ range until 1000000 }}{{ end }}{{ end }}",
+        json!({}),
+    );
+    assert!(e.contains("runs more than 5000000 steps"), "{e}");
+}
