@@ -1,4 +1,4 @@
-//! `proxy run | check | version`. Exit codes: 0 ok, 1 configuration rejected, 2 usage error,
+//! `proxy run | check | audit | version`. Exit codes: 0 ok, 1 configuration rejected, 2 usage error,
 //! 3 runtime failure (cannot listen, no event loop).
 
 use crate::runtime::server::{self, RunOpts, EXIT_CONFIG, EXIT_OK, EXIT_USAGE};
@@ -38,6 +38,28 @@ enum Command {
         #[arg(short = 'd', long, action = clap::ArgAction::Count)]
         debug: u8,
     },
+    /// Security and best-practice recommendations (`krakend audit`'s rules); exit 1 when any.
+    Audit {
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+        /// Rule ids to skip, comma-separated (`1.2.1,3.1.1`).
+        #[arg(short = 'i', long = "ignore", default_value = "")]
+        ignore: String,
+        /// A file of rule ids to skip, one a line.
+        #[arg(short = 'I', long = "ignore-file")]
+        ignore_file: Option<PathBuf>,
+        /// Severities to report, comma-separated.
+        #[arg(
+            short = 's',
+            long = "severity",
+            default_value = "CRITICAL,HIGH,MEDIUM,LOW"
+        )]
+        severity: String,
+        /// Go template for the output; the data is `.Recommendations` with `.Rule`,
+        /// `.Severity` and `.Message` each.
+        #[arg(short = 'f', long = "format")]
+        format: Option<String>,
+    },
     /// Print the version.
     Version,
 }
@@ -71,6 +93,19 @@ pub fn main() -> i32 {
             debug: debug > 0,
         }),
         Command::Check { config, debug } => check(&config, debug),
+        Command::Audit {
+            config,
+            ignore,
+            ignore_file,
+            severity,
+            format,
+        } => audit(
+            &config,
+            &ignore,
+            ignore_file.as_deref(),
+            &severity,
+            format.as_deref(),
+        ),
         Command::Version => {
             println!(
                 "proxy {} (KrakenD CE 2.13 configuration compatible)",
@@ -88,39 +123,96 @@ fn check(path: &std::path::Path, debug: u8) -> i32 {
             for w in crate::backend::dns::check(&cfg) {
                 eprintln!("{w}");
             }
-            print_pending(&cfg);
             if debug > 0 {
-                println!(
-                    "Service: port {} timeout {:?} endpoints {}",
-                    cfg.port,
-                    cfg.timeout,
-                    plan.endpoints.len()
-                );
-                for ep in &plan.endpoints {
-                    println!(
-                        "  {} {} -> {} backend(s), timeout {:?}",
-                        ep.method,
-                        ep.path,
-                        ep.backends.len(),
-                        ep.timeout
-                    );
-                }
-                for limit in plan.cluster_limits() {
-                    println!("Rate limit {}", limit.describe());
-                }
-                let server = &plan.server;
-                println!("Client timeouts: {}", server.timeouts.describe());
-                let l = &server.limits;
-                println!(
-                    "Client limits: max_header_bytes {}, max_uri_bytes {}, {} header fields, \
-                     body {} bytes",
-                    l.max_header_bytes, l.max_target_bytes, l.max_headers, l.max_body_bytes
-                );
+                print!("{}", crate::dump::dump(&cfg, &plan, debug));
             }
+            print_pending(&cfg);
             println!("Syntax OK!");
             EXIT_OK
         }
         None => EXIT_CONFIG,
+    }
+}
+
+// KrakenD: krakend-cobra's default audit format, written to stderr.
+const AUDIT_FORMAT: &str =
+    "{{ range .Recommendations }}{{.Rule}}\t[{{.Severity}}]   \t{{.Message}}\n{{ end }}";
+
+fn audit(
+    path: &std::path::Path,
+    ignore: &str,
+    ignore_file: Option<&std::path::Path>,
+    severity: &str,
+    format: Option<&str>,
+) -> i32 {
+    let split = |s: &str| -> Vec<String> {
+        s.split([',', '\n'])
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect()
+    };
+    let mut ignored = split(ignore);
+    if let Some(f) = ignore_file {
+        match std::fs::read_to_string(f) {
+            Ok(text) => ignored.extend(split(&text)),
+            Err(e) => {
+                eprintln!("{}: cannot read the ignore file: {e}", f.display());
+                return EXIT_CONFIG;
+            }
+        }
+    }
+    let severities: Vec<String> = split(severity)
+        .into_iter()
+        .map(|s| s.to_ascii_uppercase())
+        .collect();
+    if let Some(bad) = severities
+        .iter()
+        .find(|s| !crate::audit::SEVERITIES.contains(&s.as_str()))
+    {
+        eprintln!("unknown severity {bad:?}: use CRITICAL, HIGH, MEDIUM, LOW");
+        return EXIT_USAGE;
+    }
+    let loaded = match crate::config::load(path) {
+        Ok(l) => l,
+        Err(diags) => {
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            return EXIT_CONFIG;
+        }
+    };
+    let found = crate::audit::audit(&loaded.config, &loaded.raw, &ignored, &severities);
+    let data = serde_json::json!({
+        "Recommendations": found.iter().map(|f| serde_json::json!({
+            "Rule": f.rule, "Severity": f.severity, "Message": f.message,
+        })).collect::<Vec<_>>(),
+    });
+    let mut set = crate::fc::tmpl::Set::default();
+    let no_env = |_: &str| None;
+    let no_include = |_: &str| Err("include is not available in an audit format".to_string());
+    let env = crate::fc::tmpl::Env {
+        var: &no_env,
+        include: &no_include,
+    };
+    let rendered = set
+        .add(
+            "audit",
+            "--format",
+            format.unwrap_or(AUDIT_FORMAT).to_string(),
+        )
+        .and_then(|()| set.render("audit", &data, &env));
+    match rendered {
+        Ok(r) => eprint!("{}", r.text),
+        Err(e) => {
+            let (_, line, col) = set.describe(&e);
+            eprintln!("--format:{line}:{col}: {}", e.message);
+            return EXIT_USAGE;
+        }
+    }
+    if found.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_CONFIG
     }
 }
 

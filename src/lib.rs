@@ -21,9 +21,12 @@
 //! - *allow*, *deny*, *target*, *mapping*, *group*, *flatmap*: response shaping (see [`json`]).
 //! - *no-op*: pass the backend's response through untouched.
 
+pub mod audit;
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod dump;
+pub mod fc;
 pub mod gateway;
 pub mod guard;
 pub mod http;

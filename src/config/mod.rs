@@ -14,9 +14,12 @@ pub mod pending;
 mod proxy_ns;
 mod service;
 pub mod suggest;
+mod toml;
 pub mod types;
 pub mod validate;
+mod yaml;
 
+pub use decode::go_parse_bool as decode_bool;
 pub use types::*;
 
 use std::path::Path;
@@ -61,6 +64,11 @@ impl std::fmt::Display for Diagnostic {
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<Diagnostic>,
+    /// The document as parsed (environment overrides applied), for `proxy audit`.
+    pub raw: serde_json::Value,
+    /// With Flexible Configuration, the render: problems found later (plan compilation) are
+    /// moved to the template text through it.
+    pub rendered: Option<std::sync::Arc<crate::fc::Rendered>>,
 }
 
 /// Read, parse, apply `KRAKEND_*` environment overrides and validate `path`.
@@ -69,48 +77,101 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     load_with_env(path, &|name| std::env::var(name).ok())
 }
 
-/// [`load`] with an injectable environment (`KRAKEND_*` lookups go through `env`).
+/// The syntax of a configuration file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Yaml,
+    Toml,
+}
+
+impl Format {
+    /// KrakenD: the parser is picked by the file's extension; anything else is JSON.
+    pub fn of(path: &Path) -> Format {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("yml" | "yaml") => Format::Yaml,
+            Some("toml") => Format::Toml,
+            _ => Format::Json,
+        }
+    }
+
+    /// Parse text of this format into the spanned tree every format shares.
+    pub fn parse(self, text: &str) -> Result<json::Parsed, json::ParseIssue> {
+        match self {
+            Format::Json => json::parse(text),
+            Format::Yaml => yaml::parse(text),
+            Format::Toml => toml::parse(text),
+        }
+    }
+}
+
+/// [`load`] with an injectable environment (`KRAKEND_*` and `FC_*` lookups go through `env`).
 pub fn load_with_env(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded, Vec<Diagnostic>> {
     let file = path.display().to_string();
-    let no_position = |message: String| {
+    if let Some(opts) = crate::fc::enabled(env) {
+        let rendered = crate::fc::render(path, &opts, env)?;
+        // KrakenD: the rendered text is parsed from FC_OUT, whose extension picks the parser;
+        // without FC_OUT it is a temporary .json file.
+        let (label, format) = match &opts.out {
+            Some(out) => (out.display().to_string(), Format::of(out)),
+            None => (file, Format::Json),
+        };
+        let map = |mut diags: Vec<Diagnostic>| {
+            for d in &mut diags {
+                rendered.map_diagnostic(d);
+            }
+            diags
+        };
+        return match load_text(&label, &rendered.text, format, env) {
+            Ok(mut l) => {
+                l.warnings = map(l.warnings);
+                l.rendered = Some(std::sync::Arc::new(rendered));
+                Ok(l)
+            }
+            Err(d) => Err(map(d)),
+        };
+    }
+    let bytes = std::fs::read(path).map_err(|e| {
         vec![Diagnostic {
             severity: Severity::Error,
             file: file.clone(),
             line: 0,
             col: 0,
             path: "$".to_string(),
-            message,
+            message: format!("cannot read the configuration file: {e}"),
         }]
-    };
-    // KrakenD: koanf picks the parser from the extension; only JSON is implemented here.
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    if let Some(ext @ ("yml" | "yaml" | "toml")) = ext.as_deref() {
-        return Err(no_position(format!(
-            "{ext} configuration files are not supported yet (KrakenD reads them); convert it \
-             to JSON"
-        )));
-    }
-    let bytes = std::fs::read(path)
-        .map_err(|e| no_position(format!("cannot read the configuration file: {e}")))?;
+    })?;
     // KrakenD: Go's JSON decoder replaces invalid UTF-8 with U+FFFD rather than failing.
     let text = String::from_utf8_lossy(&bytes);
-    load_str(&file, &text, env)
+    load_text(&file, &text, Format::of(path), env)
 }
 
-/// Load from text already in memory; `file` is only used in diagnostics.
+/// Load JSON text already in memory; `file` is only used in diagnostics.
 pub fn load_str(
     file: &str,
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded, Vec<Diagnostic>> {
+    load_text(file, text, Format::Json, env)
+}
+
+/// Load text of `format` already in memory; `file` is only used in diagnostics.
+pub fn load_text(
+    file: &str,
+    text: &str,
+    format: Format,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, Vec<Diagnostic>> {
     let mut ctx = decode::Ctx::new(file);
-    let mut parsed = match json::parse(text) {
+    let mut parsed = match format.parse(text) {
         Ok(p) => p,
         Err(issue) => {
             ctx.error(issue.pos, &issue.path, issue.message);
@@ -139,6 +200,8 @@ pub fn load_str(
     Ok(Loaded {
         config,
         warnings: diags,
+        raw: parsed.root.to_json(),
+        rendered: None,
     })
 }
 

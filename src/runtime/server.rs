@@ -40,14 +40,18 @@ pub fn load_plan(path: &Path, debug: bool) -> Option<(Plan, config::Config)> {
     for w in &loaded.warnings {
         eprintln!("{w}");
     }
+    let rendered = loaded.rendered;
     let mut cfg = loaded.config;
     if debug {
         cfg.debug_endpoint = true;
     }
     match Plan::compile(&cfg) {
         Ok(p) => Some((p, cfg)),
-        Err(diags) => {
-            for d in &diags {
+        Err(mut diags) => {
+            for d in &mut diags {
+                if let Some(r) = &rendered {
+                    r.map_diagnostic(d);
+                }
                 eprintln!("{d}");
             }
             None
