@@ -15,6 +15,7 @@ mod common;
 use common::config::{backend, backend_with, endpoint, service};
 use common::*;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 /// `proxy check` on `cfg`: it must accept the file. Returns what it wrote to stderr.
 fn accepted(cfg: &Value) -> String {
@@ -358,8 +359,11 @@ fn an_sd_dns_backend_with_a_scheme_that_is_not_http_fails_each_call_as_krakend_d
         )],
     )]);
     let g = Gateway::start(&cfg.to_string());
+    // The warning is on stderr, read by another thread than the `listening` line: wait for it.
     assert!(
-        g.output().contains("sd_scheme \"ftp\" is not HTTP"),
+        wait_until(Duration::from_secs(5), || g
+            .output()
+            .contains("sd_scheme \"ftp\" is not HTTP")),
         "{}",
         g.output()
     );

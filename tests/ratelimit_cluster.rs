@@ -172,7 +172,9 @@ fn two_gateways_sharing_one_redis_admit_the_limit_together_within_one_percent() 
     );
     for g in [&g1, &g2] {
         assert!(
-            g.output().contains("max_rate is cluster-wide"),
+            wait_until(Duration::from_secs(5), || g
+                .output()
+                .contains("max_rate is cluster-wide")),
             "{}",
             g.output()
         );
