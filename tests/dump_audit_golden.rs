@@ -3,39 +3,9 @@
 //! change with `UPDATE_GOLDEN=1 cargo test --test dump_audit_golden` and review the diff.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
+mod common;
+use common::golden::{golden, run};
 use std::process::Command;
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_proxy"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .env_remove("KRAKEND_PORT")
-        .env_remove("FC_ENABLE")
-        .output()
-        .expect("run proxy");
-    format!(
-        "exit: {}\n--- stdout ---\n{}--- stderr ---\n{}",
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn golden(name: &str, args: &[&str]) {
-    let got = run(args);
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{name}.out"));
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, &got).unwrap();
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(
-        got,
-        want,
-        "golden {} differs (UPDATE_GOLDEN=1 to regenerate)",
-        path.display()
-    );
-}
 
 #[test]
 fn check_d_shows_the_service_endpoints_backends_and_the_safe_defaults() {
