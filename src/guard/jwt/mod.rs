@@ -325,3 +325,34 @@ fn cookie<'a>(head: &'a RequestHead, name: &str) -> Option<&'a [u8]> {
     }
     None
 }
+
+/// How long `proxy run` (and a reload) waits for the first fetch of each JWK set.
+pub const FIRST_FETCH_WAIT: Duration = Duration::from_secs(6);
+
+/// Start the fetch threads of these JWK sets and wait (bounded) for their first answer, then
+/// load the signers' keys from their URLs. Called before a plan serves; blocking is fine here.
+/// Err when a signer's key cannot be loaded: KrakenD would serve that endpoint unsigned.
+pub fn start(remotes: &[Arc<Remote>], signers: &[&signer::Signer]) -> Result<(), String> {
+    let mut waiting = Vec::new();
+    for r in remotes {
+        if r.start()? {
+            waiting.push(r.clone());
+        }
+    }
+    let deadline = Instant::now() + FIRST_FETCH_WAIT;
+    while waiting.iter().any(|r| r.generation() == 0) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for r in &waiting {
+        if r.keys().is_none() {
+            crate::warn!(
+                "[JWK] {}: no keys yet; its endpoints answer 401 until a fetch succeeds",
+                r.url
+            );
+        }
+    }
+    for s in signers {
+        s.load()?;
+    }
+    Ok(())
+}
