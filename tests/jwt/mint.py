@@ -5,7 +5,9 @@ cryptography). Reads a JSON request on stdin, writes JSON on stdout:
                   "secret": "for oct"}],
         "tokens": [{"name": "t", "kid": "r1", "alg": "RS256", "claims": {...},
                     "headers": {...}, "raw": "none" | "hs-with-public-pem" (optional)}]}
-  out: {"public": {"keys": [...]}, "private": {"keys": [...]}, "tokens": {"t": "..."}}
+       "verify": [{"token": "...", "jwk": {...}, "alg": "RS256"}] (optional)
+  out: {"public": {"keys": [...]}, "private": {"keys": [...]}, "tokens": {"t": "..."},
+        "verified": [{"ok": true, "claims": {...}, "header": {...}} | {"ok": false, ...}]}
 """
 import base64
 import hashlib
@@ -82,8 +84,18 @@ def main():
             tokens[t["name"]] = jwt.encode(
                 t["claims"], keys[t["kid_sign"] if "kid_sign" in t else t["kid"]],
                 algorithm=t["alg"], headers=headers)
-    json.dump({"public": {"keys": public}, "private": {"keys": private}, "tokens": tokens},
-              sys.stdout)
+    verified = []
+    for v in req.get("verify", []):
+        try:
+            key = jwt.PyJWK(v["jwk"]).key
+            claims = jwt.decode(v["token"], key, algorithms=[v["alg"]],
+                                options={"verify_aud": False, "verify_exp": False})
+            header = jwt.get_unverified_header(v["token"])
+            verified.append({"ok": True, "claims": claims, "header": header})
+        except Exception as e:  # the test reports what PyJWT said
+            verified.append({"ok": False, "error": repr(e)})
+    json.dump({"public": {"keys": public}, "private": {"keys": private}, "tokens": tokens,
+               "verified": verified}, sys.stdout)
 
 
 if __name__ == "__main__":
