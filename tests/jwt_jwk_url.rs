@@ -192,7 +192,9 @@ fn a_jwk_answer_that_is_not_json_is_never_used() {
     assert_eq!(status(&gw, "/p1", &m, "a"), 401);
     assert!(jwk.fetches() >= 1);
     assert!(
-        wait_until(Duration::from_secs(2), || gw.output().contains("not application/json")),
+        wait_until(Duration::from_secs(2), || gw
+            .output()
+            .contains("not application/json")),
         "{}",
         gw.output()
     );

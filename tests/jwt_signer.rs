@@ -59,7 +59,10 @@ fn signed_members_verify_with_pyjwt_for_every_key_type() {
     for (alg, kid) in algs {
         let r = get(&gw.url(&format!("/sign/{alg}")));
         assert_eq!(r.status, 200, "{alg}: {}", r.text());
-        assert_eq!(r.header("content-type"), Some("application/json; charset=utf-8"));
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/json; charset=utf-8")
+        );
         assert_eq!(r.header("x-krakend-completed"), None);
         let body = r.json();
         assert_eq!(body["plain"], "kept");
@@ -72,7 +75,9 @@ fn signed_members_verify_with_pyjwt_for_every_key_type() {
             .unwrap()
             .clone();
         for key in ["access_token", "refresh_token"] {
-            let token = body[key].as_str().unwrap_or_else(|| panic!("{alg} {key}: {body}"));
+            let token = body[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("{alg} {key}: {body}"));
             verify.push(json!({"token": token, "jwk": jwk, "alg": alg}));
         }
     }
@@ -88,7 +93,9 @@ fn signed_members_verify_with_pyjwt_for_every_key_type() {
 
 #[test]
 fn full_serialization_gives_the_flattened_json_form() {
-    let keys = mint(json!({"keys": [{"kid": "hs", "type": "oct", "secret": "0123456789abcdef0123456789abcdef"}]}));
+    let keys = mint(
+        json!({"keys": [{"kid": "hs", "type": "oct", "secret": "0123456789abcdef0123456789abcdef"}]}),
+    );
     let private = temp_json(&keys["private"]);
     let b = Backend::json(r#"{"t": {"a": 1}}"#);
     let gw = Gateway::start(
@@ -110,7 +117,9 @@ fn full_serialization_gives_the_flattened_json_form() {
         full["payload"].as_str().unwrap(),
         full["signature"].as_str().unwrap()
     );
-    let out = mint(json!({"verify": [{"token": compact, "jwk": keys["public"]["keys"][0], "alg": "HS256"}]}));
+    let out = mint(
+        json!({"verify": [{"token": compact, "jwk": keys["public"]["keys"][0], "alg": "HS256"}]}),
+    );
     assert_eq!(out["verified"][0]["ok"], true, "{out}");
     assert_eq!(out["verified"][0]["claims"]["a"], 1);
 }
@@ -141,17 +150,43 @@ fn check_refuses_a_signer_without_a_usable_key() {
     let private = temp_json(&keys["private"]);
     let public = temp_json(&keys["public"]);
     let cases = [
-        (json!({"alg": "ES256", "kid": "nope", "jwk_local_path": private, "disable_jwk_security": true}), "no key with kid"),
-        (json!({"alg": "ES256", "kid": "ec", "jwk_local_path": public, "disable_jwk_security": true}), "missing \"d\""),
-        (json!({"alg": "RS256", "kid": "ec", "jwk_local_path": private, "disable_jwk_security": true}), "cannot sign RS256"),
-        (json!({"alg": "ES256", "jwk_local_path": private, "disable_jwk_security": true}), "kid: missing"),
-        (json!({"alg": "ES512", "kid": "ec", "jwk_local_path": private, "disable_jwk_security": true}), "P-521"),
-        (json!({"alg": "ES256", "kid": "ec", "jwk_url": "https://idp/jwk", "disable_jwk_security": true}), "wait on TLS"),
+        (
+            json!({"alg": "ES256", "kid": "nope", "jwk_local_path": private, "disable_jwk_security": true}),
+            "no key with kid",
+        ),
+        (
+            json!({"alg": "ES256", "kid": "ec", "jwk_local_path": public, "disable_jwk_security": true}),
+            "missing \"d\"",
+        ),
+        (
+            json!({"alg": "RS256", "kid": "ec", "jwk_local_path": private, "disable_jwk_security": true}),
+            "cannot sign RS256",
+        ),
+        (
+            json!({"alg": "ES256", "jwk_local_path": private, "disable_jwk_security": true}),
+            "kid: missing",
+        ),
+        (
+            json!({"alg": "ES512", "kid": "ec", "jwk_local_path": private, "disable_jwk_security": true}),
+            "P-521",
+        ),
+        (
+            json!({"alg": "ES256", "kid": "ec", "jwk_url": "https://idp/jwk", "disable_jwk_security": true}),
+            "wait on TLS",
+        ),
     ];
     for (s, want) in cases {
-        let cfg = service(vec![signer_endpoint("/s", "http://127.0.0.1:9", "/", s.clone())]);
+        let cfg = service(vec![signer_endpoint(
+            "/s",
+            "http://127.0.0.1:9",
+            "/",
+            s.clone(),
+        )]);
         let (code, out, err) = check(&cfg.to_string());
         assert_eq!(code, 1, "{s}: {out}{err}");
-        assert!(format!("{out}{err}").contains(want), "{s}: wanted {want:?} in {out}{err}");
+        assert!(
+            format!("{out}{err}").contains(want),
+            "{s}: wanted {want:?} in {out}{err}"
+        );
     }
 }

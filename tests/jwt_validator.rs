@@ -198,7 +198,14 @@ fn a_valid_token_sends_its_claims_to_the_backend_in_headers_and_the_url() {
 #[test]
 fn a_client_cannot_forge_a_propagated_header() {
     let auth = format!("Bearer {}", fixture().tokens["rs"].as_str().unwrap());
-    let r = call("/rs", &[("Authorization", &auth), ("X-User", "admin"), ("x-org", "1")]);
+    let r = call(
+        "/rs",
+        &[
+            ("Authorization", &auth),
+            ("X-User", "admin"),
+            ("x-org", "1"),
+        ],
+    );
     assert_eq!(r.status, 200);
     let req = fixture().backend.last_request();
     assert_eq!(req.header_all("x-user"), ["user-1"]);
@@ -244,8 +251,16 @@ fn every_invalid_token_gets_a_bare_401() {
 #[test]
 fn missing_roles_or_scopes_get_a_bare_403() {
     assert_bare(&bearer("/rs", "no_role"), 403, "roles");
-    assert_eq!(bearer("/rs", "rs_string_roles").status, 200, "space-separated roles");
-    assert_bare(&bearer("/scopes", "scope_some"), 403, "one scope of two, all needed");
+    assert_eq!(
+        bearer("/rs", "rs_string_roles").status,
+        200,
+        "space-separated roles"
+    );
+    assert_bare(
+        &bearer("/scopes", "scope_some"),
+        403,
+        "one scope of two, all needed",
+    );
     assert_eq!(bearer("/scopes", "scope_all").status, 200);
 }
 
@@ -253,7 +268,10 @@ fn missing_roles_or_scopes_get_a_bare_403() {
 fn the_bearer_prefix_is_optional_and_any_case() {
     let t = fixture().tokens["ps"].as_str().unwrap().to_string();
     assert_eq!(call("/ps", &[("Authorization", &t)]).status, 200);
-    assert_eq!(call("/ps", &[("Authorization", &format!("bEaReR {t}"))]).status, 200);
+    assert_eq!(
+        call("/ps", &[("Authorization", &format!("bEaReR {t}"))]).status,
+        200
+    );
 }
 
 #[test]
@@ -264,7 +282,10 @@ fn the_token_may_come_from_the_configured_header_or_cookie() {
     assert_eq!(call("/cookie", &[("Cookie", &cookie)]).status, 200);
     // The default header is not read when another is configured.
     assert_eq!(call("/cookie", &[("Authorization", &t)]).status, 401);
-    assert_eq!(call("/cookie", &[("Cookie", &format!("access_token={t}"))]).status, 401);
+    assert_eq!(
+        call("/cookie", &[("Cookie", &format!("access_token={t}"))]).status,
+        401
+    );
 }
 
 #[test]
@@ -284,7 +305,11 @@ fn a_cached_token_gives_the_same_answers_as_a_fresh_one() {
     for _ in 0..5 {
         assert_eq!(bearer("/rs", "rs").status, 200);
         assert_bare(&bearer("/rs", "no_role"), 403, "cached 403");
-        assert_bare(&bearer("/rs", "wrong_key"), 401, "bad signature is never cached");
+        assert_bare(
+            &bearer("/rs", "wrong_key"),
+            401,
+            "bad signature is never cached",
+        );
     }
     assert_eq!(fixture().backend.last_request().path, "/u/user-1");
 }
@@ -296,7 +321,12 @@ fn a_cached_token_is_refused_once_it_expires() {
                         "tokens": [tok("short", "k", "ES256", claims(json!({"exp": now() + 2})))]}));
     let jwks = temp_json(&m["public"]);
     let b = Backend::json("{}");
-    let cfg = service(vec![protected("/p", &b.url(), "/", validator("ES256", &jwks, json!({})))]);
+    let cfg = service(vec![protected(
+        "/p",
+        &b.url(),
+        "/",
+        validator("ES256", &jwks, json!({})),
+    )]);
     let gw = Gateway::start(&cfg.to_string());
     let auth = format!("Bearer {}", m["tokens"]["short"].as_str().unwrap());
     let get = || request("GET", &gw.url("/p"), &[("Authorization", &auth)], b"");
@@ -336,15 +366,30 @@ fn local_jwks() -> String {
 fn check_refuses_validators_that_cannot_work() {
     let p = local_jwks();
     let cases = [
-        (json!({"alg": "ES512", "jwk_local_path": p, "disable_jwk_security": true}), "P-521"),
-        (json!({"alg": "XS256", "jwk_local_path": p, "disable_jwk_security": true}), "unknown algorithm"),
-        (json!({"jwk_local_path": p, "disable_jwk_security": true}), "alg: missing"),
+        (
+            json!({"alg": "ES512", "jwk_local_path": p, "disable_jwk_security": true}),
+            "P-521",
+        ),
+        (
+            json!({"alg": "XS256", "jwk_local_path": p, "disable_jwk_security": true}),
+            "unknown algorithm",
+        ),
+        (
+            json!({"jwk_local_path": p, "disable_jwk_security": true}),
+            "alg: missing",
+        ),
         (
             json!({"alg": "ES256", "jwk_local_path": p, "disable_jwk_security": true, "cache": true}),
             "fatal in KrakenD",
         ),
-        (json!({"alg": "ES256", "jwk_local_path": p}), "needs \"disable_jwk_security\""),
-        (json!({"alg": "ES256", "jwk_url": "http://127.0.0.1:9/jwk"}), "is not https"),
+        (
+            json!({"alg": "ES256", "jwk_local_path": p}),
+            "needs \"disable_jwk_security\"",
+        ),
+        (
+            json!({"alg": "ES256", "jwk_url": "http://127.0.0.1:9/jwk"}),
+            "is not https",
+        ),
         (
             json!({"alg": "ES256", "jwk_url": "https://idp.example/jwk", "disable_jwk_security": true}),
             "wait on TLS",
@@ -357,7 +402,10 @@ fn check_refuses_validators_that_cannot_work() {
             json!({"alg": "RS256", "jwk_local_path": p, "disable_jwk_security": true}),
             "no key usable with RS256",
         ),
-        (json!({"alg": "ES256", "disable_jwk_security": true}), "needs jwk_url or jwk_local_path"),
+        (
+            json!({"alg": "ES256", "disable_jwk_security": true}),
+            "needs jwk_url or jwk_local_path",
+        ),
         (
             json!({"alg": "ES256", "jwk_local_path": p, "disable_jwk_security": true, "scopes_matcher": "some"}),
             "scopes_matcher",
@@ -368,9 +416,8 @@ fn check_refuses_validators_that_cannot_work() {
         assert_eq!(code, 1, "{v}: {out}");
         assert!(out.contains(want), "{v}: wanted {want:?} in {out}");
     }
-    let (code, out) = check_validator(
-        json!({"alg": "ES256", "jwk_local_path": p, "disable_jwk_security": true}),
-    );
+    let (code, out) =
+        check_validator(json!({"alg": "ES256", "jwk_local_path": p, "disable_jwk_security": true}));
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("501"), "{out}");
 }

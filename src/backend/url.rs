@@ -40,7 +40,9 @@ impl UrlTemplate {
             // so URL-named claims (`{JWT.http://example.com/custom}`) are placeholders too.
             let jwt = name.starts_with("JWT.");
             if !name.chars().all(|c| {
-                c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') || (jwt && matches!(c, ':' | '/'))
+                c.is_ascii_alphanumeric()
+                    || matches!(c, '-' | '_' | '.')
+                    || (jwt && matches!(c, ':' | '/'))
             }) || name.is_empty()
             {
                 lit.push_str(rest.get(..=close).unwrap_or(""));

@@ -22,7 +22,10 @@ pub struct Inbound<'a> {
     pub query: Vec<(String, String)>,
     /// `auth/validator`'s verdict for a valid token: its validator (which headers it
     /// replaces) and what the token grants (propagated headers, `{JWT.claim}` values).
-    pub jwt: Option<(&'a crate::guard::jwt::Validator, &'a crate::guard::jwt::Grant)>,
+    pub jwt: Option<(
+        &'a crate::guard::jwt::Validator,
+        &'a crate::guard::jwt::Grant,
+    )>,
 }
 
 /// Hop-by-hop and framing headers are never copied: the gateway sets its own framing.
@@ -58,10 +61,7 @@ pub fn build(
         |p| match p {
             Piece::Param(name) => param(inb.params, name).map(Cow::Borrowed),
             Piece::Resp(i, field) => resp_values(*i, field).map(Cow::Owned),
-            Piece::Jwt(claim) => inb
-                .jwt
-                .and_then(|(_, g)| g.param(claim))
-                .map(Cow::Borrowed),
+            Piece::Jwt(claim) => inb.jwt.and_then(|(_, g)| g.param(claim)).map(Cow::Borrowed),
             Piece::Literal(_) => None,
         },
         &mut path,

@@ -5,6 +5,6 @@
 pub mod botdetector;
 pub mod cors;
 mod fragment;
-pub mod ratelimit;
 pub mod jwt;
+pub mod ratelimit;
 pub mod secure;

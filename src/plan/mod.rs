@@ -125,7 +125,11 @@ impl Plan {
             .iter()
             .filter_map(|e| e.jwt.as_ref().and_then(|v| v.remote()).cloned())
             .collect();
-        let signers = self.endpoints.iter().filter_map(|e| e.signer.as_ref()).collect();
+        let signers = self
+            .endpoints
+            .iter()
+            .filter_map(|e| e.signer.as_ref())
+            .collect();
         (remotes, signers)
     }
 }

@@ -1,5 +1,6 @@
 //! Tokens and JWK sets minted by an independent implementation (PyJWT + cryptography, run by
-//! `tests/jwt/mint.py`), shared by the JWT test files.
+//! `tests/jwt/mint.py`), shared by the JWT test files (each uses part of it).
+#![allow(dead_code)]
 
 use serde_json::{json, Value};
 use std::io::Write;
@@ -18,7 +19,9 @@ fn python() -> &'static str {
             return p;
         }
     }
-    panic!("no python3 with PyJWT and cryptography (apt-get install python3-jwt python3-cryptography)");
+    panic!(
+        "no python3 with PyJWT and cryptography (apt-get install python3-jwt python3-cryptography)"
+    );
 }
 
 /// Run mint.py on `req` (see its docstring): {"public", "private", "tokens"}.

@@ -50,9 +50,11 @@ impl Alg {
             "ES384" => Alg::ES384,
             "EdDSA" => Alg::EdDSA,
             "ES512" => {
-                return Err("ES512 (ECDSA P-521) is not supported by this gateway: its crypto \
+                return Err(
+                    "ES512 (ECDSA P-521) is not supported by this gateway: its crypto \
                             library (ring) has no P-521; use ES256, ES384 or EdDSA"
-                    .into())
+                        .into(),
+                )
             }
             other => {
                 return Err(format!(
@@ -126,7 +128,10 @@ impl Alg {
 /// A key that verifies one algorithm, built from a JWK once.
 pub enum VerifyKey {
     Hmac(hmac::Key),
-    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
     /// Uncompressed SEC1 point (`04 || x || y`) or the Ed25519 public key.
     Public(Vec<u8>),
 }

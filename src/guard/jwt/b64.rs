@@ -77,7 +77,9 @@ mod tests {
     #[test]
     fn round_trips_every_length() {
         for n in 0..40u8 {
-            let data: Vec<u8> = (0..n).map(|i| i.wrapping_mul(37).wrapping_add(200)).collect();
+            let data: Vec<u8> = (0..n)
+                .map(|i| i.wrapping_mul(37).wrapping_add(200))
+                .collect();
             let e = encode_string(&data);
             assert!(!e.contains('='));
             assert_eq!(decode(e.as_bytes()).unwrap(), data, "{n}");

@@ -81,16 +81,17 @@ impl<T> Generations<T> {
     }
 }
 
+/// One core's caches: per validator id, its liveness token and its entries.
+pub type Caches<T> = RefCell<HashMap<u64, (Weak<()>, Generations<T>)>>;
+
 /// This core's caches, one per live validator (by id); a validator dropped by a reload
 /// leaves its cache to be swept when a new one first caches on this core.
 pub struct PerCore<T: 'static> {
-    caches: &'static std::thread::LocalKey<RefCell<HashMap<u64, (Weak<()>, Generations<T>)>>>,
+    caches: &'static std::thread::LocalKey<Caches<T>>,
 }
 
 impl<T: 'static> PerCore<T> {
-    pub const fn new(
-        caches: &'static std::thread::LocalKey<RefCell<HashMap<u64, (Weak<()>, Generations<T>)>>>,
-    ) -> Self {
+    pub const fn new(caches: &'static std::thread::LocalKey<Caches<T>>) -> Self {
         PerCore { caches }
     }
 

@@ -23,7 +23,10 @@ pub struct Scopes {
 }
 
 /// Follow a dotted path to the map holding its last key (krakend-jose `getNestedClaim`).
-fn nested<'a>(path: &'a str, claims: &'a Map<String, Value>) -> Option<(&'a str, &'a Map<String, Value>)> {
+fn nested<'a>(
+    path: &'a str,
+    claims: &'a Map<String, Value>,
+) -> Option<(&'a str, &'a Map<String, Value>)> {
     let mut parts: Vec<&str> = path.split('.').collect();
     let last = parts.pop()?;
     let mut at = claims;
@@ -199,7 +202,10 @@ mod tests {
         };
         assert!(r.allow(&map(json!({"realm": {"access": {"roles": ["admin"]}}}))));
         assert!(!r.allow(&map(json!({"realm": {"access": "admin"}}))));
-        let not_nested = Roles { nested: false, ..r.clone() };
+        let not_nested = Roles {
+            nested: false,
+            ..r.clone()
+        };
         assert!(not_nested.allow(&map(json!({"realm.access.roles": ["admin"]}))));
         let url = Roles {
             key: "http://example.com/roles".into(),
@@ -216,12 +222,18 @@ mod tests {
             all: false,
             required: vec!["read".into(), "write".into()],
         };
-        let all = Scopes { all: true, ..any.clone() };
+        let all = Scopes {
+            all: true,
+            ..any.clone()
+        };
         let one = map(json!({"scope": "read profile"}));
         let both = map(json!({"scope": "write read"}));
         assert!(any.allow(&one) && !all.allow(&one));
         assert!(any.allow(&both) && all.allow(&both));
-        let nested = Scopes { key: "a.scope".into(), ..all };
+        let nested = Scopes {
+            key: "a.scope".into(),
+            ..all
+        };
         assert!(nested.allow(&map(json!({"a": {"scope": "read write"}}))));
         assert!(!nested.allow(&map(json!({"scope": "read write"}))));
     }
@@ -240,17 +252,34 @@ mod tests {
     #[test]
     fn propagation_sets_every_header_and_splits_arrays_when_asked() {
         let pairs = vec![
-            Propagate { claim: "sub".into(), header: Bytes::from_static(b"X-User") },
-            Propagate { claim: "roles".into(), header: Bytes::from_static(b"X-Roles") },
-            Propagate { claim: "org.id".into(), header: Bytes::from_static(b"X-Org") },
-            Propagate { claim: "missing".into(), header: Bytes::from_static(b"X-Missing") },
+            Propagate {
+                claim: "sub".into(),
+                header: Bytes::from_static(b"X-User"),
+            },
+            Propagate {
+                claim: "roles".into(),
+                header: Bytes::from_static(b"X-Roles"),
+            },
+            Propagate {
+                claim: "org.id".into(),
+                header: Bytes::from_static(b"X-Org"),
+            },
+            Propagate {
+                claim: "missing".into(),
+                header: Bytes::from_static(b"X-Missing"),
+            },
         ];
         let c = map(json!({"sub": "u1", "roles": ["a", "b"], "org": {"id": 7}}));
         let mut out = Vec::new();
         propagate(&pairs, false, &c, &mut out);
         let text: Vec<(String, String)> = out
             .iter()
-            .map(|(k, v)| (String::from_utf8_lossy(k).into(), String::from_utf8_lossy(v).into()))
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(k).into(),
+                    String::from_utf8_lossy(v).into(),
+                )
+            })
             .collect();
         assert_eq!(
             text,

@@ -66,7 +66,9 @@ fn duration(m: &Map<String, Value>, key: &str) -> Result<Option<Duration>, Strin
             .as_u64()
             .map(|s| Some(Duration::from_secs(s)))
             .ok_or_else(|| format!("{NS}.{key}: must be a whole number of seconds, got {n}")),
-        Some(v) => Err(format!("{NS}.{key}: must be a duration such as \"1s\", got {v}")),
+        Some(v) => Err(format!(
+            "{NS}.{key}: must be a duration such as \"1s\", got {v}"
+        )),
     }
 }
 
@@ -102,7 +104,9 @@ pub fn source(ns: &str, m: &Map<String, Value>) -> Result<Source, String> {
         ));
     }
     if !url.starts_with("http://") {
-        return Err(format!("{ns}.jwk_url {url:?}: must be an http:// or https:// URL"));
+        return Err(format!(
+            "{ns}.jwk_url {url:?}: must be an http:// or https:// URL"
+        ));
     }
     if !insecure_ok {
         return Err(format!(
@@ -201,7 +205,11 @@ fn propagate_pairs(m: &Map<String, Value>) -> Result<Vec<Propagate>, String> {
     let list = match m.get("propagate_claims") {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(a)) => a,
-        Some(v) => return Err(format!("{NS}.propagate_claims: must be a list of pairs, got {v}")),
+        Some(v) => {
+            return Err(format!(
+                "{NS}.propagate_claims: must be a list of pairs, got {v}"
+            ))
+        }
     };
     list.iter()
         .map(|pair| match pair.as_array().map(Vec::as_slice) {

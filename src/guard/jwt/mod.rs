@@ -25,7 +25,7 @@ pub mod token;
 use crate::http::request::RequestHead;
 use alg::Alg;
 use bytes::Bytes;
-use cache::{Entry, Generations, PerCore};
+use cache::{Entry, PerCore};
 use claims::{Propagate, Roles, Scopes};
 use config::{Source, ValidatorConfig};
 use jwk::KeySet;
@@ -35,7 +35,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use token::{Parsed, Reject, Rules};
 
@@ -75,8 +75,7 @@ enum Decision {
 }
 
 thread_local! {
-    static CACHES: RefCell<HashMap<u64, (Weak<()>, Generations<Decision>)>> =
-        RefCell::new(HashMap::new());
+    static CACHES: cache::Caches<Decision> = RefCell::new(HashMap::new());
 }
 static PER_CORE: PerCore<Decision> = PerCore::new(&CACHES);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -242,7 +241,12 @@ impl Validator {
             return Decision::Forbid;
         }
         let mut grant = Grant::default();
-        claims::propagate(&self.propagate, self.preserve_array, claims, &mut grant.headers);
+        claims::propagate(
+            &self.propagate,
+            self.preserve_array,
+            claims,
+            &mut grant.headers,
+        );
         // KrakenD: `{JWT.x}` reads top-level claims only; a missing one is not filled.
         for p in &self.params {
             if let Some(v) = claims.get(p) {
@@ -268,7 +272,10 @@ impl Validator {
         if parsed.verify_signature(token, &self.rules, &set).is_err() {
             return 401;
         }
-        match parsed.claims(&self.rules, now_ms).map(|v| self.decide(&v.claims)) {
+        match parsed
+            .claims(&self.rules, now_ms)
+            .map(|v| self.decide(&v.claims))
+        {
             Ok(Decision::Allow(_)) => 200,
             Ok(Decision::Forbid) => 403,
             Err(_) => 401,
@@ -289,7 +296,8 @@ async fn wait_for_fetch(r: &Remote) {
 fn local_keys(path: &str, alg: Alg) -> Result<KeySet, String> {
     let text = std::fs::read(path)
         .map_err(|e| format!("{NS}.jwk_local_path {path:?}: cannot read it: {e}"))?;
-    let set = jwk::parse_set(&text, alg).map_err(|e| format!("{NS}.jwk_local_path {path:?}: {e}"))?;
+    let set =
+        jwk::parse_set(&text, alg).map_err(|e| format!("{NS}.jwk_local_path {path:?}: {e}"))?;
     if set.keys.is_empty() {
         let why = if set.skipped.is_empty() {
             String::new()

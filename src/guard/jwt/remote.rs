@@ -61,10 +61,14 @@ impl Remote {
     /// The shared set for this URL and settings (a new one, not started, if none is alive).
     pub fn shared(url: &str, alg: Alg, cache: Duration, cooldown: Duration) -> Arc<Remote> {
         let reg = REGISTRY.get_or_init(|| ArcSwap::from_pointee(Vec::new()));
-        let same = |r: &Remote| {
-            r.url == url && r.alg == alg && r.cache == cache && r.cooldown == cooldown
-        };
-        if let Some(r) = reg.load().iter().filter_map(Weak::upgrade).find(|r| same(r)) {
+        let same =
+            |r: &Remote| r.url == url && r.alg == alg && r.cache == cache && r.cooldown == cooldown;
+        if let Some(r) = reg
+            .load()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|r| same(r))
+        {
             return r;
         }
         let fresh = Arc::new(Remote {
@@ -83,8 +87,11 @@ impl Remote {
         });
         let weak = Arc::downgrade(&fresh);
         reg.rcu(|list| {
-            let mut l: Vec<Weak<Remote>> =
-                list.iter().filter(|w| w.strong_count() > 0).cloned().collect();
+            let mut l: Vec<Weak<Remote>> = list
+                .iter()
+                .filter(|w| w.strong_count() > 0)
+                .cloned()
+                .collect();
             l.push(weak.clone());
             l
         });
@@ -214,7 +221,9 @@ fn split_url(url: &str) -> Result<(String, String, String), String> {
     } else {
         path.to_string()
     };
-    let addr = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    let addr = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
         && !authority.ends_with(']')
     {
         authority.to_string()
@@ -235,8 +244,10 @@ pub fn http_get(url: &str) -> Result<Vec<u8>, String> {
         .next()
         .ok_or_else(|| format!("{addr} resolves to no address"))?;
     let mut s = TcpStream::connect_timeout(&sock, IO_TIMEOUT).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(IO_TIMEOUT)).map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
     let req = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\nUser-Agent: \
          proxy-jwk/{}\r\nConnection: close\r\n\r\n",
@@ -349,7 +360,9 @@ fn parse_answer(buf: &[u8]) -> Result<Vec<u8>, String> {
     }
     let body = buf.get(at..).unwrap_or(&[]);
     let body = if let Some(len) = content_length(resp.headers) {
-        body.get(..len).ok_or("body shorter than Content-Length")?.to_vec()
+        body.get(..len)
+            .ok_or("body shorter than Content-Length")?
+            .to_vec()
     } else if is_chunked(resp.headers) {
         dechunk(body)?
     } else {
@@ -369,7 +382,11 @@ mod tests {
     fn urls_split_into_address_host_and_path() {
         assert_eq!(
             split_url("http://127.0.0.1:8081/jwk/symmetric").unwrap(),
-            ("127.0.0.1:8081".into(), "127.0.0.1:8081".into(), "/jwk/symmetric".into())
+            (
+                "127.0.0.1:8081".into(),
+                "127.0.0.1:8081".into(),
+                "/jwk/symmetric".into()
+            )
         );
         assert_eq!(
             split_url("http://keys.example").unwrap(),
@@ -381,7 +398,8 @@ mod tests {
 
     #[test]
     fn answers_must_be_200_json_and_chunked_bodies_are_decoded() {
-        let ok = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+        let ok =
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
         assert_eq!(parse_answer(ok).unwrap(), b"{}");
         let text = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}";
         assert!(parse_answer(text).unwrap_err().contains("Content-Type"));

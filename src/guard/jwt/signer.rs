@@ -65,8 +65,8 @@ impl Signer {
             return Ok(());
         }
         let doc = super::remote::http_get(url).map_err(|e| format!("{NS}: {url}: {e}"))?;
-        let k = jwk::signing_key(&doc, &self.kid, self.alg)
-            .map_err(|e| format!("{NS}: {url}: {e}"))?;
+        let k =
+            jwk::signing_key(&doc, &self.kid, self.alg).map_err(|e| format!("{NS}: {url}: {e}"))?;
         let _ = self.key.set(k);
         Ok(())
     }
@@ -193,7 +193,11 @@ fn go_string(s: &str, out: &mut String) {
                 let u = c as u32;
                 out.push_str("\\u");
                 for shift in [12, 8, 4, 0] {
-                    out.push(HEX.get(((u >> shift) & 15) as usize).copied().unwrap_or(b'0') as char);
+                    out.push(
+                        HEX.get(((u >> shift) & 15) as usize)
+                            .copied()
+                            .unwrap_or(b'0') as char,
+                    );
                 }
             }
             c => out.push(c),

@@ -137,7 +137,9 @@ impl Parsed {
         let key = keys
             .find(rules.strategy, self.ids())
             .ok_or(Reject::UnknownKey)?;
-        let input = token.get(..self.signing_input_len).ok_or(Reject::Malformed)?;
+        let input = token
+            .get(..self.signing_input_len)
+            .ok_or(Reject::Malformed)?;
         if key.verify(rules.alg, input, &self.signature) {
             Ok(())
         } else {
@@ -152,8 +154,11 @@ impl Parsed {
         if claims.len() > MAX_CLAIMS {
             return Err(Reject::TooManyClaims);
         }
-        check_claims(&claims, rules, now_ms)
-            .map(|(exp_ms, nbf_ms)| Verified { claims, exp_ms, nbf_ms })
+        check_claims(&claims, rules, now_ms).map(|(exp_ms, nbf_ms)| Verified {
+            claims,
+            exp_ms,
+            nbf_ms,
+        })
     }
 }
 

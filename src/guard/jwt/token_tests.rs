@@ -55,7 +55,10 @@ fn rfc7515_a1_hs256_verifies_and_a_changed_payload_does_not() {
 
 #[test]
 fn rfc7515_a2_rs256_verifies() {
-    let set = set_of(&format!(r#"{{"kty":"RSA","n":"{RSA_N}","e":"AQAB"}}"#), Alg::RS256);
+    let set = set_of(
+        &format!(r#"{{"kty":"RSA","n":"{RSA_N}","e":"AQAB"}}"#),
+        Alg::RS256,
+    );
     assert!(verify_with(A2, Alg::RS256, &set));
 }
 
@@ -70,7 +73,10 @@ fn rfc7515_a3_es256_verifies() {
 
 #[test]
 fn rfc8037_a4_ed25519_verifies_and_signing_reproduces_it() {
-    let set = set_of(&format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{ED_X}"}}"#), Alg::EdDSA);
+    let set = set_of(
+        &format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{ED_X}"}}"#),
+        Alg::EdDSA,
+    );
     assert!(verify_with(A4_8037, Alg::EdDSA, &set));
     let doc = format!(
         r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{ED_X}","d":"{ED_D}","kid":"k"}}]}}"#
@@ -114,7 +120,10 @@ fn an_rsa_public_key_is_never_used_as_an_hmac_secret() {
     // HS/RS confusion: an HS256 token "signed" with the RSA modulus must not verify, because
     // the configured RS256 reads the header alg and refuses HS256 first, and an RSA JWK never
     // becomes an HMAC key.
-    let set = set_of(&format!(r#"{{"kty":"RSA","n":"{RSA_N}","e":"AQAB","kid":"r"}}"#), Alg::HS256);
+    let set = set_of(
+        &format!(r#"{{"kty":"RSA","n":"{RSA_N}","e":"AQAB","kid":"r"}}"#),
+        Alg::HS256,
+    );
     assert!(set.keys.is_empty());
 }
 
@@ -152,14 +161,23 @@ fn time_claims_apply_the_leeway_like_go_jose() {
         claims_of(r#"{"exp": 100, "iat": 80}"#, &r, 78_000).err(),
         Some(Reject::IssuedInFuture)
     );
-    assert_eq!(claims_of(r#"{"exp": "100"}"#, &r, 0).err(), Some(Reject::Malformed));
+    assert_eq!(
+        claims_of(r#"{"exp": "100"}"#, &r, 0).err(),
+        Some(Reject::Malformed)
+    );
 }
 
 #[test]
 fn exp_is_required_unless_configured_otherwise() {
     let r = rules(Alg::HS256);
-    assert_eq!(claims_of(r#"{"sub": "a"}"#, &r, 0).err(), Some(Reject::MissingExp));
-    let lax = Rules { require_exp: false, ..r };
+    assert_eq!(
+        claims_of(r#"{"sub": "a"}"#, &r, 0).err(),
+        Some(Reject::MissingExp)
+    );
+    let lax = Rules {
+        require_exp: false,
+        ..r
+    };
     let v = claims_of(r#"{"sub": "a"}"#, &lax, 0).unwrap();
     assert_eq!(v.exp_ms, None);
 }
@@ -177,7 +195,10 @@ fn issuer_and_every_audience_must_match() {
     assert_eq!(claims_of(one, &r, 0).err(), Some(Reject::Audience));
     let iss = r#"{"exp": 2000000000, "iss": "https://other", "aud": ["a", "b"]}"#;
     assert_eq!(claims_of(iss, &r, 0).err(), Some(Reject::Issuer));
-    let single = Rules { audience: vec!["a".into()], ..r };
+    let single = Rules {
+        audience: vec!["a".into()],
+        ..r
+    };
     assert!(claims_of(one, &single, 0).is_ok());
 }
 
@@ -198,13 +219,29 @@ fn keys_are_found_by_the_configured_strategy() {
         {{"kty":"oct","k":"c2Vjb25k","kid":"two","x5t#S256":"S2"}}]}}"#
     );
     let set = jwk::parse_set(doc.as_bytes(), Alg::HS256).unwrap();
-    let ids = |kid, x5t, s| jwk::TokenIds { kid, x5t, x5t_s256: s };
-    assert!(set.find(Strategy::Kid, ids(Some("two"), None, None)).is_some());
-    assert!(set.find(Strategy::Kid, ids(None, Some("T1"), None)).is_none());
-    assert!(set.find(Strategy::X5t, ids(None, Some("T1"), None)).is_some());
-    assert!(set.find(Strategy::X5tS256, ids(None, None, Some("S2"))).is_some());
-    assert!(set.find(Strategy::KidX5t, ids(None, Some("T1"), None)).is_some());
-    assert!(set.find(Strategy::KidX5t, ids(Some("nope"), Some("T1"), None)).is_none());
+    let ids = |kid, x5t, s| jwk::TokenIds {
+        kid,
+        x5t,
+        x5t_s256: s,
+    };
+    assert!(set
+        .find(Strategy::Kid, ids(Some("two"), None, None))
+        .is_some());
+    assert!(set
+        .find(Strategy::Kid, ids(None, Some("T1"), None))
+        .is_none());
+    assert!(set
+        .find(Strategy::X5t, ids(None, Some("T1"), None))
+        .is_some());
+    assert!(set
+        .find(Strategy::X5tS256, ids(None, None, Some("S2")))
+        .is_some());
+    assert!(set
+        .find(Strategy::KidX5t, ids(None, Some("T1"), None))
+        .is_some());
+    assert!(set
+        .find(Strategy::KidX5t, ids(Some("nope"), Some("T1"), None))
+        .is_none());
 }
 
 #[test]
@@ -220,7 +257,10 @@ fn keys_declared_for_another_alg_or_for_encryption_are_left_out() {
 #[test]
 fn small_rsa_keys_are_reported_not_used() {
     let n = b64::encode_string(&[0xc5; 128]);
-    let set = set_of(&format!(r#"{{"kty":"RSA","n":"{n}","e":"AQAB"}}"#), Alg::RS256);
+    let set = set_of(
+        &format!(r#"{{"kty":"RSA","n":"{n}","e":"AQAB"}}"#),
+        Alg::RS256,
+    );
     assert!(set.keys.is_empty());
     assert!(set.skipped[0].contains("1024 bits"), "{:?}", set.skipped);
 }
@@ -228,7 +268,9 @@ fn small_rsa_keys_are_reported_not_used() {
 #[test]
 fn es512_and_unknown_algorithms_are_refused_with_a_reason() {
     assert!(Alg::parse("ES512").unwrap_err().contains("P-521"));
-    assert!(Alg::parse("none").unwrap_err().contains("unknown algorithm"));
+    assert!(Alg::parse("none")
+        .unwrap_err()
+        .contains("unknown algorithm"));
     assert!(Alg::parse("RS256").is_ok());
 }
 
@@ -241,7 +283,10 @@ fn rfc_vectors_pass_through_the_whole_verifier_when_the_set_has_the_kid() {
     let key = SignKey::hmac(Alg::HS256, &b64::decode(HS_KEY.as_bytes()).unwrap());
     let sig = b64::encode_string(&key.sign(Alg::HS256, input.as_bytes()).unwrap());
     let token = format!("{input}.{sig}");
-    let set = set_of(&format!(r#"{{"kty":"oct","k":"{HS_KEY}","kid":"k1"}}"#), Alg::HS256);
+    let set = set_of(
+        &format!(r#"{{"kty":"oct","k":"{HS_KEY}","kid":"k1"}}"#),
+        Alg::HS256,
+    );
     let p = Parsed::parse(token.as_bytes()).unwrap();
     let r = rules(Alg::HS256);
     assert_eq!(p.verify_signature(token.as_bytes(), &r, &set), Ok(()));
