@@ -190,3 +190,44 @@ fn check_refuses_a_signer_without_a_usable_key() {
         );
     }
 }
+
+#[test]
+fn a_signer_whose_jwk_url_fails_at_startup_answers_400_until_a_retry_loads_the_key() {
+    let keys = mint(
+        json!({"keys": [{"kid": "hs", "type": "oct", "secret": "0123456789abcdef0123456789abcdef"}]}),
+    );
+    let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let doc = keys["private"].to_string();
+    let flag = up.clone();
+    let jwk = Backend::start(move |_| {
+        if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            Reply::json(&doc)
+        } else {
+            Reply::status(503)
+        }
+    });
+    let b = Backend::json(r#"{"t": {"a": 1}}"#);
+    let gw = Gateway::start(
+        &service(vec![signer_endpoint(
+            "/s",
+            &b.url(),
+            "/",
+            json!({"alg": "HS256", "kid": "hs", "jwk_url": format!("{}/jwk", jwk.url()),
+                   "disable_jwk_security": true, "keys_to_sign": ["t"]}),
+        )])
+        .to_string(),
+    );
+    let r = get(&gw.url("/s"));
+    assert_eq!(r.status, 400, "no key yet: never unsigned data");
+    assert!(r.body.is_empty());
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(wait_until(std::time::Duration::from_secs(5), || get(
+        &gw.url("/s")
+    )
+    .status
+        == 200));
+    assert!(get(&gw.url("/s")).json()["t"]
+        .as_str()
+        .unwrap()
+        .starts_with("eyJ"));
+}

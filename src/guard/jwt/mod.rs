@@ -339,7 +339,8 @@ pub const FIRST_FETCH_WAIT: Duration = Duration::from_secs(6);
 
 /// Start the fetch threads of these JWK sets and wait (bounded) for their first answer, then
 /// load the signers' keys from their URLs. Called before a plan serves; blocking is fine here.
-/// Err when a signer's key cannot be loaded: KrakenD would serve that endpoint unsigned.
+/// A signer whose key does not load answers 400 until a background retry loads it (KrakenD
+/// would serve that endpoint unsigned). Err only when a thread cannot be started.
 pub fn start(remotes: &[Arc<Remote>], signers: &[&signer::Signer]) -> Result<(), String> {
     let mut waiting = Vec::new();
     for r in remotes {
@@ -360,7 +361,9 @@ pub fn start(remotes: &[Arc<Remote>], signers: &[&signer::Signer]) -> Result<(),
         }
     }
     for s in signers {
-        s.load()?;
+        if let Err(e) = s.load() {
+            crate::warn!("{e}; the endpoint answers 400 until the key loads (retried)");
+        }
     }
     Ok(())
 }

@@ -57,6 +57,9 @@ impl Signer {
     }
 
     /// Fetch the key of a `jwk_url` signer (blocking: `proxy run` calls it before serving).
+    /// When the fetch fails the endpoint answers 400 (never unsigned data) while a background
+    /// thread retries with backoff (1 s doubling to 30 s) until the key loads or the plan is
+    /// dropped. Returns the error of the first attempt, for the log.
     pub fn load(&self) -> Result<(), String> {
         let Source::Url(url) = &self.source else {
             return Ok(());
@@ -64,11 +67,22 @@ impl Signer {
         if self.key.get().is_some() {
             return Ok(());
         }
-        let doc = super::remote::http_get(url).map_err(|e| format!("{NS}: {url}: {e}"))?;
-        let k =
-            jwk::signing_key(&doc, &self.kid, self.alg).map_err(|e| format!("{NS}: {url}: {e}"))?;
-        let _ = self.key.set(k);
-        Ok(())
+        let first = fetch_key(url, &self.kid, self.alg).map(|k| {
+            let _ = self.key.set(k);
+        });
+        if first.is_err() {
+            let (weak, url, kid, alg) = (
+                Arc::downgrade(&self.key),
+                url.clone(),
+                self.kid.clone(),
+                self.alg,
+            );
+            std::thread::Builder::new()
+                .name("proxy-jwk-signer".into())
+                .spawn(move || retry_key(weak, &url, &kid, alg))
+                .map_err(|e| format!("{NS}: cannot start the key fetch thread: {e}"))?;
+        }
+        first
     }
 
     /// Sign one payload (a JSON object) into a compact or full JWS.
@@ -107,6 +121,31 @@ impl Signer {
             data.set_string(k, &token);
         }
         Ok(())
+    }
+}
+
+fn fetch_key(url: &str, kid: &str, alg: Alg) -> Result<SignKey, String> {
+    let doc = super::remote::http_get(url).map_err(|e| format!("{NS}: {url}: {e}"))?;
+    jwk::signing_key(&doc, kid, alg).map_err(|e| format!("{NS}: {url}: {e}"))
+}
+
+fn retry_key(slot: std::sync::Weak<OnceLock<SignKey>>, url: &str, kid: &str, alg: Alg) {
+    let mut wait = std::time::Duration::from_secs(1);
+    loop {
+        std::thread::sleep(wait);
+        let Some(slot) = slot.upgrade() else { return };
+        if slot.get().is_some() {
+            return;
+        }
+        match fetch_key(url, kid, alg) {
+            Ok(k) => {
+                let _ = slot.set(k);
+                crate::info!("[ENDPOINT: {NS}] key {kid:?} loaded from {url}");
+                return;
+            }
+            Err(e) => crate::warn!("[ENDPOINT: {NS}] {e}; retrying"),
+        }
+        wait = (wait * 2).min(std::time::Duration::from_secs(30));
     }
 }
 
