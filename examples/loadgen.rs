@@ -70,6 +70,9 @@ struct Args {
     /// Wake the sender only on a grid of this many µs (0: at each request's own time).
     #[arg(long, default_value_t = 0)]
     batch_us: u64,
+    /// An extra request header line (`Name: value`), sent on every request; repeatable.
+    #[arg(long = "header")]
+    headers: Vec<String>,
 }
 
 /// The parsed `--url`.
@@ -79,7 +82,7 @@ struct Target {
 }
 
 impl Target {
-    fn parse(url: &str) -> Result<Target, String> {
+    fn parse(url: &str, headers: &[String]) -> Result<Target, String> {
         let rest = url
             .strip_prefix("http://")
             .ok_or_else(|| format!("{url}: only http:// URLs are supported"))?;
@@ -100,7 +103,15 @@ impl Target {
             .map_err(|e| format!("{authority}: {e}"))?
             .next()
             .ok_or_else(|| format!("{authority}: no address"))?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+        let mut request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\n");
+        for h in headers {
+            if h.contains(['\r', '\n']) {
+                return Err(format!("--header {h:?}: no line breaks"));
+            }
+            request.push_str(h);
+            request.push_str("\r\n");
+        }
+        request.push_str("\r\n");
         Ok(Target {
             addr,
             request: Bytes::from(request.into_bytes()),
@@ -730,7 +741,7 @@ async fn run(cfg: Settings) -> io::Result<serde_json::Value> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let target = match Target::parse(&args.url) {
+    let target = match Target::parse(&args.url, &args.headers) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("loadgen: {e}");

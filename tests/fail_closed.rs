@@ -160,8 +160,14 @@ fn endpoint_level_lua_fails_a_sequential_endpoint_closed() {
 }
 
 #[test]
-fn endpoint_level_signer_fails_a_static_endpoint_closed() {
-    assert_fails_closed(Level::Endpoint, Kind::Static, "auth/signer");
+fn endpoint_level_plugin_fails_a_static_endpoint_closed() {
+    assert_fails_closed(Level::Endpoint, Kind::Static, "plugin/req-resp-modifier");
+}
+
+#[test]
+fn service_level_revoker_fails_every_endpoint_closed_now_that_validators_are_built() {
+    // Ignoring it would let revoked tokens through the (built) endpoint validators.
+    assert_fails_closed(Level::Service, Kind::Single, "auth/revoker");
 }
 
 #[test]

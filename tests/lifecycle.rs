@@ -162,7 +162,7 @@ fn sigterm_on_an_idle_gateway_exits_0_promptly() {
 }
 
 #[test]
-fn endpoint_with_auth_validator_answers_501_naming_the_namespace_while_others_serve() {
+fn a_validator_whose_https_jwk_url_waits_on_tls_is_refused_at_startup_never_served_open() {
     let b = Backend::json(r#"{"ok":true}"#);
     let mut secure = endpoint("/secure", "GET", vec![backend(&b.url(), "/secure")]);
     secure["extra_config"] =
@@ -171,16 +171,11 @@ fn endpoint_with_auth_validator_answers_501_naming_the_namespace_while_others_se
         secure,
         endpoint("/open", "GET", vec![backend(&b.url(), "/open")]),
     ]);
-    let g = Gateway::start(&cfg.to_string());
-    let r = get(&g.url("/secure"));
-    assert_eq!(r.status, 501);
-    let body = r.json();
-    assert!(body.to_string().contains("auth/validator"), "{body}");
-    assert!(
-        b.requests().is_empty(),
-        "an unprotected call reached the backend"
-    );
-    assert_eq!(get(&g.url("/open")).status, 200);
+    let err = Gateway::try_start_with(&cfg.to_string(), &[], &[])
+        .err()
+        .expect("run must refuse the config");
+    assert!(err.contains("https JWK URLs wait on TLS"), "{err}");
+    assert!(b.requests().is_empty());
 }
 
 #[test]

@@ -36,10 +36,14 @@ impl UrlTemplate {
             };
             let before = rest.get(..open).unwrap_or("");
             let name = rest.get(open + 1..close).unwrap_or("");
-            if !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                || name.is_empty()
+            // KrakenD: a `{JWT.claim}` name may hold `:` and `/` (lura's `JWT\.([\w\-\.:/]+)`),
+            // so URL-named claims (`{JWT.http://example.com/custom}`) are placeholders too.
+            let jwt = name.starts_with("JWT.");
+            if !name.chars().all(|c| {
+                c.is_ascii_alphanumeric()
+                    || matches!(c, '-' | '_' | '.')
+                    || (jwt && matches!(c, ':' | '/'))
+            }) || name.is_empty()
             {
                 lit.push_str(rest.get(..=close).unwrap_or(""));
                 rest = rest.get(close + 1..).unwrap_or("");
@@ -73,6 +77,14 @@ impl UrlTemplate {
     pub fn params(&self) -> impl Iterator<Item = &str> {
         self.pieces.iter().filter_map(|p| match p {
             Piece::Param(n) => Some(n.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Names of the `{JWT.claim}` placeholders (the claim part).
+    pub fn jwt_claims(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Jwt(c) => Some(c.as_str()),
             _ => None,
         })
     }

@@ -311,8 +311,8 @@ fn check_url_params(ctx: &mut Ctx, pos: Pos, path: &str, pattern: &str, inherit:
                 path,
                 format!(
                     "{{{name}}} is only filled by \"auth/validator\" in the endpoint's \
-                     extra_config, which is missing: KrakenD starts and never fills it; this \
-                     gateway leaves it empty"
+                     extra_config, which is missing: KrakenD starts and never fills it; neither \
+                     does this gateway (it sends the placeholder unfilled, as KrakenD does)"
                 ),
             ),
             Placeholder::Param(p) if inherit.params.contains(&p) => {}

@@ -20,6 +20,12 @@ pub struct Inbound<'a> {
     pub params: &'a [(&'a str, String)],
     /// Parsed client query (decoded key, decoded value), in order.
     pub query: Vec<(String, String)>,
+    /// `auth/validator`'s verdict for a valid token: its validator (which headers it
+    /// replaces) and what the token grants (propagated headers, `{JWT.claim}` values).
+    pub jwt: Option<(
+        &'a crate::guard::jwt::Validator,
+        &'a crate::guard::jwt::Grant,
+    )>,
 }
 
 /// Hop-by-hop and framing headers are never copied: the gateway sets its own framing.
@@ -55,7 +61,8 @@ pub fn build(
         |p| match p {
             Piece::Param(name) => param(inb.params, name).map(Cow::Borrowed),
             Piece::Resp(i, field) => resp_values(*i, field).map(Cow::Owned),
-            _ => None,
+            Piece::Jwt(claim) => inb.jwt.and_then(|(_, g)| g.param(claim)).map(Cow::Borrowed),
+            Piece::Literal(_) => None,
         },
         &mut path,
     );
@@ -84,6 +91,10 @@ pub fn build(
         if hop_by_hop(&h.name) || !ep.headers.allows_header(&h.name) {
             continue;
         }
+        // KrakenD: a propagated claim replaces the client's header of that name (`Set`).
+        if inb.jwt.is_some_and(|(v, _)| v.replaces_header(&h.name)) {
+            continue;
+        }
         if h.name.eq_ignore_ascii_case(b"x-forwarded-for")
             || h.name.eq_ignore_ascii_case(b"x-forwarded-host")
         {
@@ -93,6 +104,15 @@ pub fn build(
             ua_forwarded = true;
         }
         headers.push((canonical(&h.name), h.value.clone()));
+    }
+    // KrakenD: claims become request headers, which reach the backend only when listed in
+    // `input_headers` like any other.
+    if let Some((_, grant)) = inb.jwt {
+        for (name, value) in &grant.headers {
+            if ep.headers.allows_header(name) && !hop_by_hop(name) {
+                headers.push((name.clone(), value.clone()));
+            }
+        }
     }
     headers.push((
         Bytes::from_static(b"X-Forwarded-For"),

@@ -1,9 +1,10 @@
 //! Checks that may reject a request before any backend is called, in KrakenD CE's order
 //! (bot detector, CORS preflights and `security/http` before routing; JWT validation, then the
-//! router rate limit). Built so far: `botdetector`, `cors`, `secure`, `ratelimit`.
+//! router rate limit). Built so far: `botdetector`, `cors`, `secure`, `jwt`, `ratelimit`.
 
 pub mod botdetector;
 pub mod cors;
 mod fragment;
+pub mod jwt;
 pub mod ratelimit;
 pub mod secure;

@@ -193,6 +193,11 @@ impl Fields {
         self.nil = false;
     }
 
+    /// Set member `name` (unescaped) to the JSON string `value` (`auth/signer`'s tokens).
+    pub(crate) fn set_string(&mut self, name: &str, value: &str) {
+        self.insert(text::escaped(name), text::quoted(value));
+    }
+
     /// `{...}` from the raw pieces; `null` for a nil map.
     pub fn write_object(&self, out: &mut Vec<u8>) {
         if self.nil {

@@ -97,6 +97,10 @@ pub struct EndpointPlan {
     pub rate_limit: Option<crate::guard::ratelimit::router::RouterLimit>,
     /// Endpoint-level `security/bot-detector`: checked after the 501 refusal, first of all.
     pub bot_detector: Option<crate::guard::botdetector::BotDetector>,
+    /// `auth/validator`: checked after the bot detector, before the router rate limit.
+    pub jwt: Option<crate::guard::jwt::Validator>,
+    /// `auth/signer`: signs members of the response instead of rendering it as usual.
+    pub signer: Option<crate::guard::jwt::signer::Signer>,
 }
 
 /// `proxy.static` compiled: the data (as shaped fields) and when it applies.
@@ -215,6 +219,36 @@ pub(super) fn compile_endpoint(
             .ok(),
         None => None,
     };
+    let jwt = match e.extra_config.get(crate::guard::jwt::NS) {
+        Some(v) => {
+            let mut claims: Vec<String> = Vec::new();
+            for b in &backends {
+                for c in b.url.jwt_claims() {
+                    if !claims.iter().any(|x| x == c) {
+                        claims.push(c.to_string());
+                    }
+                }
+            }
+            crate::guard::jwt::Validator::compile(v, claims)
+                .map_err(|m| errors.push(m))
+                .ok()
+        }
+        None => None,
+    };
+    let signer = match e.extra_config.get(crate::guard::jwt::signer::NS) {
+        // The signer works on shaped data; a no-op endpoint streams its backend's body.
+        Some(_) if output == Output::NoOp => {
+            errors.push(format!(
+                "{}: not supported on a no-op endpoint (there is no data to sign)",
+                crate::guard::jwt::signer::NS
+            ));
+            None
+        }
+        Some(v) => crate::guard::jwt::signer::Signer::compile(v)
+            .map_err(|m| errors.push(m))
+            .ok(),
+        None => None,
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -245,6 +279,8 @@ pub(super) fn compile_endpoint(
         },
         rate_limit,
         bot_detector,
+        jwt,
+        signer,
     })
 }
 

@@ -112,6 +112,28 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The JWK sets this plan fetches, and its signers (started by `proxy run`).
+    pub fn jwt_parts(
+        &self,
+    ) -> (
+        Vec<Arc<crate::guard::jwt::remote::Remote>>,
+        Vec<&crate::guard::jwt::signer::Signer>,
+    ) {
+        let remotes = self
+            .endpoints
+            .iter()
+            .filter_map(|e| e.jwt.as_ref().and_then(|v| v.remote()).cloned())
+            .collect();
+        let signers = self
+            .endpoints
+            .iter()
+            .filter_map(|e| e.signer.as_ref())
+            .collect();
+        (remotes, signers)
+    }
+}
+
 pub fn version_text() -> String {
     format!("proxy-{}", crate::VERSION)
 }

@@ -84,6 +84,13 @@ pub fn run(opts: RunOpts) -> i32 {
         eprintln!("proxy: {e}");
         return EXIT_RUNTIME;
     }
+    // JWK sets are fetched on their own threads (never on an event loop), first answer
+    // awaited; signers load their keys before any request can ask for a signature.
+    let (remotes, signers) = plan.jwt_parts();
+    if let Err(e) = crate::guard::jwt::start(&remotes, &signers) {
+        eprintln!("proxy: {e}");
+        return EXIT_CONFIG;
+    }
     let port = opts.port.unwrap_or(plan.server.port);
     let ip = plan
         .server
@@ -201,6 +208,11 @@ fn reload(handle: &PlanHandle, path: &Path, debug: bool, bound_port: u16) {
             // New cluster-wide limits start leasing before the plan serves; kept ones are
             // running already. Limits the new plan drops stop with the old plan.
             if let Err(e) = crate::guard::ratelimit::cluster::start(plan.cluster_limits()) {
+                crate::error!("[SERVICE: proxy] reload rejected: {e}; the previous configuration keeps serving");
+                return;
+            }
+            let (remotes, signers) = plan.jwt_parts();
+            if let Err(e) = crate::guard::jwt::start(&remotes, &signers) {
                 crate::error!("[SERVICE: proxy] reload rejected: {e}; the previous configuration keeps serving");
                 return;
             }

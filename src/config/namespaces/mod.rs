@@ -279,14 +279,14 @@ mod tests {
             class("documentation/openapi", Level::Endpoint),
             Class::Ignored
         );
-        assert_eq!(class("auth/validator", Level::Service), Class::Ignored);
-        assert_eq!(class("auth/revoker", Level::Service), Class::Ignored);
+        assert_eq!(class("auth/validator", Level::Service), Class::Implemented);
+        assert_eq!(class("auth/revoker", Level::Service), Class::FailClosed);
     }
 
     #[test]
     fn what_guards_access_or_changes_answers_fails_closed_at_every_level() {
         for ns in [
-            "auth/signer",
+            "auth/revoker",
             "auth/client-credentials",
             "validation/json-schema",
             "validation/cel",
@@ -305,8 +305,11 @@ mod tests {
                 assert_eq!(class(ns, level), Class::FailClosed, "{ns} {level:?}");
             }
         }
-        assert_eq!(class("auth/validator", Level::Endpoint), Class::FailClosed);
-        assert_eq!(class("auth/validator", Level::Backend), Class::FailClosed);
+        assert_eq!(class("auth/validator", Level::Endpoint), Class::Implemented);
+        assert_eq!(class("auth/signer", Level::Endpoint), Class::Implemented);
+        // Built, and KrakenD reads them only on endpoints (validator: also the service).
+        assert_eq!(class("auth/validator", Level::Backend), Class::Ignored);
+        assert_eq!(class("auth/signer", Level::Backend), Class::Ignored);
         // Built for backends; elsewhere KrakenD does not read it, and neither do we.
         assert_eq!(class("qos/http-cache", Level::Backend), Class::Implemented);
         assert_eq!(class("qos/http-cache", Level::Endpoint), Class::Ignored);
@@ -319,7 +322,7 @@ mod tests {
                 "github.com/devopsfaith/krakend-jose/validator",
                 Level::Endpoint
             ),
-            Class::FailClosed
+            Class::Implemented
         );
         assert_eq!(
             class("github_com/devopsfaith/krakend-gologging", Level::Service),
@@ -346,7 +349,7 @@ mod tests {
             w.contains("the endpoint calling this backend answers 501"),
             "{w}"
         );
-        let w = warning("auth/signer", Level::Endpoint).unwrap();
+        let w = warning("validation/cel", Level::Endpoint).unwrap();
         assert!(w.contains("this endpoint answers 501"), "{w}");
         let w = warning("modifier/lua-endpoint", Level::Service).unwrap();
         assert!(w.contains("every endpoint answers 501"), "{w}");

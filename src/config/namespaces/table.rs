@@ -123,6 +123,29 @@ pub static REGISTRY: &[Namespace] = &[
         "allowed hosts (a bad Host is 400, KrakenD 500), HTTPS redirect, HSTS over HTTPS or \
          forced, frame/nosniff/XSS/CSP/referrer headers",
     ),
+    ns(
+        "auth/validator",
+        E,
+        Implemented,
+        "JWT validation on ring (alg pinned by config; HS, RS, PS, ES256/384, EdDSA; ES512 \
+         refused by `check`): 401/403, issuer, audience, roles, scopes, leeway, \
+         `propagate_claims`, `{JWT.claim}`; keys from `jwk_local_path` or an http `jwk_url` \
+         (https waits on TLS: `check` error); verified tokens cached per core until `exp`",
+    ),
+    ns(
+        "auth/validator",
+        S,
+        Implemented,
+        "`shared_cache_duration`: not read; endpoint validators already fetch each JWK URL \
+         once per process",
+    ),
+    ns(
+        "auth/signer",
+        E,
+        Implemented,
+        "signs `keys_to_sign` objects of the response as JWS (compact or `full`), keys from a \
+         JWK set (HMAC, RSA, EC P-256/384, Ed25519); errors answer 400",
+    ),
     // Ignored with a warning: they observe, or have nothing to act on.
     ns(
         "telemetry/*",
@@ -139,19 +162,6 @@ pub static REGISTRY: &[Namespace] = &[
         "OpenAPI and other documentation: describes endpoints, never acts on a request",
     ),
     ns(
-        "auth/validator",
-        S,
-        Ignored,
-        "service level holds only `shared_cache_duration`, a JWK cache for endpoint validators, \
-         which answer 501 themselves",
-    ),
-    ns(
-        "auth/revoker",
-        S,
-        Ignored,
-        "token revocation list read by endpoint validators, which answer 501 themselves",
-    ),
-    ns(
         "async/amqp",
         AGENT,
         Ignored,
@@ -160,16 +170,11 @@ pub static REGISTRY: &[Namespace] = &[
     ),
     // Fail closed: each guards access or changes what is sent or returned.
     ns(
-        "auth/validator",
-        E,
+        "auth/revoker",
+        S,
         FailClosed,
-        "JWT validation (401/403), roles, scopes, claims propagated to backends: guards access",
-    ),
-    ns(
-        "auth/signer",
-        E,
-        FailClosed,
-        "signs keys of the response as JWTs: changes what is returned",
+        "token revocation list read by the endpoint validators: without it revoked tokens \
+         would pass, so every endpoint fails closed",
     ),
     ns(
         "auth/client-credentials",

@@ -57,6 +57,15 @@ pub(super) async fn endpoint(
             return Response::new(403);
         }
     }
+    // KrakenD: JWT validation (krakend-jose's gin middleware) refuses with a bare 401 or 403
+    // (gin's AbortWithError writes no body).
+    let grant = match &ep.jwt {
+        Some(v) => match v.admit(head).await {
+            Ok(g) => Some(g),
+            Err(status) => return Response::new(status),
+        },
+        None => None,
+    };
     // KrakenD: the router rate limit runs after JWT validation, before the proxy; its refusal
     // is a bare status (gin's AbortWithError writes no body).
     if let Some(limit) = &ep.rate_limit {
@@ -71,6 +80,7 @@ pub(super) async fn endpoint(
         client_ip: forward::client_ip(head, peer.ip(), server.client_ip_headers.as_deref()),
         params,
         query: head.query().map(forward::parse_query).unwrap_or_default(),
+        jwt: ep.jwt.as_ref().zip(grant.as_deref()),
     };
     let start = Instant::now();
     let mut pipe = match ep.backends.as_slice() {
@@ -97,7 +107,26 @@ pub(super) async fn endpoint(
     if let Some(s) = &ep.static_response {
         apply_static(s, &mut pipe);
     }
+    if let Some(signer) = &ep.signer {
+        return signed(signer, pipe);
+    }
     with_version(plan, finish(plan, ep, pipe))
+}
+
+/// `auth/signer` (krakend-jose `TokenSigner`): any pipe error or no data is a bare 400, as is
+/// a signing failure; else the data with its `keys_to_sign` signed, as plain JSON (the signer
+/// replaces KrakenD's endpoint handler: no completeness or cache headers).
+fn signed(signer: &crate::guard::jwt::signer::Signer, pipe: Pipe) -> Response {
+    let (Some(mut data), None) = (pipe.data, pipe.error) else {
+        return Response::new(400);
+    };
+    if let Err(e) = signer.sign_fields(&mut data) {
+        crate::error!("[ENDPOINT: auth/signer] {e}");
+        return Response::new(400);
+    }
+    let mut out = Vec::with_capacity(256);
+    data.write_object(&mut out);
+    Response::json(200, Bytes::from(out))
 }
 
 /// A single backend: its data, its error details as data, or its error.
