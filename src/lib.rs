@@ -34,6 +34,7 @@ pub mod redis;
 pub mod render;
 pub mod router;
 pub mod runtime;
+pub mod tls;
 
 /// The version this build reports (`proxy version`, the `X-KrakenD` header).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -332,13 +332,13 @@ fn what_krakend_crashes_on_or_refuses_is_still_refused_and_the_message_says_so()
         "GET",
         vec![backend("http://h/api", "/x")],
     )]);
-    // Serving plaintext where HTTPS is configured would weaken security.
+    // A listener whose certificate cannot be read does not start (KrakenD neither).
     let mut tls = service(vec![endpoint("/t", "GET", vec![backend(b, "/x")])]);
     tls["tls"] = json!({"public_key": "a.pem", "private_key": "a.key"});
     for (cfg, says) in [
         (dup, "gin) panics at startup"),
         (host, "lura panics at startup"),
-        (tls, "refuses to start"),
+        (tls, "cannot read \"a.pem\""),
     ] {
         let (code, out, err) = check(&cfg.to_string());
         assert_eq!(code, 1, "{out}{err}");

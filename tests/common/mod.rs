@@ -22,6 +22,7 @@ pub mod client;
 pub mod config;
 pub mod dns;
 pub mod gateway;
+pub mod pki;
 pub mod redis;
 pub mod wire;
 
