@@ -24,6 +24,7 @@ pub mod dns;
 pub mod gateway;
 pub mod pki;
 pub mod redis;
+pub mod tls_backend;
 pub mod wire;
 
 pub use backend::{Action, Backend, Recorded, Reply};

@@ -324,9 +324,10 @@ pub(super) async fn pick<'a>(
 }
 
 /// The client settings of one call.
-pub(super) fn opts(plan: &Plan, deadline: Instant) -> CallOpts {
+pub(super) fn opts(plan: &Plan, deadline: Instant) -> CallOpts<'_> {
     let s = &plan.server.backend;
     CallOpts {
+        tls: s.tls.as_ref(),
         deadline,
         dial_timeout: s.dial_timeout,
         response_header_timeout: s.response_header_timeout,
