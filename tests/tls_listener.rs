@@ -521,3 +521,74 @@ fn security_http_sees_requests_on_the_tls_listener_as_https() {
         "{text}"
     );
 }
+
+#[test]
+fn a_ticket_from_one_core_resumes_on_every_core_and_across_a_reload() {
+    let pki = Pki::new();
+    let leaf = pki.self_signed(Alg::Ecdsa);
+    let cfg = tls_config(pair(&leaf));
+    let path = common::gateway::temp_config_path();
+    std::fs::write(&path, &cfg).unwrap();
+    let mut cmd = Command::new(common::gateway::binary());
+    cmd.arg("run")
+        .arg("-c")
+        .arg(&path)
+        .args(["--cores", "2", "-p", "0"]);
+    let g = Gateway::spawn(cmd, path).unwrap();
+    let sess = pki.path("sess");
+    let sess = sess.to_str().unwrap();
+    let first = s_client(&g, &["-sess_out", sess]);
+    assert!(first.contains("New, TLSv1.3"), "{first}");
+    // Each connection lands on a core by its 4-tuple hash: with two cores, eight
+    // connections all resuming means the ticket key is the process's, not a core's.
+    for i in 0..8 {
+        if i == 4 {
+            g.reload(&cfg);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let again = s_client(&g, &["-sess_in", sess]);
+        assert!(again.contains("Reused, TLSv1.3"), "connection {i}: {again}");
+    }
+}
+
+#[test]
+fn a_renegotiation_attempt_is_refused_and_the_listener_keeps_serving() {
+    let pki = Pki::new();
+    let leaf = pki.self_signed(Alg::Ecdsa);
+    let mut tls = pair(&leaf);
+    tls["min_version"] = json!("TLS12");
+    let g = Gateway::start(&tls_config(tls));
+    // Interactive s_client: a line "R" asks for a TLS 1.2 renegotiation.
+    let mut child = Command::new("timeout")
+        .args(["10", "openssl", "s_client", "-tls1_2", "-connect"])
+        .arg(format!("127.0.0.1:{}", g.addr().port()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"GET /__health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    stdin.write_all(b"R\n").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let start = Instant::now();
+    let _ = stdin.write_all(b"GET /__health HTTP/1.1\r\nHost: x\r\n\r\n");
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("RENEGOTIATING"), "{err}");
+    // One answer (before the attempt), none after it: the connection did not renegotiate.
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 1, "{text}");
+    assert!(start.elapsed() < Duration::from_secs(8));
+    let (code, _) = curl(&g, &["-k"]);
+    assert_eq!(code, "200", "{}", g.output());
+    assert!(
+        g.output().contains("renegotiation refused"),
+        "{}",
+        g.output()
+    );
+}

@@ -30,6 +30,8 @@ pub struct TlsStream<C> {
     /// Records to send (reused between writes).
     wbuf: Vec<u8>,
     eof: bool,
+    /// Our close_notify is on its way: an alert we send is expected.
+    closing: bool,
 }
 
 impl<C, SD> TlsStream<C>
@@ -45,6 +47,7 @@ where
             rbuf: first,
             wbuf: Vec::new(),
             eof: false,
+            closing: false,
         }
     }
 
@@ -128,6 +131,9 @@ where
                 break;
             }
         }
+        // What processing queued (alerts, a KeyUpdate answer, tickets) goes out now: the next
+        // step may be a read that waits for the peer, who may be waiting for it.
+        self.send_pending().await?;
         if self.rbuf.is_empty() {
             // Give the record-sized buffer back: an idle connection keeps none.
             self.rbuf = BytesMut::new();
@@ -147,9 +153,25 @@ where
             while self.conn.wants_write() {
                 self.conn.write_tls(&mut w)?;
             }
+            let refused = !self.closing && !self.conn.is_handshaking() && has_alert(&w);
             let (res, w) = self.tcp.write_all(w).await;
             self.wbuf = w;
             res?;
+            if refused {
+                // After the handshake the only alert rustls sends of its own accord (fatal
+                // ones come back as errors) is the `no_renegotiation` warning: the peer asked
+                // for a TLS 1.2 renegotiation. Close rather than leave it waiting.
+                let peer = self
+                    .tcp
+                    .peer_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                crate::warn!("TLS: renegotiation refused with {peer}; connection closed");
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "TLS renegotiation refused",
+                ));
+            }
         }
         Ok(())
     }
@@ -273,8 +295,37 @@ where
     }
 
     async fn shutdown(&mut self) -> io::Result<()> {
+        self.closing = true;
         self.conn.send_close_notify();
         let _ = self.send_pending().await;
         self.tcp.shutdown().await
+    }
+}
+
+/// Whether whole TLS records in `w` include an alert (content type 21). Record headers stay in
+/// clear in TLS 1.2 (in TLS 1.3 an alert travels as application data and is not seen here,
+/// but TLS 1.3 has no renegotiation to refuse).
+fn has_alert(mut w: &[u8]) -> bool {
+    while let (Some(&kind), Some(len)) = (w.first(), w.get(3..5)) {
+        if kind == 21 {
+            return true;
+        }
+        let len = <[u8; 2]>::try_from(len).map_or(0, |b| usize::from(u16::from_be_bytes(b)));
+        w = w.get(5 + len..).unwrap_or(&[]);
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_alert;
+
+    #[test]
+    fn alerts_are_found_among_whole_records() {
+        let data = [23u8, 3, 3, 0, 2, 0xaa, 0xbb];
+        let alert = [21u8, 3, 3, 0, 2, 1, 100];
+        assert!(!has_alert(&data));
+        assert!(has_alert(&[&data[..], &alert[..]].concat()));
+        assert!(!has_alert(&[]));
     }
 }
