@@ -441,8 +441,9 @@ impl Streaming {
 
     /// Give the connection back to the pool if the exchange ended cleanly and may be reused.
     /// Leftover bytes after a complete response mean the backend is out of sync: never reuse.
-    pub fn finish(self, pool: &Pool) {
+    pub fn finish(mut self, pool: &Pool) {
         if self.done
+            && !self.stream.buffered()
             && self.reuse
             && self.keep_alive
             && self.buf.is_empty()

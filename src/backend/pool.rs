@@ -27,6 +27,15 @@ pub enum Conn {
 }
 
 impl Conn {
+    /// Decrypted bytes nobody asked for are waiting: after a complete response the
+    /// connection is out of sync.
+    pub fn buffered(&mut self) -> bool {
+        match self {
+            Conn::Plain(_) => false,
+            Conn::Tls(s) => s.buffered(),
+        }
+    }
+
     fn tcp(&self) -> &TcpStream {
         match self {
             Conn::Plain(s) => s,
