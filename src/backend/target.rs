@@ -67,16 +67,16 @@ pub enum Hosts {
     /// `host` as configured (KrakenD's `sd: static`).
     Static(Vec<Target>),
     /// `sd: dns`: the hosts the SRV records of this name give, refreshed every
-    /// `dns_cache_ttl`.
-    Srv(Arc<SrvEntry>),
+    /// `dns_cache_ttl`; called over TLS with `sd_scheme: https`.
+    Srv(Arc<SrvEntry>, bool),
 }
 
 impl Hosts {
     /// Compile a backend's `host` list according to its `sd`.
     pub fn compile(b: &config::Backend) -> Result<Hosts, String> {
-        if b.sd == "dns" && !matches!(b.sd_scheme.as_str(), "" | "http") {
-            // KrakenD calls the hosts found with this scheme: https is not built (the endpoint
-            // answers 501, `config::pending`), and its HTTP client fails every other scheme.
+        if b.sd == "dns" && !matches!(b.sd_scheme.as_str(), "" | "http" | "https") {
+            // KrakenD calls the hosts found with this scheme: its HTTP client fails every
+            // scheme but http and https.
             return Ok(Hosts::Static(Vec::new()));
         }
         if b.sd == "dns" {
@@ -88,7 +88,10 @@ impl Hosts {
                 "no host defined for this \"sd\": \"dns\" backend (nor at the root); KrakenD \
                  refuses it too: it panics at startup",
             )?;
-            return Ok(Hosts::Srv(dns::srv(srv_name(first)?)));
+            return Ok(Hosts::Srv(
+                dns::srv(srv_name(first)?),
+                b.sd_scheme == "https",
+            ));
         }
         // KrakenD starts with hosts it cannot call and fails each request sent to one; the
         // decoder warned about each (`config::validate::host_use`) and they are left out here.

@@ -203,8 +203,6 @@ pub fn host_use(host: &str) -> HostUse {
     }
 }
 
-/// What an `https://` backend does in KrakenD, for `check` and the 501.
-pub const HTTPS_BACKEND: &str = "calls the backend over TLS";
 /// What a host with a path does (with `disable_host_sanitize`).
 pub const HOST_PATH: &str = "puts the path written in the host before every url_pattern";
 
