@@ -181,3 +181,35 @@ fn a_redirect_to_an_https_location_is_followed_over_tls() {
     assert_eq!(r.status, 200, "{}", g.output());
     assert_eq!(r.json(), json!({"moved": true}));
 }
+
+#[test]
+fn of_several_client_certs_the_one_issued_by_a_ca_the_backend_lists_is_sent() {
+    let pki = Pki::new();
+    let ca = pki.ca("server CA");
+    let wanted_ca = pki.ca("wanted client CA");
+    let other_ca = pki.ca("other client CA");
+    let leaf = pki.leaf(&ca, Leaf::server(&["localhost"]));
+    let client = |ca| {
+        pki.leaf(
+            ca,
+            Leaf {
+                client: true,
+                ..Leaf::server(&["gateway.test"])
+            },
+        )
+    };
+    let (other, wanted) = (client(&other_ca), client(&wanted_ca));
+    let b = TlsBackend::start(&leaf, Some(&wanted_ca.files), r#"{"picked":true}"#);
+    let g = Gateway::start(&config(
+        &b.url(),
+        Some(json!({
+            "ca_certs": [ca.files.cert()],
+            "client_certs": [
+                {"certificate": other.cert(), "private_key": other.key()},
+                {"certificate": wanted.cert(), "private_key": wanted.key()}
+            ]
+        })),
+    ));
+    let r = get(&g.url("/x"));
+    assert_eq!(r.status, 200, "{}", g.output());
+}

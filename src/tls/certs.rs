@@ -136,6 +136,24 @@ fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, rest.get(..len)?, rest.get(len..)?))
 }
 
+/// The issuer `Name` of an X.509 certificate, DER with its SEQUENCE header (the form TLS
+/// servers list the CAs they accept client certificates from in).
+pub fn issuer(cert: &[u8]) -> Option<&[u8]> {
+    let (_, certificate, _) = der(cert)?;
+    let (_, tbs, _) = der(certificate)?;
+    let mut rest = tbs;
+    let (tag, _, r) = der(rest)?;
+    if tag == 0xa0 {
+        rest = r;
+    }
+    // serialNumber, signature, then issuer.
+    for _ in 0..2 {
+        rest = der(rest)?.2;
+    }
+    let (_, _, after) = der(rest)?;
+    rest.get(..rest.len() - after.len())
+}
+
 /// `notBefore` and `notAfter` of an X.509 certificate, in seconds since the epoch.
 fn validity(cert: &[u8]) -> Option<(i64, i64)> {
     let (_, certificate, _) = der(cert)?;
@@ -207,6 +225,25 @@ mod tests {
         // 2050 and later is a GeneralizedTime.
         let c = cert((2020, 1, 2), (2051, 1, 1));
         assert_eq!(validity(&c).unwrap().1, days_from_civil(2051, 1, 1) * 86400);
+    }
+
+    #[test]
+    fn the_issuer_name_is_the_issuing_cas_subject() {
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "Issuer Test CA");
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer_ca = rcgen::Issuer::new(ca, ca_key);
+        let leaf = rcgen::CertificateParams::new(vec!["a.test".into()]).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = leaf.signed_by(&key, &issuer_ca).unwrap();
+        let name = issuer(cert.der()).unwrap();
+        assert_eq!(name.first(), Some(&0x30));
+        // The CA's own certificate is self-issued: its issuer is its subject.
+        assert_eq!(Some(name), issuer(ca_cert.der()));
+        assert!(name.windows(14).any(|w| w == b"Issuer Test CA"));
     }
 
     #[test]

@@ -68,30 +68,63 @@ pub fn compile(cfg: &ClientTls) -> Result<TlsClient, TlsConfigError> {
         load_roots(&cfg.common.ca_certs, &mut roots)?;
         builder.with_root_certificates(roots)
     };
-    // KrakenD accepts a list; Go sends the first whose issuer the server asks for. We send
-    // the first (see the README).
-    let config = match cfg.client_certs.first() {
-        Some(pair) => {
+    let config = if cfg.client_certs.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        let mut keys = Vec::with_capacity(cfg.client_certs.len());
+        for pair in &cfg.client_certs {
             let ck = load_pair(pair, &provider)?;
-            builder
-                .with_client_auth_cert(ck.cert.clone(), key_der(pair)?)
-                .map_err(|e| fail(format!("client_certs: {e}")))?
+            let issuers = ck
+                .cert
+                .iter()
+                .filter_map(|c| super::certs::issuer(c).map(<[u8]>::to_vec))
+                .collect();
+            keys.push((issuers, Arc::new(ck)));
         }
-        None => builder.with_no_client_auth(),
+        builder.with_client_cert_resolver(Arc::new(ByIssuer { keys }))
     };
     Ok(TlsClient {
         config: Arc::new(config),
     })
 }
 
-fn key_der(
-    pair: &crate::config::tls::KeyPair,
-) -> Result<rustls_pki_types::PrivateKeyDer<'static>, TlsConfigError> {
-    use rustls_pki_types::pem::PemObject;
-    rustls_pki_types::PrivateKeyDer::from_pem_file(&pair.key.path).map_err(|e| TlsConfigError {
-        at: pair.key.at.clone(),
-        message: format!("cannot read a private key from {:?}: {e:?}", pair.key.path),
-    })
+/// `client_certs`: the certificate a backend asks for.
+// KrakenD: Go's `getClientCertificate` sends the first certificate whose chain was issued by
+// one of the CAs the server lists (and whose key can sign with a scheme it accepts), the
+// first one when the server lists none, and no certificate when none fits.
+#[derive(Debug)]
+struct ByIssuer {
+    /// The issuer names of each chain's certificates, and the chain with its key.
+    keys: Vec<(Vec<Vec<u8>>, Arc<rustls::sign::CertifiedKey>)>,
+}
+
+impl rustls::client::ResolvesClientCert for ByIssuer {
+    fn resolve(
+        &self,
+        hints: &[&[u8]],
+        schemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.keys
+            .iter()
+            .filter(|(_, k)| k.key.choose_scheme(schemes).is_some())
+            .find(|(issuers, _)| {
+                hints.is_empty()
+                    || issuers
+                        .iter()
+                        .any(|i| hints.iter().any(|h| same_name(h, i)))
+            })
+            .map(|(_, k)| k.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        !self.keys.is_empty()
+    }
+}
+
+/// A listed CA name against an issuer name (with its SEQUENCE header); some servers list
+/// names without the header.
+fn same_name(hint: &[u8], issuer: &[u8]) -> bool {
+    hint == issuer || issuer.ends_with(hint) && issuer.len() - hint.len() <= 4
 }
 
 /// The process's default client (no `client_tls`): built once.
