@@ -592,3 +592,58 @@ fn a_renegotiation_attempt_is_refused_and_the_listener_keeps_serving() {
         g.output()
     );
 }
+
+#[test]
+fn megabytes_go_both_ways_through_the_tls_listener_intact() {
+    let pki = Pki::new();
+    let leaf = pki.self_signed(Alg::Ecdsa);
+    // 3 MB of varied bytes back (no-op: relayed as it arrives), 2 MB up.
+    let down: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let down2 = down.clone();
+    let b = Backend::start(move |_| Reply::status(200).body(down2.clone()));
+    let mut cfg = service(vec![
+        json!({"endpoint": "/down", "output_encoding": "no-op",
+               "backend": [{"host": [b.url()], "url_pattern": "/d", "encoding": "no-op"}]}),
+        json!({"endpoint": "/up", "method": "POST", "output_encoding": "no-op",
+               "backend": [{"host": [b.url()], "url_pattern": "/u", "encoding": "no-op"}]}),
+    ]);
+    cfg["tls"] = pair(&leaf);
+    let g = Gateway::start(&cfg.to_string());
+    let got = pki.path("down.bin");
+    let url = |p: &str| format!("https://localhost:{}{p}", g.addr().port());
+    let resolve = format!("localhost:{}:127.0.0.1", g.addr().port());
+    let st = Command::new("curl")
+        .args(["-sS", "-k", "--max-time", "30", "--resolve", &resolve, "-o"])
+        .arg(&got)
+        .arg(url("/down"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(std::fs::read(&got).unwrap() == down, "download differs");
+    let up: Vec<u8> = (0..2_000_000u32).map(|i| (i % 241) as u8).collect();
+    let upfile = pki.path("up.bin");
+    std::fs::write(&upfile, &up).unwrap();
+    let st = Command::new("curl")
+        .args([
+            "-sS",
+            "-k",
+            "--max-time",
+            "30",
+            "--resolve",
+            &resolve,
+            "-o",
+            "/dev/null",
+        ])
+        .arg("--data-binary")
+        .arg(format!("@{}", upfile.display()))
+        .arg(url("/up"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let posted = b.requests().into_iter().find(|r| r.path == "/u").unwrap();
+    assert!(
+        posted.body == up,
+        "upload differs ({} bytes)",
+        posted.body.len()
+    );
+}

@@ -147,7 +147,7 @@ pub async fn accept(
     deadline: Option<Instant>,
 ) -> Accepted {
     // Read the first bytes ourselves: plain HTTP gets Go's answer instead of an alert.
-    let mut first = BytesMut::with_capacity(super::stream::READ_CHUNK);
+    let mut first = BytesMut::with_capacity(super::stream::READ_SMALL);
     let got = async {
         while first.len() < 5 {
             let len = first.len();

@@ -18,8 +18,12 @@ use std::io::{self, BufRead, Write};
 use std::ops::{Deref, DerefMut};
 use std::time::Instant;
 
-/// One TLS record plus header: what a single read asks the kernel for.
+/// One TLS record plus header: what a read asks the kernel for while data keeps coming.
 pub const READ_CHUNK: usize = 16 * 1024 + 5 + 256;
+/// What a read asks for when the last one did not fill its buffer (between requests, most
+/// of the time): a connection waiting for its next request pins 4 KiB, not 16, and rustls
+/// reassembles a record that takes several reads.
+pub const READ_SMALL: usize = 4096;
 
 /// A TLS connection over TCP. `C` is `rustls::ServerConnection` or `rustls::ClientConnection`.
 pub struct TlsStream<C> {
@@ -32,6 +36,8 @@ pub struct TlsStream<C> {
     eof: bool,
     /// Our close_notify is on its way: an alert we send is expected.
     closing: bool,
+    /// The size of the next socket read ([`READ_SMALL`] or [`READ_CHUNK`]).
+    next_read: usize,
 }
 
 impl<C, SD> TlsStream<C>
@@ -48,6 +54,7 @@ where
             wbuf: Vec::new(),
             eof: false,
             closing: false,
+            next_read: READ_SMALL,
         }
     }
 
@@ -104,12 +111,15 @@ where
     async fn read_records(&mut self) -> io::Result<()> {
         if self.rbuf.is_empty() && !self.eof {
             let mut b = std::mem::take(&mut self.rbuf);
-            b.reserve(READ_CHUNK);
+            b.reserve(self.next_read);
+            let cap = b.capacity();
             let (res, b) = self.tcp.read(b).await;
             self.rbuf = b;
-            if res? == 0 {
+            let n = res?;
+            if n == 0 {
                 self.eof = true;
             }
+            self.next_read = if n == cap { READ_CHUNK } else { READ_SMALL };
         }
         self.feed().await
     }
