@@ -8,7 +8,8 @@
 //! the request path is shared between cores except the read-only plan.
 //!
 //! # Request flow
-//! `runtime` accepts -> [`http::conn`] reads and parses the request head ([`http::request`]),
+//! `runtime` accepts -> [`http::accept`] runs the TLS handshake when a `tls` listener is
+//! configured ([`tls`]) -> [`http::conn`] reads and parses the request head ([`http::request`]),
 //! loads the plan once -> [`router`] finds the endpoint -> [`gateway`] builds the backend
 //! request(s) and calls them through the per-core pool ([`backend`]) -> the response is shaped
 //! ([`json`]) and rendered ([`render`]) -> written back.
