@@ -8,7 +8,8 @@
 //! the request path is shared between cores except the read-only plan.
 //!
 //! # Request flow
-//! `runtime` accepts -> [`http::conn`] reads and parses the request head ([`http::request`]),
+//! `runtime` accepts -> [`http::accept`] runs the TLS handshake when a `tls` listener is
+//! configured ([`tls`]) -> [`http::conn`] reads and parses the request head ([`http::request`]),
 //! loads the plan once -> [`router`] finds the endpoint -> [`gateway`] builds the backend
 //! request(s) and calls them through the per-core pool ([`backend`]) -> the response is shaped
 //! ([`json`]) and rendered ([`render`]) -> written back.
@@ -37,6 +38,7 @@ pub mod redis;
 pub mod render;
 pub mod router;
 pub mod runtime;
+pub mod tls;
 
 /// The version this build reports (`proxy version`, the `X-KrakenD` header).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

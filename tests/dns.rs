@@ -329,11 +329,18 @@ fn check_warns_about_names_that_do_not_resolve_now_and_exits_zero() {
 }
 
 #[test]
-fn an_sd_dns_backend_with_an_https_sd_scheme_makes_its_endpoint_answer_501() {
-    // KrakenD calls the hosts found over TLS; no client TLS is built yet, so the endpoint
-    // fails closed instead of the whole config being refused.
+fn an_sd_dns_backend_with_an_https_sd_scheme_calls_the_srv_hosts_over_tls_by_their_names() {
+    let pki = common::pki::Pki::new();
+    let ca = pki.ca("srv CA");
+    let leaf = pki.leaf(&ca, common::pki::Leaf::server(&["node1.svc.test"]));
+    let tls = common::tls_backend::TlsBackend::start(&leaf, None, r#"{"from":"tls"}"#);
     let dns = DnsServer::start();
-    let cfg = service(vec![endpoint(
+    dns.set(
+        "_api._tcp.svc.test",
+        vec![Rec::srv(10, 10, tls.port(), "node1.svc.test.")],
+    );
+    dns.set("node1.svc.test", vec![Rec::A(LOCAL)]);
+    let mut cfg = service(vec![endpoint(
         "/e",
         "GET",
         vec![backend_with(
@@ -342,13 +349,19 @@ fn an_sd_dns_backend_with_an_https_sd_scheme_makes_its_endpoint_answer_501() {
             json!({"sd": "dns", "sd_scheme": "https"}),
         )],
     )]);
+    cfg["client_tls"] = json!({"ca_certs": [ca.files.cert()]});
     let (code, _, stderr) = check(&cfg.to_string());
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("sd_scheme"), "{stderr}");
+    assert!(!stderr.contains("sd_scheme"), "{stderr}");
     let g = gateway(&cfg, &dns);
     let r = get(&g.url("/e"));
-    assert_eq!(r.status, 501, "{}", r.text());
-    assert!(r.text().contains("sd_scheme"), "{}", r.text());
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), g.output());
+    assert_eq!(from(&r), "tls");
+    // The SRV target's name, without its trailing dot, is the SNI name verified.
+    assert_eq!(
+        tls.seen.lock().unwrap().sni,
+        vec![Some("node1.svc.test".to_string())]
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! Go's client does for KrakenD). A host name's addresses are tried in order (Go's dialer).
 
 use super::dial::{dial, Candidates};
-use super::pool::Pool;
+use super::pool::{Conn, Key, Pool};
 use super::target::{literal, Addrs};
 use super::{dns, BackendError, BackendResponse, OutRequest, Target};
 use crate::http::body::BodyDecoder;
@@ -12,13 +12,14 @@ use crate::http::{write, Framing, Headers, HttpError, Limits};
 use bytes::{Bytes, BytesMut};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-/// Per-call settings, taken from the plan.
+/// Per-call settings, taken from the plan (borrowed for the call: nothing is cloned).
 #[derive(Clone, Debug)]
-pub struct CallOpts {
+pub struct CallOpts<'p> {
+    /// How `https://` backends are called; None: https is refused (no config compiled).
+    pub tls: Option<&'p crate::tls::client::TlsClient>,
     /// The whole call (all redirects included) must finish by then.
     pub deadline: Instant,
     pub dial_timeout: Option<Duration>,
@@ -40,7 +41,7 @@ pub async fn call(
     pool: &Pool,
     target: &Target,
     req: &OutRequest,
-    opts: &CallOpts,
+    opts: &CallOpts<'_>,
 ) -> Result<BackendResponse, BackendError> {
     let mut s = call_stream(pool, target, req, opts).await?;
     let mut body = BytesMut::new();
@@ -64,7 +65,7 @@ pub async fn call_stream(
     pool: &Pool,
     target: &Target,
     req: &OutRequest,
-    opts: &CallOpts,
+    opts: &CallOpts<'_>,
 ) -> Result<Streaming, BackendError> {
     // The first hop borrows the plan's target and request; only a redirect owns new ones.
     let mut hop: Option<(Target, OutRequest)> = None;
@@ -77,7 +78,12 @@ pub async fn call_stream(
         let Some(next) = redirect(s.status, &s.headers, cur_target, cur_req) else {
             // Only an error message quotes the URL: don't format it for a success.
             if !matches!(s.status, 200 | 201) {
-                s.url = format!("http://{}{}", cur_target.authority, cur_req.path_and_query);
+                s.url = format!(
+                    "{}://{}{}",
+                    cur_target.scheme(),
+                    cur_target.authority,
+                    cur_req.path_and_query
+                );
             }
             return Ok(s);
         };
@@ -116,13 +122,17 @@ fn follow(
 ) -> Result<(Target, OutRequest), BackendError> {
     let loc = std::str::from_utf8(loc)
         .map_err(|_| BackendError::BadRedirect(String::from_utf8_lossy(loc).into()))?;
-    let (next_target, path) = if let Some(rest) = loc.strip_prefix("http://") {
+    let absolute = match loc.strip_prefix("http://") {
+        Some(rest) => Some((rest, false)),
+        None => loc.strip_prefix("https://").map(|rest| (rest, true)),
+    };
+    let (next_target, path) = if let Some((rest, https)) = absolute {
         let (authority, path) = match rest.find(['/', '?']) {
             Some(i) => (rest.get(..i).unwrap_or(rest), rest.get(i..).unwrap_or("/")),
             None => (rest, "/"),
         };
-        let (host, port) =
-            split_authority(authority).ok_or_else(|| BackendError::BadRedirect(loc.into()))?;
+        let (host, port) = split_authority(authority, if https { 443 } else { 80 })
+            .ok_or_else(|| BackendError::BadRedirect(loc.into()))?;
         let addrs = match literal(host, port) {
             Some(a) => Addrs::Fixed(a),
             None => Addrs::Name(dns::lookup_once(host), port),
@@ -131,13 +141,14 @@ fn follow(
             Target {
                 authority: authority.to_string(),
                 addrs,
+                tls: https.then(|| super::target::tls_name(host)),
             },
             path.to_string(),
         )
     } else if loc.starts_with('/') && !loc.starts_with("//") {
         (target.clone(), loc.to_string())
     } else {
-        // https (no client TLS yet), protocol-relative or relative-path locations.
+        // Protocol-relative or relative-path locations.
         return Err(BackendError::BadRedirect(loc.into()));
     };
     let path = if path.starts_with('?') {
@@ -165,25 +176,30 @@ fn follow(
     // Go's client sends the previous URL as Referer on the redirected request.
     next.headers
         .retain(|(n, _)| !n.eq_ignore_ascii_case(b"referer"));
-    let referer = format!("http://{}{}", target.authority, req.path_and_query);
+    let referer = format!(
+        "{}://{}{}",
+        target.scheme(),
+        target.authority,
+        req.path_and_query
+    );
     next.headers
         .push((Bytes::from_static(b"Referer"), Bytes::from(referer)));
     Ok((next_target, next))
 }
 
-fn split_authority(a: &str) -> Option<(&str, u16)> {
+fn split_authority(a: &str, default_port: u16) -> Option<(&str, u16)> {
     if let Some(rest) = a.strip_prefix('[') {
         let end = rest.find(']')?;
         let host = rest.get(..end)?;
         let port = match rest.get(end + 1..)?.strip_prefix(':') {
             Some(p) => p.parse().ok()?,
-            None => 80,
+            None => default_port,
         };
         return Some((host, port));
     }
     match a.rsplit_once(':') {
         Some((h, p)) => Some((h, p.parse().ok()?)),
-        None => Some((a, 80)),
+        None => Some((a, default_port)),
     }
 }
 
@@ -201,7 +217,7 @@ async fn exchange(
     pool: &Pool,
     target: &Target,
     req: &OutRequest,
-    opts: &CallOpts,
+    opts: &CallOpts<'_>,
 ) -> Result<Streaming, BackendError> {
     // A name's latest answer, held for this exchange (the resolver may swap in a new one).
     let answer;
@@ -257,12 +273,19 @@ async fn exchange(
     wire.extend_from_slice(&req.body);
 
     // A kept-alive connection to any of the addresses, in order.
+    let key_for = |addr| Key {
+        addr,
+        tls: target.tls.clone(),
+    };
     let idle = (0..cands.len())
         .filter_map(|i| cands.get(i))
-        .find_map(|addr| pool.take(&addr, opts.idle_timeout).map(|s| (s, addr)));
-    if let Some((stream, addr)) = idle {
+        .find_map(|addr| {
+            let key = key_for(addr);
+            pool.take(&key, opts.idle_timeout).map(|s| (s, key))
+        });
+    if let Some((stream, key)) = idle {
         match send_and_read_head(stream, wire, is_head, opts).await {
-            Ok(s) => return Ok(s.at(addr, gzip)),
+            Ok(s) => return Ok(s.at(key, gzip)),
             Err(f) => {
                 let retry = !f.got_bytes
                     && idempotent(&req.method)
@@ -274,10 +297,29 @@ async fn exchange(
             }
         }
     }
-    let (stream, addr) = dial(&cands, opts).await?;
+    let (tcp, addr) = dial(&cands, opts).await?;
+    let stream = match &target.tls {
+        None => Conn::Plain(tcp),
+        Some(name) => {
+            let client = opts.tls.ok_or_else(|| {
+                BackendError::Tls("no TLS client configuration could be built".into())
+            })?;
+            let s = crate::tls::client::connect(tcp, name, client, Some(opts.deadline))
+                .await
+                .map_err(|e| match e {
+                    crate::tls::client::ConnectError::Handshake(io)
+                        if io.kind() == std::io::ErrorKind::TimedOut =>
+                    {
+                        BackendError::Timeout
+                    }
+                    other => BackendError::Tls(other.to_string()),
+                })?;
+            Conn::Tls(Box::new(s))
+        }
+    };
     send_and_read_head(stream, wire, is_head, opts)
         .await
-        .map(|s| s.at(addr, gzip))
+        .map(|s| s.at(key_for(addr), gzip))
         .map_err(|f| f.error)
 }
 
@@ -300,9 +342,9 @@ pub struct Streaming {
     pub framing: Framing,
     keep_alive: bool,
     decoder: BodyDecoder,
-    stream: TcpStream,
+    stream: Conn,
     buf: BytesMut,
-    addr: SocketAddr,
+    key: Key,
     deadline: Instant,
     done: bool,
     reuse: bool,
@@ -313,8 +355,8 @@ pub struct Streaming {
 }
 
 impl Streaming {
-    fn at(mut self, addr: SocketAddr, asked_gzip: bool) -> Streaming {
-        self.addr = addr;
+    fn at(mut self, key: Key, asked_gzip: bool) -> Streaming {
+        self.key = key;
         let gzipped = self
             .headers
             .get("content-encoding")
@@ -399,14 +441,15 @@ impl Streaming {
 
     /// Give the connection back to the pool if the exchange ended cleanly and may be reused.
     /// Leftover bytes after a complete response mean the backend is out of sync: never reuse.
-    pub fn finish(self, pool: &Pool) {
+    pub fn finish(mut self, pool: &Pool) {
         if self.done
+            && !self.stream.buffered()
             && self.reuse
             && self.keep_alive
             && self.buf.is_empty()
             && self.framing != Framing::CloseDelimited
         {
-            pool.put(self.addr, self.stream, self.max_idle);
+            pool.put(self.key, self.stream, self.max_idle);
         }
     }
 }
@@ -422,10 +465,10 @@ struct SendFailure {
 }
 
 async fn send_and_read_head(
-    mut stream: TcpStream,
+    mut stream: Conn,
     wire: Vec<u8>,
     is_head: bool,
-    opts: &CallOpts,
+    opts: &CallOpts<'_>,
 ) -> Result<Streaming, SendFailure> {
     let fail = |error, got_bytes, wire| SendFailure {
         error,
@@ -476,7 +519,10 @@ async fn send_and_read_head(
         headers: head.headers,
         stream,
         buf,
-        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        key: Key {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            tls: None,
+        },
         deadline: opts.deadline,
         done: false,
         reuse: opts.keep_alive,
@@ -487,7 +533,7 @@ async fn send_and_read_head(
 
 /// Read more bytes into `buf` before `deadline`. `Ok(0)` is EOF.
 pub(crate) async fn fill(
-    stream: &mut TcpStream,
+    stream: &mut Conn,
     buf: &mut BytesMut,
     deadline: Instant,
 ) -> Result<usize, BackendError> {
@@ -513,10 +559,20 @@ mod tests {
 
     #[test]
     fn authorities_split_into_host_and_port() {
-        assert_eq!(split_authority("example.com"), Some(("example.com", 80)));
-        assert_eq!(split_authority("127.0.0.1:8080"), Some(("127.0.0.1", 8080)));
-        assert_eq!(split_authority("[::1]:9"), Some(("::1", 9)));
-        assert_eq!(split_authority("h:notaport"), None);
+        assert_eq!(
+            split_authority("example.com", 80),
+            Some(("example.com", 80))
+        );
+        assert_eq!(
+            split_authority("example.com", 443),
+            Some(("example.com", 443))
+        );
+        assert_eq!(
+            split_authority("127.0.0.1:8080", 80),
+            Some(("127.0.0.1", 8080))
+        );
+        assert_eq!(split_authority("[::1]:9", 80), Some(("::1", 9)));
+        assert_eq!(split_authority("h:notaport", 80), None);
     }
 
     #[test]

@@ -38,7 +38,7 @@ const DIAL_SHARE_MIN: Duration = Duration::from_secs(2);
 /// first address's, as in Go.
 pub(super) async fn dial(
     cands: &Candidates<'_>,
-    opts: &CallOpts,
+    opts: &CallOpts<'_>,
 ) -> Result<(TcpStream, SocketAddr), BackendError> {
     let mut until = opts.deadline;
     if let Some(d) = opts.dial_timeout {

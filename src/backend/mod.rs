@@ -53,6 +53,9 @@ pub enum BackendError {
     TooManyRedirects,
     BadRedirect(String),
     NoHost,
+    /// The TLS handshake with the backend failed: the reason (unknown CA, expired, name
+    /// mismatch, protocol version, ...).
+    Tls(String),
     /// The host name does not resolve (the resolver's message: `lookup NAME: reason`).
     Resolve(String),
     /// `qos/ratelimit/proxy` refused the call: the backend was not called.
@@ -74,6 +77,7 @@ impl std::fmt::Display for BackendError {
             BackendError::TooManyRedirects => f.write_str("stopped after 10 redirects"),
             BackendError::BadRedirect(l) => write!(f, "invalid redirect location {l:?}"),
             BackendError::NoHost => f.write_str("no hosts available"),
+            BackendError::Tls(m) => f.write_str(m),
             // Go: `dial tcp: lookup NAME on SERVER: no such host`.
             BackendError::Resolve(m) => write!(f, "dial tcp: {m}"),
             BackendError::RateLimited => f.write_str(crate::guard::ratelimit::ERR_LIMITED),

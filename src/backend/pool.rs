@@ -5,18 +5,103 @@
 //! probed with a non-blocking `MSG_PEEK`, so a connection the backend closed while idle is
 //! dropped instead of failing the next request; idle connections older than
 //! `idle_connection_timeout` are dropped.
+//!
+//! TLS connections are pooled the same way, keyed by address and server name: a connection
+//! verified for one name is never reused for another.
 
+use crate::tls::stream::TlsStream;
+use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use monoio::net::TcpStream;
+use monoio::BufResult;
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// A connection to a backend: plain TCP, or TLS over it.
+pub enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<rustls::ClientConnection>>),
+}
+
+impl Conn {
+    /// Decrypted bytes nobody asked for are waiting: after a complete response the
+    /// connection is out of sync.
+    pub fn buffered(&mut self) -> bool {
+        match self {
+            Conn::Plain(_) => false,
+            Conn::Tls(s) => s.buffered(),
+        }
+    }
+
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => s.tcp(),
+        }
+    }
+}
+
+impl AsyncReadRent for Conn {
+    async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            Conn::Plain(s) => s.read(buf).await,
+            Conn::Tls(s) => s.read(buf).await,
+        }
+    }
+
+    async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            Conn::Plain(s) => s.readv(buf).await,
+            Conn::Tls(s) => s.readv(buf).await,
+        }
+    }
+}
+
+impl AsyncWriteRent for Conn {
+    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            Conn::Plain(s) => s.write(buf).await,
+            Conn::Tls(s) => s.write(buf).await,
+        }
+    }
+
+    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            Conn::Plain(s) => s.writev(buf).await,
+            Conn::Tls(s) => s.writev(buf).await,
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush().await,
+            Conn::Tls(s) => s.flush().await,
+        }
+    }
+
+    async fn shutdown(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.shutdown().await,
+            Conn::Tls(s) => s.shutdown().await,
+        }
+    }
+}
+
+/// What a pooled connection is for: the address, and for TLS the verified server name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Key {
+    pub addr: SocketAddr,
+    pub tls: Option<Arc<str>>,
+}
 
 /// Idle time after which a pooled connection is probed before reuse.
 const PROBE_AFTER: Duration = Duration::from_millis(50);
 
 struct Idle {
-    stream: TcpStream,
+    stream: Conn,
     since: Instant,
 }
 
@@ -24,7 +109,7 @@ struct Idle {
 /// hashing a `SocketAddr` (SipHash) twice per request cost more than the scan.
 #[derive(Default)]
 pub struct Pool {
-    idle: RefCell<Vec<(SocketAddr, Vec<Idle>)>>,
+    idle: RefCell<Vec<(Key, Vec<Idle>)>>,
 }
 
 impl Pool {
@@ -33,9 +118,9 @@ impl Pool {
     }
 
     /// The most recently used live connection to `addr`, if any.
-    pub fn take(&self, addr: &SocketAddr, idle_timeout: Option<Duration>) -> Option<TcpStream> {
+    pub fn take(&self, key: &Key, idle_timeout: Option<Duration>) -> Option<Conn> {
         let mut map = self.idle.try_borrow_mut().ok()?;
-        let list = map.iter_mut().find(|(a, _)| a == addr).map(|(_, l)| l)?;
+        let list = map.iter_mut().find(|(a, _)| a == key).map(|(_, l)| l)?;
         while let Some(idle) = list.pop() {
             let age = idle.since.elapsed();
             if idle_timeout.is_some_and(|t| age > t) {
@@ -45,7 +130,7 @@ impl Pool {
             // and backends close idle connections after seconds, so only a connection that
             // sat idle for a while is probed. A closed one caught in between costs an
             // idempotent request one retry on a fresh connection (as with Go's client).
-            if age < PROBE_AFTER || is_alive(&idle.stream) {
+            if age < PROBE_AFTER || is_alive(idle.stream.tcp()) {
                 return Some(idle.stream);
             }
         }
@@ -53,14 +138,14 @@ impl Pool {
     }
 
     /// Return a connection for reuse; dropped (closed) when `max_idle` are already parked.
-    pub fn put(&self, addr: SocketAddr, stream: TcpStream, max_idle: usize) {
+    pub fn put(&self, key: Key, stream: Conn, max_idle: usize) {
         let Ok(mut map) = self.idle.try_borrow_mut() else {
             return;
         };
-        let i = match map.iter().position(|(a, _)| *a == addr) {
+        let i = match map.iter().position(|(a, _)| *a == key) {
             Some(i) => i,
             None => {
-                map.push((addr, Vec::new()));
+                map.push((key, Vec::new()));
                 map.len() - 1
             }
         };
@@ -81,15 +166,18 @@ impl Pool {
             .try_borrow()
             .map(|m| {
                 m.iter()
-                    .find(|(a, _)| a == addr)
-                    .map_or(0, |(_, l)| l.len())
+                    .filter(|(k, _)| k.addr == *addr)
+                    .map(|(_, l)| l.len())
+                    .sum()
             })
             .unwrap_or(0)
     }
 }
 
 /// An idle keep-alive connection must have nothing to read: EOF means the backend closed it,
-/// and unsolicited bytes mean it is out of sync. Only "would block" proves it usable.
+/// and unsolicited bytes mean it is out of sync. Only "would block" proves it usable. (On a
+/// TLS connection a late record, a session ticket say, also counts as bytes: the connection
+/// is dropped, which costs one handshake, never a wrong answer.)
 fn is_alive(stream: &TcpStream) -> bool {
     let fd = stream.as_raw_fd();
     let mut byte = 0u8;

@@ -17,6 +17,20 @@ pub struct Target {
     /// `host[:port]` exactly as the client-visible authority (`Host` header).
     pub authority: String,
     pub addrs: Addrs,
+    /// `https`: the name sent as SNI and verified against the certificate (the host without
+    /// port, brackets or trailing dot). None: plain HTTP.
+    pub tls: Option<Arc<str>>,
+}
+
+impl Target {
+    /// The scheme, for URLs in messages.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
 }
 
 /// The addresses of a host.
@@ -53,16 +67,16 @@ pub enum Hosts {
     /// `host` as configured (KrakenD's `sd: static`).
     Static(Vec<Target>),
     /// `sd: dns`: the hosts the SRV records of this name give, refreshed every
-    /// `dns_cache_ttl`.
-    Srv(Arc<SrvEntry>),
+    /// `dns_cache_ttl`; called over TLS with `sd_scheme: https`.
+    Srv(Arc<SrvEntry>, bool),
 }
 
 impl Hosts {
     /// Compile a backend's `host` list according to its `sd`.
     pub fn compile(b: &config::Backend) -> Result<Hosts, String> {
-        if b.sd == "dns" && !matches!(b.sd_scheme.as_str(), "" | "http") {
-            // KrakenD calls the hosts found with this scheme: https is not built (the endpoint
-            // answers 501, `config::pending`), and its HTTP client fails every other scheme.
+        if b.sd == "dns" && !matches!(b.sd_scheme.as_str(), "" | "http" | "https") {
+            // KrakenD calls the hosts found with this scheme: its HTTP client fails every
+            // scheme but http and https.
             return Ok(Hosts::Static(Vec::new()));
         }
         if b.sd == "dns" {
@@ -74,7 +88,10 @@ impl Hosts {
                 "no host defined for this \"sd\": \"dns\" backend (nor at the root); KrakenD \
                  refuses it too: it panics at startup",
             )?;
-            return Ok(Hosts::Srv(dns::srv(srv_name(first)?)));
+            return Ok(Hosts::Srv(
+                dns::srv(srv_name(first)?),
+                b.sd_scheme == "https",
+            ));
         }
         // KrakenD starts with hosts it cannot call and fails each request sent to one; the
         // decoder warned about each (`config::validate::host_use`) and they are left out here.
@@ -89,10 +106,11 @@ impl Hosts {
 }
 
 impl Target {
-    /// `http://host[:port]` -> a target. A name is registered with the resolver; nothing is
-    /// looked up here.
+    /// `http(s)://host[:port]` -> a target. A name is registered with the resolver; nothing
+    /// is looked up here.
     pub fn compile(host: &str) -> Result<Target, String> {
         let (authority, name, port) = split_host(host)?;
+        let tls = host.starts_with("https://").then(|| tls_name(name));
         let addrs = match literal(name, port) {
             Some(a) => Addrs::Fixed(a),
             None => Addrs::Name(dns::host(name), port),
@@ -100,20 +118,33 @@ impl Target {
         Ok(Target {
             authority: authority.to_string(),
             addrs,
+            tls,
         })
     }
 }
 
-/// `http://host[:port][/]` -> (authority, host name, port). Only `http` is supported.
+/// The name a TLS connection to `host` verifies: no brackets around an IPv6 address, no
+/// trailing dot (certificates name hosts without it).
+pub fn tls_name(host: &str) -> Arc<str> {
+    Arc::from(
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .trim_end_matches('.'),
+    )
+}
+
+/// `http(s)://host[:port][/]` -> (authority, host name, port): port 80 for `http`, 443 for
+/// `https`. Other schemes are refused.
 pub fn split_host(host: &str) -> Result<(&str, &str, u16), String> {
-    let rest = match host.split_once("://") {
-        Some(("http", rest)) => rest,
+    let (rest, default_port) = match host.split_once("://") {
+        Some(("http", rest)) => (rest, 80),
+        Some(("https", rest)) => (rest, 443),
         Some((scheme, _)) => {
             return Err(format!(
-                "host {host:?}: scheme {scheme} is not supported yet (only http)"
+                "host {host:?}: scheme {scheme} is not supported (only http and https)"
             ))
         }
-        None => host,
+        None => (host, 80),
     };
     let authority = rest.trim_end_matches('/');
     if authority.contains('/') {
@@ -124,10 +155,12 @@ pub fn split_host(host: &str) -> Result<(&str, &str, u16), String> {
     let (name, port) = match authority.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => match p.parse::<u16>() {
             Ok(port) => (h, port),
-            Err(_) if authority.starts_with('[') && authority.ends_with(']') => (authority, 80),
+            Err(_) if authority.starts_with('[') && authority.ends_with(']') => {
+                (authority, default_port)
+            }
             Err(_) => return Err(format!("host {host:?}: invalid port")),
         },
-        _ => (authority, 80),
+        _ => (authority, default_port),
     };
     if name.is_empty() {
         return Err(format!("host {host:?}: no host name"));

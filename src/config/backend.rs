@@ -8,7 +8,7 @@ use super::namespaces::Level;
 use super::service::{extra_members, hosts, to_extra};
 use super::validate::{
     classify_placeholder, host_use, not_built, not_built_warning, placeholders, unknown_encoding,
-    HostUse, Placeholder, BACKEND_ENCODINGS, BACKEND_NOT_BUILT, HTTPS_BACKEND,
+    HostUse, Placeholder, BACKEND_ENCODINGS, BACKEND_NOT_BUILT,
 };
 use super::{Backend, Span};
 
@@ -268,16 +268,7 @@ fn check_sd(
                 );
             }
             match (b.sd_scheme.as_str(), scheme) {
-                ("" | "http", _) | (_, None) => {}
-                ("https", Some(v)) => {
-                    let w = not_built_warning(
-                        "sd_scheme",
-                        "https",
-                        "the endpoint calling this backend",
-                        HTTPS_BACKEND,
-                    );
-                    ctx.warn(v.pos, &child(path, "sd_scheme"), w);
-                }
+                ("" | "http" | "https", _) | (_, None) => {}
                 (other, Some(v)) => ctx.warn(
                     v.pos,
                     &child(path, "sd_scheme"),

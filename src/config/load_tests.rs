@@ -330,11 +330,12 @@ fn listen_ip_must_parse() {
 }
 
 #[test]
-fn tls_listener_is_refused_unless_disabled() {
+fn tls_listener_needs_keys_unless_disabled() {
     one_error(
-        r#"{"version": 3, "tls": {"public_key": "a.pem", "private_key": "a.key"}}"#,
-        "TLS listener not supported yet",
+        r#"{"version": 3, "tls": {"min_version": "TLS12"}}"#,
+        "public key not defined",
     );
+    load_ok(r#"{"version": 3, "tls": {"public_key": "a.pem", "private_key": "a.key"}}"#);
     load_ok(r#"{"version": 3, "tls": {"disabled": true, "public_key": "a.pem"}}"#);
 }
 

@@ -14,6 +14,7 @@ pub mod pending;
 mod proxy_ns;
 mod service;
 pub mod suggest;
+pub mod tls;
 mod toml;
 pub mod types;
 pub mod validate;

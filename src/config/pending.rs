@@ -5,9 +5,7 @@
 
 use super::json::key_segment;
 use super::namespaces::{self, Class, Level};
-use super::validate::{
-    host_use, not_built, HostUse, BACKEND_NOT_BUILT, HTTPS_BACKEND, OUTPUT_NOT_BUILT,
-};
+use super::validate::{host_use, not_built, HostUse, BACKEND_NOT_BUILT, OUTPUT_NOT_BUILT};
 use super::{Backend, Config, Endpoint, ExtraConfig};
 
 /// The kind of thing that is not built.
@@ -146,18 +144,11 @@ fn endpoint(out: &mut Vec<Pending>, e: &Endpoint, i: usize) {
     }
 }
 
-/// The first way this backend's hosts are called that is not built (`https`, a path in the
-/// host): (where, what, what KrakenD does).
+/// The first way this backend's hosts are called that is not built (a path in the host):
+/// (where, what, what KrakenD does).
 fn host_not_built(b: &Backend) -> Option<(String, String, String)> {
-    let base = &b.span.path;
     if b.sd == "dns" {
-        return (b.sd_scheme == "https").then(|| {
-            (
-                format!("{base}.sd_scheme"),
-                "sd_scheme https".to_string(),
-                HTTPS_BACKEND.to_string(),
-            )
-        });
+        return None;
     }
     b.host
         .iter()

@@ -6,14 +6,14 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::decode::{child, is_comment, item, Ctx};
-use super::json::{Member, Spanned, Value};
+use super::json::{Member, Pos, Spanned, Value};
 use super::namespaces;
 use super::namespaces::Level;
 use super::validate::{
     not_built, not_built_warning, sanitize_host, unknown_encoding, OUTPUT_ENCODINGS,
     OUTPUT_NOT_BUILT,
 };
-use super::{Config, ExtraConfig, RouterConfig, Severity};
+use super::{Config, ExtraConfig, RouterConfig, Severity, Span};
 
 /// KrakenD: lura `DefaultTimeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -125,6 +125,8 @@ pub fn default_config(file: &str) -> Config {
         log_level: None,
         endpoints: Vec::new(),
         extra_config: ExtraConfig::new(),
+        tls: None,
+        client_tls: None,
     }
 }
 
@@ -173,6 +175,8 @@ pub fn decode_root(ctx: &mut Ctx, root: &Spanned) -> Config {
     };
     let mut version: Option<(i64, &Spanned)> = None;
     let mut endpoints: Option<&Spanned> = None;
+    let mut client_tls = None;
+    let mut legacy_insecure = false;
     for m in members {
         let p = child("$", &m.key);
         let v = &m.value;
@@ -244,7 +248,7 @@ pub fn decode_root(ctx: &mut Ctx, root: &Spanned) -> Config {
             "extra_config" => {
                 cfg.extra_config = service_extra(ctx, v, &p, &mut cfg.router, &mut cfg.log_level)
             }
-            "tls" => tls(ctx, v, &p),
+            "tls" => cfg.tls = super::tls::listener(ctx, v, &p),
             "use_h2c" => {
                 if ctx.bool(v, &p) == Some(true) {
                     ctx.warn(
@@ -257,9 +261,10 @@ pub fn decode_root(ctx: &mut Ctx, root: &Spanned) -> Config {
             "disable_compression" => {
                 cfg.disable_compression = ctx.bool(v, &p).unwrap_or_default();
             }
-            "sequential_start" | "allow_insecure_connections" => {
+            "sequential_start" => {
                 let _ = ctx.bool(v, &p);
             }
+            "allow_insecure_connections" => legacy_insecure = ctx.bool(v, &p).unwrap_or_default(),
             "max_idle_connections" => {
                 let _ = ctx.uint::<usize>(v, &p);
             }
@@ -297,9 +302,7 @@ pub fn decode_root(ctx: &mut Ctx, root: &Spanned) -> Config {
                     );
                 }
             }
-            "client_tls" => {
-                let _ = ctx.object(v, &p);
-            }
+            "client_tls" => client_tls = Some((v, p)),
             _ => ctx.unknown_key(m, "$", ROOT_KEYS),
         }
     }
@@ -325,6 +328,40 @@ pub fn decode_root(ctx: &mut Ctx, root: &Spanned) -> Config {
             }
         }
     }
+    if legacy_insecure {
+        ctx.warn(
+            root.pos,
+            "$.allow_insecure_connections",
+            "backend TLS certificates are NOT verified (allow_insecure_connections): anyone on \
+             the path to a backend can read and change its traffic",
+        );
+    }
+    cfg.client_tls = match client_tls {
+        Some((v, p)) => super::tls::client(ctx, v, &p, legacy_insecure),
+        // KrakenD: the legacy root key builds a client TLS config too, with its TLS 1.3 default.
+        None if legacy_insecure => {
+            let mut c = super::tls::client_default(Span::default());
+            c.common.min_version = super::tls::TlsVersion::Tls13;
+            c.allow_insecure_connections = true;
+            Some(c)
+        }
+        None => None,
+    };
+    if let Some(c) = cfg
+        .client_tls
+        .as_ref()
+        .filter(|c| c.allow_insecure_connections && !legacy_insecure)
+    {
+        ctx.warn(
+            Pos {
+                line: c.common.at.line,
+                col: c.common.at.col,
+            },
+            &c.common.at.path,
+            "backend TLS certificates are NOT verified (allow_insecure_connections): anyone on \
+             the path to a backend can read and change its traffic",
+        );
+    }
     if let Some(eps) = endpoints {
         cfg.endpoints = super::endpoint::decode_endpoints(ctx, eps, &cfg);
     }
@@ -342,33 +379,6 @@ fn listen_ip(ctx: &mut Ctx, v: &Spanned, path: &str) -> Option<IpAddr> {
             ctx.error(v.pos, path, format!("invalid ip address {s:?}"));
             None
         }
-    }
-}
-
-fn tls(ctx: &mut Ctx, v: &Spanned, path: &str) {
-    let Some(members) = ctx.object(v, path) else {
-        return;
-    };
-    // KrakenD: mapstructure reads `"disabled": "true"` (or 1) as true too.
-    let disabled = members
-        .iter()
-        .find(|m| m.key == "disabled")
-        .is_some_and(|m| match &m.value.value {
-            Value::Bool(b) => *b,
-            Value::String(s) => super::decode::go_parse_bool(s) == Some(true),
-            Value::Number(n) => n.parse::<f64>().is_ok_and(|f| f != 0.0),
-            _ => false,
-        });
-    if !disabled {
-        // KrakenD serves HTTPS here. We refuse to start rather than serve plaintext where
-        // HTTPS was configured: that would silently weaken security.
-        ctx.error(
-            v.pos,
-            path,
-            "TLS listener not supported yet, and serving plaintext where HTTPS is configured \
-             would weaken security, so this gateway refuses to start (KrakenD serves HTTPS \
-             here); terminate TLS in front of the gateway, or set \"disabled\": true",
-        );
     }
 }
 

@@ -62,6 +62,10 @@ pub struct Config {
     pub log_level: Option<String>,
     pub endpoints: Vec<Endpoint>,
     pub extra_config: ExtraConfig,
+    /// The HTTPS listener (`tls` without `disabled`).
+    pub tls: Option<super::tls::ListenerTls>,
+    /// `client_tls` (or the legacy root `allow_insecure_connections`); None: Go's defaults.
+    pub client_tls: Option<super::tls::ClientTls>,
 }
 
 /// The `router` namespace (gin engine options).

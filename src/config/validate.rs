@@ -194,10 +194,7 @@ pub enum HostUse {
 /// Judge a backend host the way the plan will compile it (`backend::target::split_host`).
 pub fn host_use(host: &str) -> HostUse {
     let (scheme, rest) = host.split_once("://").unwrap_or(("http", host));
-    if scheme == "https" {
-        return HostUse::NotBuilt("https", HTTPS_BACKEND);
-    }
-    if scheme == "http" && rest.trim_end_matches('/').contains('/') {
+    if matches!(scheme, "http" | "https") && rest.trim_end_matches('/').contains('/') {
         return HostUse::NotBuilt("a path in the host", HOST_PATH);
     }
     match crate::backend::target::split_host(host) {
@@ -206,8 +203,6 @@ pub fn host_use(host: &str) -> HostUse {
     }
 }
 
-/// What an `https://` backend does in KrakenD, for `check` and the 501.
-pub const HTTPS_BACKEND: &str = "calls the backend over TLS";
 /// What a host with a path does (with `disable_host_sanitize`).
 pub const HOST_PATH: &str = "puts the path written in the host before every url_pattern";
 
@@ -359,9 +354,10 @@ mod tests {
     fn hosts_are_judged_as_the_plan_compiles_them() {
         assert_eq!(host_use("http://h:8080"), HostUse::Ok);
         assert_eq!(host_use("h.test"), HostUse::Ok);
+        assert_eq!(host_use("https://h"), HostUse::Ok);
         assert!(matches!(
-            host_use("https://h"),
-            HostUse::NotBuilt("https", _)
+            host_use("https://h/api"),
+            HostUse::NotBuilt("a path in the host", _)
         ));
         assert!(matches!(
             host_use("http://h/api"),

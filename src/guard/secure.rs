@@ -212,12 +212,15 @@ impl Secure {
         head.headers.get("host").map_or(&[], |v| &v[..])
     }
 
-    /// Whether the request came over HTTPS: this listener is plaintext, so only a proxy
-    /// header (`ssl_proxy_headers`, exact value) says so.
+    /// Whether the request came over HTTPS: our TLS listener, or a proxy header
+    /// (`ssl_proxy_headers`, exact value) in front of a plaintext one.
+    // KrakenD: unrolled/secure `isSSL`: `r.TLS != nil` or a matching proxy header.
     fn is_ssl(&self, head: &RequestHead) -> bool {
-        self.ssl_proxy_headers
-            .iter()
-            .any(|(k, v)| head.headers.get(k).is_some_and(|h| h == v))
+        head.tls
+            || self
+                .ssl_proxy_headers
+                .iter()
+                .any(|(k, v)| head.headers.get(k).is_some_and(|h| h == v))
     }
 
     /// unrolled/secure `processRequest`: the host check, then the HTTPS redirect.

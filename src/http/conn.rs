@@ -1,6 +1,10 @@
 //! The per-connection server loop: read and parse request heads, read bodies (Content-Length
 //! or chunked, `Expect: 100-continue`), hand each request to the gateway, write responses in
 //! order (pipelining), keep the connection alive or close it, and enforce the timeouts.
+//!
+//! Generic over the [`Transport`]: a plain `TcpStream`, or a TLS stream once
+//! `crate::http::accept` has done the handshake (and picked HTTP/1.1 by ALPN; a second
+//! protocol's loop would sit beside this one there).
 
 use super::body::BodyDecoder;
 use super::request::{parse_request, RequestHead};
@@ -16,6 +20,38 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+/// A byte stream the HTTP/1.1 loop can serve: reads and writes with owned buffers, plus
+/// what the between-requests wait needs.
+pub trait Transport: AsyncReadRent + AsyncWriteRent {
+    /// Requests on it came over TLS (`security/http`'s redirect and HSTS need to know).
+    const TLS: bool;
+    /// The TCP socket underneath: readiness waits, `TCP_NODELAY`, the idle sweep's fd.
+    fn tcp(&self) -> &TcpStream;
+    /// Whether bytes were already read from the socket but not yet handed out (TLS records
+    /// decrypted ahead): waiting for readability would then wait for nothing.
+    fn buffered(&mut self) -> bool;
+}
+
+impl Transport for TcpStream {
+    const TLS: bool = false;
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+    fn buffered(&mut self) -> bool {
+        false
+    }
+}
+
+impl Transport for crate::tls::stream::TlsStream<rustls::ServerConnection> {
+    const TLS: bool = true;
+    fn tcp(&self) -> &TcpStream {
+        crate::tls::stream::TlsStream::tcp(self)
+    }
+    fn buffered(&mut self) -> bool {
+        crate::tls::stream::TlsStream::buffered(self)
+    }
+}
+
 /// Why reading stopped.
 enum ReadEnd {
     Eof,
@@ -23,8 +59,8 @@ enum ReadEnd {
     Io,
 }
 
-async fn fill(
-    stream: &mut TcpStream,
+async fn fill<S: Transport>(
+    stream: &mut S,
     buf: &mut BytesMut,
     deadline: Option<Instant>,
 ) -> Result<usize, ReadEnd> {
@@ -76,7 +112,7 @@ enum Hot {
 /// A busy connection is read straight away into a small buffer (one io_uring op per
 /// request). Boxed by the caller and dropped before the quiet wait, so its timer and buffer
 /// (about 2.2 KB) are only held for [`HOT_WAIT`].
-async fn hot_read(stream: &mut TcpStream, buf: &mut BytesMut, idle: Option<Instant>) -> Hot {
+async fn hot_read<S: Transport>(stream: &mut S, buf: &mut BytesMut, idle: Option<Instant>) -> Hot {
     let hot_until = Instant::now().checked_add(HOT_WAIT);
     let first = match (hot_until, idle) {
         (Some(h), Some(i)) => Some(h.min(i)),
@@ -173,13 +209,16 @@ impl WriteLimit {
 /// their own boxes, so a quiet connection costs this task (480 bytes with the readiness wait
 /// inline), monoio's 56-byte shared fd and its idle-set entry: measured 630 B of RSS per idle
 /// connection before the idle timeout applied by default, about 45 B more since.
-pub async fn serve(mut stream: TcpStream, peer: SocketAddr, worker: Rc<Worker>) {
-    let _ = stream.set_nodelay(true);
+pub async fn serve<S: Transport>(mut stream: S, peer: SocketAddr, worker: Rc<Worker>) {
+    let _ = stream.tcp().set_nodelay(true);
     let mut buf = BytesMut::new();
     loop {
         if buf.is_empty() {
             let idle = deadline(Instant::now(), worker.plan().server.timeouts.idle.0);
-            let hot = if worker.hot.get() < HOT_MAX {
+            let hot = if stream.buffered() {
+                // TLS: a record carried more than the last request; no socket wait needed.
+                Hot::Data
+            } else if worker.hot.get() < HOT_MAX {
                 let _slot = HotSlot::take(&worker.hot);
                 Box::pin(hot_read(&mut stream, &mut buf, idle)).await
             } else {
@@ -192,7 +231,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, worker: Rc<Worker>) 
                     // An empty buffer may still hold the last request's allocation (the
                     // head was split off it): release it for the wait.
                     buf = BytesMut::new();
-                    if !quiet_wait(&stream, idle, &worker).await {
+                    if !quiet_wait(stream.tcp(), idle, &worker).await {
                         return;
                     }
                 }
@@ -207,8 +246,8 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, worker: Rc<Worker>) 
 
 /// Read one request head (the first bytes are ready or buffered), then serve it. Returns
 /// whether the connection may carry another request.
-async fn request(
-    stream: &mut TcpStream,
+async fn request<S: Transport>(
+    stream: &mut S,
     buf: &mut BytesMut,
     peer: SocketAddr,
     worker: &Worker,
@@ -240,6 +279,8 @@ async fn request(
         }
     };
     worker.inflight.set(worker.inflight.get() + 1);
+    let mut head = head;
+    head.tls = S::TLS;
     let keep = serve_one(stream, buf, &mut out, head, peer, worker, &plan, started).await;
     worker.inflight.set(worker.inflight.get().saturating_sub(1));
     keep
@@ -247,8 +288,8 @@ async fn request(
 
 /// Read the body, call the gateway, write the response. Returns whether to keep the connection.
 #[allow(clippy::too_many_arguments)]
-async fn serve_one(
-    stream: &mut TcpStream,
+async fn serve_one<S: Transport>(
+    stream: &mut S,
     buf: &mut BytesMut,
     out: &mut Vec<u8>,
     head: RequestHead,
@@ -332,8 +373,8 @@ async fn serve_one(
     }
 }
 
-async fn write_response(
-    stream: &mut TcpStream,
+async fn write_response<S: Transport>(
+    stream: &mut S,
     out: &mut Vec<u8>,
     resp: &Response,
     version: Version,
@@ -382,8 +423,8 @@ async fn write_response(
 /// HTTP/1.1 clients get chunked and HTTP/1.0 clients a close-delimited body. Returns whether
 /// the client connection may be kept.
 #[allow(clippy::too_many_arguments)]
-async fn stream_response(
-    stream: &mut TcpStream,
+async fn stream_response<S: Transport>(
+    stream: &mut S,
     out: &mut Vec<u8>,
     resp: &Response,
     mut backend: crate::backend::client::Streaming,
@@ -456,8 +497,8 @@ async fn stream_response(
 }
 
 /// Write all of `data` within the limit; the buffer comes back on success.
-async fn timed_write<B: IoBuf + 'static>(
-    stream: &mut TcpStream,
+async fn timed_write<S: Transport, B: IoBuf + 'static>(
+    stream: &mut S,
     data: B,
     limit: WriteLimit,
 ) -> Option<B> {
@@ -493,7 +534,7 @@ async fn timed_write<B: IoBuf + 'static>(
     }
 }
 
-async fn write_error(stream: &mut TcpStream, out: &mut Vec<u8>, e: &HttpError) -> bool {
+async fn write_error<S: Transport>(stream: &mut S, out: &mut Vec<u8>, e: &HttpError) -> bool {
     let text = match e.status() {
         431 => "431 Request Header Fields Too Large",
         413 => "413 Request Entity Too Large",
@@ -504,8 +545,8 @@ async fn write_error(stream: &mut TcpStream, out: &mut Vec<u8>, e: &HttpError) -
 }
 
 /// A plain-text error response, then the connection is closed (Go's behaviour for bad input).
-async fn write_status(
-    stream: &mut TcpStream,
+async fn write_status<S: Transport>(
+    stream: &mut S,
     out: &mut Vec<u8>,
     status: u16,
     text: &'static str,
@@ -530,7 +571,7 @@ async fn write_status(
 
 /// Half-close and read what the client still sends (bounded: 64 KiB, 200 ms), so closing with
 /// unread input does not turn into a reset that destroys the error response in flight.
-async fn linger(stream: &mut TcpStream) {
+async fn linger<S: Transport>(stream: &mut S) {
     let _ = stream.shutdown().await;
     let until = Instant::now().checked_add(Duration::from_millis(200));
     let mut buf = BytesMut::with_capacity(4096);

@@ -5,6 +5,7 @@
 //! fuzzes deterministically. Heads are parsed with `httparse`, then validated against the
 //! request-smuggling rules a gateway must enforce (see [`request`]).
 
+pub mod accept;
 pub mod body;
 pub mod conn;
 pub mod date;

@@ -25,6 +25,8 @@ pub struct RequestHead {
     /// `100 Continue` before reading the body.
     // KrakenD: Go only sends 100 Continue when the request has a body (ContentLength != 0).
     pub expect_continue: bool,
+    /// The request came over the TLS listener (set by the connection loop).
+    pub tls: bool,
 }
 
 impl RequestHead {
@@ -195,6 +197,7 @@ fn finish(
         framing,
         keep_alive,
         expect_continue,
+        tls: false,
     })
 }
 

@@ -338,7 +338,7 @@ fn compile_static(proxy_ns: Option<&serde_json::Value>) -> Option<StaticResponse
 }
 
 /// `blocked`: the endpoint answers 501 without calling any backend, so hosts that cannot be
-/// called (an `https://` one, say) are no reason to refuse the config.
+/// called (`sd_scheme: https`, say) are no reason to refuse the config.
 fn compile_backend(
     b: &config::Backend,
     blocked: bool,
@@ -458,10 +458,16 @@ mod tests {
     }
 
     #[test]
-    fn https_backends_are_refused_at_compile_time() {
-        assert!(target("https://example.com")
+    fn https_backends_get_port_443_and_their_name_for_tls() {
+        let t = target("https://127.0.0.1").unwrap();
+        assert_eq!(t.addrs, Addrs::Fixed("127.0.0.1:443".parse().unwrap()));
+        assert_eq!(t.tls.as_deref(), Some("127.0.0.1"));
+        let t = target("https://[::1]:8443").unwrap();
+        assert_eq!(t.tls.as_deref(), Some("::1"));
+        assert!(target("http://127.0.0.1").unwrap().tls.is_none());
+        assert!(target("ftp://example.com")
             .unwrap_err()
-            .contains("scheme https"));
+            .contains("scheme ftp"));
         assert!(target("http://h:notaport")
             .unwrap_err()
             .contains("invalid port"));

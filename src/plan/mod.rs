@@ -70,6 +70,8 @@ pub struct ServerPlan {
     pub client_ip_headers: Option<Vec<String>>,
     pub access_log: bool,
     pub logger_skip_paths: Vec<String>,
+    /// The HTTPS listener, when `tls` is configured.
+    pub tls: Option<crate::tls::server::TlsListener>,
     pub backend: BackendSettings,
 }
 
@@ -83,6 +85,8 @@ pub struct Canned {
 /// Backend client settings (root level in krakend.json).
 #[derive(Clone, Debug)]
 pub struct BackendSettings {
+    /// How `https://` backends are called (`client_tls`, or Go's defaults).
+    pub tls: Option<crate::tls::client::TlsClient>,
     pub dial_timeout: Option<Duration>,
     pub response_header_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
@@ -270,6 +274,22 @@ impl Plan {
                 }
             }
         }
+        // TLS files are read here (and on every reload): a bad one is an error like any other.
+        let tls_err = |e: crate::tls::certs::TlsConfigError| err(&e.at, e.message);
+        let listener_tls = match &cfg.tls {
+            Some(t) => crate::tls::server::compile(t)
+                .map_err(|e| errors.push(tls_err(e)))
+                .ok(),
+            None => None,
+        };
+        let client_tls = match &cfg.client_tls {
+            Some(c) => crate::tls::client::compile(c)
+                .map_err(|e| errors.push(tls_err(e)))
+                .ok(),
+            None => crate::tls::client::default_client()
+                .map_err(|e| errors.push(tls_err(e)))
+                .ok(),
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -311,7 +331,9 @@ impl Plan {
                 .then(|| rc.remote_ip_headers.clone()),
             access_log: !rc.disable_access_log,
             logger_skip_paths: rc.logger_skip_paths.clone(),
+            tls: listener_tls,
             backend: BackendSettings {
+                tls: client_tls,
                 dial_timeout: cfg.dialer_timeout,
                 response_header_timeout: cfg.response_header_timeout,
                 idle_timeout: cfg.idle_connection_timeout,

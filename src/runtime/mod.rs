@@ -156,7 +156,7 @@ async fn worker_main(
             _ = &mut stop => break,
             res = listener.accept() => match res {
                 Ok((stream, peer)) => {
-                    monoio::spawn(crate::http::conn::serve(stream, peer, worker.clone()));
+                    monoio::spawn(crate::http::accept::accept(stream, peer, worker.clone()));
                 }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.

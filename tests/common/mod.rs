@@ -23,7 +23,9 @@ pub mod config;
 pub mod dns;
 pub mod gateway;
 pub mod golden;
+pub mod pki;
 pub mod redis;
+pub mod tls_backend;
 pub mod wire;
 
 pub use backend::{Action, Backend, Recorded, Reply};

@@ -210,7 +210,11 @@ fn targets(list: Vec<(String, u16)>) -> Vec<Target> {
                 Addrs::Name(entry, port)
             }
         };
-        out.push(Target { authority, addrs });
+        out.push(Target {
+            authority,
+            addrs,
+            tls: None,
+        });
     }
     out
 }

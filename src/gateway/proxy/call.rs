@@ -277,12 +277,15 @@ async fn pick_and_call(
 pub(super) enum Picked<'a> {
     Static(&'a Target),
     Srv(std::sync::Arc<Result<Vec<Target>, String>>, usize),
+    /// `sd_scheme: https`: the SRV host, to be called over TLS with its name.
+    Tls(Target),
 }
 
 impl Picked<'_> {
     pub fn target(&self) -> Result<&Target, BackendError> {
         match self {
             Picked::Static(t) => Ok(t),
+            Picked::Tls(t) => Ok(t),
             Picked::Srv(answer, i) => match &**answer {
                 Ok(t) => t.get(*i).ok_or(BackendError::NoHost),
                 Err(e) => Err(BackendError::Resolve(e.clone())),
@@ -311,22 +314,37 @@ pub(super) async fn pick<'a>(
             let i = next(t.len())?;
             t.get(i).map(Picked::Static).ok_or(BackendError::NoHost)
         }
-        Hosts::Srv(entry) => {
+        Hosts::Srv(entry, https) => {
             let srv = entry.get(deadline).await.ok_or(BackendError::Timeout)?;
             let n = match &*srv {
                 Ok(t) => t.len(),
                 Err(e) => return Err(BackendError::Resolve(e.clone())),
             };
             let i = next(n)?;
-            Ok(Picked::Srv(srv, i))
+            let picked = Picked::Srv(srv, i);
+            if !*https {
+                return Ok(picked);
+            }
+            // The SRV target's name (the authority without its port) is verified and sent
+            // as SNI; SRV targets are shared with http backends, so the TLS copy is this call's.
+            let t = picked.target()?;
+            let name = t
+                .authority
+                .rsplit_once(':')
+                .map_or(t.authority.as_str(), |(h, _)| h);
+            Ok(Picked::Tls(Target {
+                tls: Some(crate::backend::target::tls_name(name)),
+                ..t.clone()
+            }))
         }
     }
 }
 
 /// The client settings of one call.
-pub(super) fn opts(plan: &Plan, deadline: Instant) -> CallOpts {
+pub(super) fn opts(plan: &Plan, deadline: Instant) -> CallOpts<'_> {
     let s = &plan.server.backend;
     CallOpts {
+        tls: s.tls.as_ref(),
         deadline,
         dial_timeout: s.dial_timeout,
         response_header_timeout: s.response_header_timeout,
