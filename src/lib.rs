@@ -29,6 +29,7 @@ pub mod guard;
 pub mod http;
 pub mod json;
 pub mod log;
+pub mod modifier;
 pub mod plan;
 pub mod redis;
 pub mod render;

@@ -27,6 +27,8 @@ pub struct OutRequest {
     pub path_and_query: String,
     pub headers: Vec<(Bytes, Bytes)>,
     pub body: Bytes,
+    /// The path parameters, for a `modifier/lua-backend` script only (empty otherwise).
+    pub params: Vec<(String, String)>,
 }
 
 /// A complete backend response (body de-chunked).

@@ -4,6 +4,6 @@
 
 pub mod botdetector;
 pub mod cors;
-mod fragment;
+pub(crate) mod fragment;
 pub mod ratelimit;
 pub mod secure;

@@ -123,6 +123,29 @@ pub static REGISTRY: &[Namespace] = &[
         "allowed hosts (a bad Host is 400, KrakenD 500), HTTPS redirect, HSTS over HTTPS or \
          forced, frame/nosniff/XSS/CSP/referrer headers",
     ),
+    ns(
+        "modifier/lua-endpoint",
+        SE,
+        Implemented,
+        "Lua 5.1 on the request before the endpoint (`ctx.load()`): service level on every \
+         route, endpoint level before the rate limit; `sources`, `md5`, `pre`, `live`, \
+         `allow_open_libs`; per-call instruction budget and memory limit",
+    ),
+    ns(
+        "modifier/lua-proxy",
+        E,
+        Implemented,
+        "Lua 5.1 around the merge (`request.load()`, `response.load()`, `luaTable`, \
+         `luaList`, `custom_error`): `pre`, `post`, `skip_next`, `sources`, `md5`, `live`, \
+         `allow_open_libs`; per-call instruction budget and memory limit",
+    ),
+    ns(
+        "modifier/lua-backend",
+        B,
+        Implemented,
+        "Lua 5.1 around one backend call (the URL, method, headers and body it sends; the data \
+         it returns): `pre`, `post`, `skip_next`, `sources`, `md5`, `live`, `allow_open_libs`",
+    ),
     // Ignored with a warning: they observe, or have nothing to act on.
     ns(
         "telemetry/*",
@@ -188,24 +211,6 @@ pub static REGISTRY: &[Namespace] = &[
         EB,
         FailClosed,
         "CEL expressions that reject requests or responses: guards access",
-    ),
-    ns(
-        "modifier/lua-endpoint",
-        SE,
-        FailClosed,
-        "Lua scripts on the request at router level: change or reject requests",
-    ),
-    ns(
-        "modifier/lua-proxy",
-        E,
-        FailClosed,
-        "Lua scripts on the request and response: change or reject them",
-    ),
-    ns(
-        "modifier/lua-backend",
-        B,
-        FailClosed,
-        "Lua scripts on one backend's request and response: change or reject them",
     ),
     ns(
         "modifier/martian",

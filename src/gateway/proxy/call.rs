@@ -24,6 +24,10 @@ pub(super) struct Failure {
     pub body: Bytes,
     pub content_type: Option<Bytes>,
     pub text: String,
+    /// A `modifier/lua-backend` script failed: the status it asks for (`custom_error`) and its
+    /// content type. KrakenD answers it as is for a single backend, with or without
+    /// `return_error_code`.
+    pub lua: Option<(u16, Option<Bytes>)>,
 }
 
 impl Failure {
@@ -33,6 +37,18 @@ impl Failure {
             body: Bytes::new(),
             content_type: None,
             text,
+            lua: None,
+        }
+    }
+
+    pub fn lua(e: crate::modifier::lua::LuaError) -> Failure {
+        let ct = e.content_type().map(|c| Bytes::from(c.to_string()));
+        Failure {
+            status: None,
+            body: Bytes::new(),
+            content_type: None,
+            lua: Some((e.status(), ct)),
+            text: e.to_string(),
         }
     }
 
@@ -125,16 +141,59 @@ async fn attempt(
     out: &OutRequest,
     deadline: Instant,
 ) -> Outcome {
-    let fetched = match &b.http_cache {
-        Some(cache) if super::cached::applies(out) => {
+    let Some(script) = &b.lua else {
+        return attempt_at(plan, ctx, b, out, None, deadline).await;
+    };
+    // KrakenD: the Lua backend stage sits inside the circuit breaker and the rate limit,
+    // outside the HTTP client (and its cache).
+    let run = match super::lua::backend_pre(script, b, out) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Failed(Failure::lua(e)),
+    };
+    let o = if script.skip_next {
+        super::lua::skipped()
+    } else {
+        attempt_at(plan, ctx, b, &run.out, run.target.as_ref(), deadline).await
+    };
+    super::lua::backend_post(&run, o)
+}
+
+/// [`attempt`] without the script: to the balanced hosts, or to `target` a script chose.
+async fn attempt_at(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    b: &BackendPlan,
+    out: &OutRequest,
+    target: Option<&Target>,
+    deadline: Instant,
+) -> Outcome {
+    let fetched = match (&b.http_cache, target) {
+        (Some(cache), None) if super::cached::applies(out) => {
             super::cached::fetch(plan, ctx, b, cache, out, deadline).await
         }
-        _ => fetch(plan, ctx, b, out, deadline).await,
+        (_, None) => fetch(plan, ctx, b, out, deadline).await,
+        (_, Some(t)) => fetch_at(plan, ctx, b, out, t, deadline).await,
     };
     match fetched {
         Ok(f) => judge(b, f),
         Err(e) => Outcome::Failed(Failure::transport(e.to_string())),
     }
+}
+
+/// Call the host a backend script chose and read the whole body.
+async fn fetch_at(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    b: &BackendPlan,
+    out: &OutRequest,
+    target: &Target,
+    deadline: Instant,
+) -> Result<Fetched, BackendError> {
+    admit(b)?;
+    let s = client::call_stream(&ctx.pool, target, out, &opts(plan, deadline))
+        .await
+        .inspect_err(|e| crate::warn!("[BACKEND: {}] {}", b.url_pattern, e))?;
+    read_whole(plan, ctx, b, s).await.map(|(f, _)| f)
 }
 
 /// Call one backend and read its whole body.
@@ -203,6 +262,7 @@ fn judge(b: &BackendPlan, f: Fetched) -> Outcome {
             body,
             content_type,
             text,
+            lua: None,
         });
     }
     match b.shape.apply(body) {

@@ -55,6 +55,7 @@ pub(super) async fn parallel(
         complete,
         // KrakenD: lura's mergeError, every backend error joined by newlines.
         error: (!errors.is_empty()).then(|| PipeError::Merge(errors.join("\n"))),
+        headers: Vec::new(),
     }
 }
 
@@ -103,6 +104,7 @@ pub(super) async fn sequential(
                                 pass_status: b.return_error_code,
                                 failure: f,
                             }),
+                            headers: Vec::new(),
                         }
                     }
                     None => error = Some(PipeError::Merge(f.error_text(b))),
@@ -117,5 +119,6 @@ pub(super) async fn sequential(
         data: (!parts.is_empty()).then(|| json::merge(parts)),
         complete,
         error,
+        headers: Vec::new(),
     }
 }

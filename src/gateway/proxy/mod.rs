@@ -6,6 +6,7 @@
 
 mod cached;
 mod call;
+mod lua;
 mod merge;
 
 use super::forward::{self, Inbound};
@@ -15,6 +16,7 @@ use crate::backend::BackendError;
 use crate::http::request::RequestHead;
 use crate::json::{self, Fields};
 use crate::plan::{BackendPlan, EndpointPlan, Output, Plan, StaticResponse, StaticStrategy};
+
 use bytes::Bytes;
 use call::{Failure, Outcome};
 use std::net::SocketAddr;
@@ -28,9 +30,14 @@ struct Pipe {
     /// `IsComplete`; always false without data.
     complete: bool,
     error: Option<PipeError>,
+    /// Headers a `modifier/lua-proxy` post script set (KrakenD: the response's metadata
+    /// headers, written when there is data).
+    headers: Vec<(Bytes, Bytes)>,
 }
 
 enum PipeError {
+    /// A `modifier/lua-proxy` script failed: its `custom_error` status, or 500.
+    Lua(crate::modifier::lua::LuaError),
     /// One backend's own error, unwrapped (a single backend, or the first of a sequence), so
     /// `return_error_code` can pass its status through.
     Backend { failure: Failure, pass_status: bool },
@@ -57,6 +64,23 @@ pub(super) async fn endpoint(
             return Response::new(403);
         }
     }
+    // KrakenD: the endpoint's Lua handler runs after the bot detector (and JWT), before the
+    // router rate limit.
+    let rewrite = match &ep.lua_endpoint {
+        Some(script) => match super::lua_endpoint::run(script, head, &body, params, false) {
+            Ok(r) => Some(r),
+            Err(resp) => return resp,
+        },
+        None => None,
+    };
+    let view: Vec<(&str, String)>;
+    let (head, body, params) = match &rewrite {
+        Some(r) => {
+            view = r.params();
+            (&r.head, r.body.clone(), view.as_slice())
+        }
+        None => (head, body, params),
+    };
     // KrakenD: the router rate limit runs after JWT validation, before the proxy; its refusal
     // is a bare status (gin's AbortWithError writes no body).
     if let Some(limit) = &ep.rate_limit {
@@ -65,39 +89,91 @@ pub(super) async fn endpoint(
         }
     }
     let server = &plan.server;
-    let inb = Inbound {
+    let mut inb = Inbound {
         head,
         body,
         client_ip: forward::client_ip(head, peer.ip(), server.client_ip_headers.as_deref()),
         params,
         query: head.query().map(forward::parse_query).unwrap_or_default(),
+        rewritten: None,
     };
-    let start = Instant::now();
-    let mut pipe = match ep.backends.as_slice() {
-        [] => return with_version(plan, Response::new(500)),
-        [b] if ep.output == Output::NoOp => {
-            let out = forward::build(server, ep, b, &inb, &|_, _| None);
-            let r = call::call_no_op(plan, ctx, b, &out, start + ep.timeout).await;
-            return with_version(plan, no_op(r));
+    let Some(script) = &ep.lua_proxy else {
+        return run(plan, ctx, ep, &inb).await;
+    };
+    // KrakenD: params as lura keys them (first letter upper case) while a script holds them.
+    let mut owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (forward::title(k), v.clone()))
+        .collect();
+    let run_state = match lua::proxy_pre(script, server, ep, &mut inb, &mut owned) {
+        Ok(r) => r,
+        Err(e) => return with_version(plan, finish(plan, ep, lua::pipe_error(e))),
+    };
+    let view: Vec<(&str, String)> = owned.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    inb.params = &view;
+    let mut pipe = if script.skip_next {
+        // KrakenD: an empty, incomplete response.
+        Pipe {
+            data: Some(Fields::new()),
+            complete: false,
+            error: None,
+            headers: Vec::new(),
         }
+    } else if ep.output == Output::NoOp {
+        // A no-op answer is streamed: only the pre code applies to it.
+        return run(plan, ctx, ep, &inb).await;
+    } else {
+        pipe(plan, ctx, ep, &inb).await
+    };
+    if let Err(e) = lua::proxy_post(&run_state, &mut pipe) {
+        pipe = lua::pipe_error(e);
+    }
+    if let Some(s) = &ep.static_response {
+        apply_static(s, &mut pipe);
+    }
+    with_version(plan, finish(plan, ep, pipe))
+}
+
+/// The endpoint pipe and its answer, for an endpoint without a proxy-level script.
+async fn run(plan: &Plan, ctx: &WorkerCtx, ep: &EndpointPlan, inb: &Inbound<'_>) -> Response {
+    if let ([b], Output::NoOp) = (ep.backends.as_slice(), ep.output) {
+        let start = Instant::now();
+        let out = forward::build(&plan.server, ep, b, inb, &|_, _| None);
+        let r = call::call_no_op(plan, ctx, b, &out, start + ep.timeout).await;
+        return with_version(plan, no_op(r));
+    }
+    let mut pipe = pipe(plan, ctx, ep, inb).await;
+    if let Some(s) = &ep.static_response {
+        apply_static(s, &mut pipe);
+    }
+    with_version(plan, finish(plan, ep, pipe))
+}
+
+/// Call the backends and merge: lura's proxy stack under the Lua proxy stage.
+async fn pipe(plan: &Plan, ctx: &WorkerCtx, ep: &EndpointPlan, inb: &Inbound<'_>) -> Pipe {
+    let server = &plan.server;
+    let start = Instant::now();
+    match ep.backends.as_slice() {
+        [] => Pipe {
+            data: None,
+            complete: false,
+            error: Some(PipeError::Merge(String::new())),
+            headers: Vec::new(),
+        },
         [b] => {
-            let out = forward::build(server, ep, b, &inb, &|_, _| None);
+            let out = forward::build(server, ep, b, inb, &|_, _| None);
             let o = call::call(plan, ctx, ep, b, &out, start + ep.timeout, start).await;
             single(b, o)
         }
         many => {
             let pipe = if ep.sequential {
-                merge::sequential(plan, ctx, ep, many, &inb, start).await
+                merge::sequential(plan, ctx, ep, many, inb, start).await
             } else {
-                merge::parallel(plan, ctx, ep, many, &inb, start).await
+                merge::parallel(plan, ctx, ep, many, inb, start).await
             };
             flatmap(ep, pipe)
         }
-    };
-    if let Some(s) = &ep.static_response {
-        apply_static(s, &mut pipe);
     }
-    with_version(plan, finish(plan, ep, pipe))
 }
 
 /// A single backend: its data, its error details as data, or its error.
@@ -107,6 +183,7 @@ fn single(b: &BackendPlan, outcome: Outcome) -> Pipe {
             data: Some(fields),
             complete: true,
             error: None,
+            headers: Vec::new(),
         },
         Outcome::Failed(f) => match detail_of(b, &f) {
             // KrakenD: error details are a response without an error, never complete.
@@ -114,6 +191,7 @@ fn single(b: &BackendPlan, outcome: Outcome) -> Pipe {
                 data: Some(d),
                 complete: false,
                 error: None,
+                headers: Vec::new(),
             },
             None => Pipe {
                 data: None,
@@ -122,6 +200,7 @@ fn single(b: &BackendPlan, outcome: Outcome) -> Pipe {
                     pass_status: b.return_error_code,
                     failure: f,
                 }),
+                headers: Vec::new(),
             },
         },
     }
@@ -173,9 +252,22 @@ fn apply_static(s: &StaticResponse, pipe: &mut Pipe) {
 /// or first of a sequence only), else 500.
 fn finish(plan: &Plan, ep: &EndpointPlan, pipe: Pipe) -> Response {
     if let Some(data) = pipe.data {
-        return crate::render::render(ep, &data, pipe.complete);
+        let mut r = crate::render::render(ep, &data, pipe.complete);
+        // KrakenD: metadata headers are written only when the response has data.
+        if !data.is_empty() {
+            r.headers.extend(pipe.headers);
+        }
+        return r;
     }
     match pipe.error {
+        Some(PipeError::Lua(e)) => {
+            let ct = e.content_type().map(|c| Bytes::from(c.to_string()));
+            lua_failure(plan, e.status(), ct, e.to_string())
+        }
+        Some(PipeError::Backend { failure: f, .. }) if f.lua.is_some() => {
+            let (status, ct) = f.lua.clone().unwrap_or((500, None));
+            lua_failure(plan, status, ct, f.text)
+        }
         Some(PipeError::Backend {
             failure: f,
             pass_status: true,
@@ -247,6 +339,20 @@ fn detail_of(b: &BackendPlan, f: &Failure) -> Option<Fields> {
     let mut wrapper = serde_json::Map::new();
     wrapper.insert(format!("error_{name}"), detail.into());
     Some(json::from_value(&wrapper.into()))
+}
+
+/// A failed script: its status (`custom_error`, else 500) and, with `return_error_msg`, its
+/// message as the body (KrakenD's gin handler; `custom_error`'s content type if it gave one).
+fn lua_failure(plan: &Plan, status: u16, ct: Option<Bytes>, text: String) -> Response {
+    let mut resp = Response::new(status);
+    if plan.server.return_error_msg {
+        resp = match ct {
+            Some(ct) => resp.header("Content-Type", ct),
+            None => resp.header("Content-Type", "text/plain; charset=utf-8"),
+        };
+        resp.body = Bytes::from(text);
+    }
+    resp.header("X-Krakend-Completed", "false")
 }
 
 /// 500, with the error text as the body only when `router.return_error_msg` asks for it.
