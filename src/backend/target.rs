@@ -67,7 +67,6 @@ impl Hosts {
         }
     }
 
-
     /// Compile a backend's `host` list according to its `sd`.
     pub fn compile(b: &config::Backend) -> Result<Hosts, String> {
         if b.sd == "dns" && !matches!(b.sd_scheme.as_str(), "" | "http") {

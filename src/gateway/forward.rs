@@ -130,10 +130,8 @@ fn lua_params(
     resp_values: &dyn Fn(usize, &str) -> Option<String>,
     ep: &EndpointPlan,
 ) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (title(k), v.clone()))
-        .collect();
+    let mut out: Vec<(String, String)> =
+        params.iter().map(|(k, v)| (title(k), v.clone())).collect();
     for (n, path) in &ep.propagated {
         if let Some(v) = resp_values(*n, path) {
             let name = if path.is_empty() {
@@ -158,7 +156,11 @@ pub fn title(name: &str) -> String {
 
 /// The client's headers as the endpoint passes them on: filtered by `input_headers`, plus
 /// `X-Forwarded-For`, `X-Forwarded-Host` and `User-Agent` (or `X-Forwarded-Via`).
-pub fn client_headers(server: &ServerPlan, ep: &EndpointPlan, inb: &Inbound<'_>) -> Vec<(Bytes, Bytes)> {
+pub fn client_headers(
+    server: &ServerPlan,
+    ep: &EndpointPlan,
+    inb: &Inbound<'_>,
+) -> Vec<(Bytes, Bytes)> {
     let mut headers: Vec<(Bytes, Bytes)> = Vec::with_capacity(8);
     let mut ua_forwarded = false;
     for h in inb.head.headers.iter() {

@@ -90,7 +90,11 @@ pub fn run(
     if r.query != original_query {
         let path = target.split('?').next().unwrap_or("").to_string();
         let q = encode_query(&r.query);
-        target = if q.is_empty() { path } else { format!("{path}?{q}") };
+        target = if q.is_empty() {
+            path
+        } else {
+            format!("{path}?{q}")
+        };
     }
     if target.starts_with('/') && !target.contains(['\r', '\n', ' ', '#']) {
         new.target = Bytes::from(target);

@@ -212,14 +212,12 @@ impl Plan {
                 .ok(),
             None => None,
         };
-        let lua_endpoint = crate::modifier::lua::from_extra(
-            &cfg.extra_config,
-            crate::modifier::lua::ENDPOINT_NS,
-        )
-        .unwrap_or_else(|m| {
-            errors.push(err(&ns_at(crate::modifier::lua::ENDPOINT_NS), m));
-            None
-        });
+        let lua_endpoint =
+            crate::modifier::lua::from_extra(&cfg.extra_config, crate::modifier::lua::ENDPOINT_NS)
+                .unwrap_or_else(|m| {
+                    errors.push(err(&ns_at(crate::modifier::lua::ENDPOINT_NS), m));
+                    None
+                });
         let mut endpoints = Vec::with_capacity(cfg.endpoints.len());
         for (i, e) in cfg.endpoints.iter().enumerate() {
             let refusal = crate::config::pending::refusal(&pending, i);

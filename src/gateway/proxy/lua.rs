@@ -187,9 +187,9 @@ pub(super) fn backend_pre(
 /// The URL a backend script left: the path and query to send and, when the host changed, the
 /// host (an IP address only: a name would need a lookup the plan did not prepare).
 fn split_url(url: &str, authority: &str) -> Result<(Option<Target>, String), LuaError> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| LuaError::Script(format!("lua: unsupported backend URL {url:?} (http only)")))?;
+    let rest = url.strip_prefix("http://").ok_or_else(|| {
+        LuaError::Script(format!("lua: unsupported backend URL {url:?} (http only)"))
+    })?;
     let (host, path) = match rest.find(['/', '?']) {
         Some(i) => (rest.get(..i).unwrap_or(""), rest.get(i..).unwrap_or("")),
         None => (rest, ""),

@@ -117,32 +117,35 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a String> {
         .iter()
         .find(|(k, _)| k == name)
         .or_else(|| {
-            params
-                .iter()
-                .find(|(k, _)| k.len() == name.len() && k.eq_ignore_ascii_case(name) && k.get(1..) == name.get(1..))
+            params.iter().find(|(k, _)| {
+                k.len() == name.len() && k.eq_ignore_ascii_case(name) && k.get(1..) == name.get(1..)
+            })
         })
         .map(|(_, v)| v)
 }
 
 fn list_values(v: &Value) -> mlua::Result<Vec<String>> {
     let Value::UserData(u) = v else {
-        return Err(mlua::Error::runtime("invalid header value, must be a luaList"));
+        return Err(mlua::Error::runtime(
+            "invalid header value, must be a luaList",
+        ));
     };
     let l = u
         .borrow::<LuaList>()
         .map_err(|_| mlua::Error::runtime("invalid header value, must be a luaList"))?;
-    let values = l
-        .0
-        .borrow()
-        .iter()
-        .map(|v| match v {
-            LVal::Str(s) => s.clone(),
-            other => {
-                let j = other.to_json(0);
-                j.as_str().map(str::to_string).unwrap_or_else(|| j.to_string())
-            }
-        })
-        .collect();
+    let values =
+        l.0.borrow()
+            .iter()
+            .map(|v| match v {
+                LVal::Str(s) => s.clone(),
+                other => {
+                    let j = other.to_json(0);
+                    j.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| j.to_string())
+                }
+            })
+            .collect();
     Ok(values)
 }
 
@@ -303,10 +306,16 @@ impl UserData for Response {
                 return Ok(Some(f64::from(r.status)));
             }
             let n = num(&arg(&args, 0));
-            r.status = if (0.0..=999.0).contains(&n) { n as u16 } else { 0 };
+            r.status = if (0.0..=999.0).contains(&n) {
+                n as u16
+            } else {
+                0
+            };
             Ok(None)
         });
-        m.add_method("data", |_, this, ()| Ok(LuaTable(this.0.borrow_mut().table())));
+        m.add_method("data", |_, this, ()| {
+            Ok(LuaTable(this.0.borrow_mut().table()))
+        });
         m.add_method("headers", |lua, this, args: MultiValue| {
             let mut r = this.0.borrow_mut();
             match args.len() {
@@ -491,10 +500,7 @@ pub fn custom_error(lua: &Lua) -> mlua::Result<mlua::Function> {
             }
             None => None,
         };
-        let content_type = args
-            .get(2)
-            .map(text)
-            .filter(|s| !s.is_empty());
+        let content_type = args.get(2).map(text).filter(|s| !s.is_empty());
         Err(mlua::Error::external(CustomError {
             message: text(&arg(&args, 0)),
             status,

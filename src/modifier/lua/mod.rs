@@ -129,8 +129,8 @@ impl LuaScript {
         let (pre, post) = (code("pre")?, code("post")?);
         let mut read = Vec::with_capacity(sources.len());
         for path in sources {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("{ns}.sources: {path}: {e}"))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{ns}.sources: {path}: {e}"))?;
             runtime::syntax_check(&format!("@{path}"), &text)
                 .map_err(|e| format!("{ns}.sources: {e}"))?;
             read.push(Source { path, text });
@@ -173,7 +173,9 @@ impl LuaScript {
                 .as_u64()
                 .filter(|n| *n >= 1 << 16)
                 .and_then(|n| usize::try_from(n).ok())
-                .ok_or_else(|| format!("{ns}.max_memory: must be a number of bytes, at least 65536"))?,
+                .ok_or_else(|| {
+                    format!("{ns}.max_memory: must be a number of bytes, at least 65536")
+                })?,
         };
         Ok(Arc::new(LuaScript {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),

@@ -66,13 +66,37 @@ struct Compiled {
 /// The base every script may use; `allow_open_libs` adds `io`, `os`, `package`/`require` and
 /// the loaders. `debug` is never loaded: it could remove the instruction hook.
 const SAFE_GLOBALS: &[&str] = &[
-    "assert", "error", "ipairs", "next", "pairs", "print", "rawequal", "rawget", "select",
-    "tonumber", "tostring", "type", "unpack", "_VERSION", "setmetatable", "getmetatable",
+    "assert",
+    "error",
+    "ipairs",
+    "next",
+    "pairs",
+    "print",
+    "rawequal",
+    "rawget",
+    "select",
+    "tonumber",
+    "tostring",
+    "type",
+    "unpack",
+    "_VERSION",
+    "setmetatable",
+    "getmetatable",
 ];
 const SAFE_LIBS: &[&str] = &["string", "table", "math", "coroutine"];
 const OPEN_GLOBALS: &[&str] = &[
-    "load", "loadstring", "loadfile", "dofile", "require", "module", "collectgarbage", "gcinfo",
-    "getfenv", "setfenv", "newproxy", "rawset",
+    "load",
+    "loadstring",
+    "loadfile",
+    "dofile",
+    "require",
+    "module",
+    "collectgarbage",
+    "gcinfo",
+    "getfenv",
+    "setfenv",
+    "newproxy",
+    "rawset",
 ];
 const OPEN_LIBS: &[&str] = &["io", "os", "package"];
 
@@ -106,7 +130,8 @@ getmetatable("").__metatable = false
 "#;
 
 fn new_core() -> mlua::Result<Core> {
-    let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::IO | StdLib::OS | StdLib::PACKAGE;
+    let libs =
+        StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::IO | StdLib::OS | StdLib::PACKAGE;
     let lua = Lua::new_with(libs, LuaOptions::default())?;
     let g = lua.globals();
     let safe = lua.create_table()?;
@@ -160,7 +185,8 @@ fn register_api(lua: &Lua, base: &Table) -> mlua::Result<()> {
     request.set(
         "load",
         lua.create_function(|_, ()| {
-            CURRENT.with(|c| c.borrow().request.clone())
+            CURRENT
+                .with(|c| c.borrow().request.clone())
                 .map(Request)
                 .ok_or_else(|| mlua::Error::runtime("request is not available in this hook"))
         })?,
@@ -170,7 +196,8 @@ fn register_api(lua: &Lua, base: &Table) -> mlua::Result<()> {
     response.set(
         "load",
         lua.create_function(|_, ()| {
-            CURRENT.with(|c| c.borrow().response.clone())
+            CURRENT
+                .with(|c| c.borrow().response.clone())
                 .map(Response)
                 .ok_or_else(|| mlua::Error::runtime("response is not available in this hook"))
         })?,
@@ -180,7 +207,8 @@ fn register_api(lua: &Lua, base: &Table) -> mlua::Result<()> {
     ctx.set(
         "load",
         lua.create_function(|_, ()| {
-            CURRENT.with(|c| c.borrow().ctx.clone())
+            CURRENT
+                .with(|c| c.borrow().ctx.clone())
                 .map(Ctx)
                 .ok_or_else(|| mlua::Error::runtime("ctx is not available in this hook"))
         })?,
@@ -228,11 +256,16 @@ fn chunks(core: &mut Core, script: &Arc<LuaScript>) -> Result<Chunks, LuaError> 
     if script.live {
         let mut sources = Vec::new();
         for s in &script.sources {
-            let text = std::fs::read_to_string(&s.path)
-                .map_err(|_| LuaError::Source(format!("lua: unable to load required source {}", s.path)))?;
+            let text = std::fs::read_to_string(&s.path).map_err(|_| {
+                LuaError::Source(format!("lua: unable to load required source {}", s.path))
+            })?;
             sources.push(compile(&core.lua, &format!("@{}", s.path), &text)?);
         }
-        return Ok((sources, code(&script.pre, "=pre")?, code(&script.post, "=post")?));
+        return Ok((
+            sources,
+            code(&script.pre, "=pre")?,
+            code(&script.post, "=post")?,
+        ));
     }
     if let Some(c) = core.compiled.get(&script.id) {
         return Ok((c.sources.clone(), c.pre.clone(), c.post.clone()));
@@ -336,7 +369,9 @@ impl Session {
         BUDGET.set(limits.instructions / u64::from(HOOK_STEP) + 1);
         STOPPED.set(false);
         let used = self.lua.used_memory();
-        let _ = self.lua.set_memory_limit(used.saturating_add(limits.memory));
+        let _ = self
+            .lua
+            .set_memory_limit(used.saturating_add(limits.memory));
         let r = f.call::<()>(());
         let _ = self.lua.set_memory_limit(0);
         BUDGET.set(u64::MAX);
@@ -418,7 +453,12 @@ pub(super) fn message(e: &mlua::Error) -> String {
         mlua::Error::RuntimeError(m) | mlua::Error::SyntaxError { message: m, .. } => {
             m.lines().next().unwrap_or_default().to_string()
         }
-        other => other.to_string().lines().next().unwrap_or_default().to_string(),
+        other => other
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
     }
 }
 

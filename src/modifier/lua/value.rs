@@ -35,7 +35,9 @@ impl LVal {
                 a.into_iter().map(LVal::from_json).collect(),
             ))),
             serde_json::Value::Object(m) => LVal::Table(Rc::new(RefCell::new(
-                m.into_iter().map(|(k, v)| (k, LVal::from_json(v))).collect(),
+                m.into_iter()
+                    .map(|(k, v)| (k, LVal::from_json(v)))
+                    .collect(),
             ))),
         }
     }
@@ -86,9 +88,9 @@ impl LVal {
             Value::Integer(i) => Some(LVal::Num(*i as f64)),
             Value::Number(n) => Some(LVal::Num(*n)),
             Value::Boolean(b) => Some(LVal::Bool(*b)),
-            Value::Table(t) if depth < 256 => Some(LVal::Table(Rc::new(RefCell::new(
-                native_table(t, depth),
-            )))),
+            Value::Table(t) if depth < 256 => {
+                Some(LVal::Table(Rc::new(RefCell::new(native_table(t, depth)))))
+            }
             Value::UserData(u) => {
                 if let Ok(t) = u.borrow::<LuaTable>() {
                     Some(LVal::Table(t.0.clone()))
@@ -165,7 +167,11 @@ pub fn num(v: &Value) -> f64 {
     match v {
         Value::Integer(i) => *i as f64,
         Value::Number(n) => *n,
-        Value::String(s) => s.to_str().ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0.0),
+        Value::String(s) => s
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0.0),
         _ => 0.0,
     }
 }
