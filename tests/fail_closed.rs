@@ -192,8 +192,8 @@ fn backend_level_client_credentials_fail_a_static_endpoint_closed() {
 }
 
 #[test]
-fn backend_level_martian_fails_a_no_op_endpoint_closed() {
-    assert_fails_closed(Level::Backend, Kind::NoOp, "modifier/martian");
+fn backend_level_amqp_producer_fails_a_no_op_endpoint_closed() {
+    assert_fails_closed(Level::Backend, Kind::NoOp, "backend/amqp/producer");
 }
 
 // What is not fail-closed.

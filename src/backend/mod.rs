@@ -63,6 +63,8 @@ pub enum BackendError {
     CircuitOpen,
     /// `qos/circuit-breaker` is half-open and its one trial call is in flight.
     CircuitBusy,
+    /// A `modifier/lua-backend` script or a `modifier/martian` rule stopped the call.
+    Modifier(String),
 }
 
 impl std::fmt::Display for BackendError {
@@ -82,6 +84,7 @@ impl std::fmt::Display for BackendError {
             // KrakenD: gobreaker's ErrOpenState and ErrTooManyRequests.
             BackendError::CircuitOpen => f.write_str("circuit breaker is open"),
             BackendError::CircuitBusy => f.write_str("too many requests"),
+            BackendError::Modifier(m) => f.write_str(m),
         }
     }
 }

@@ -2,3 +2,4 @@
 //! martian modifiers (`martian`).
 
 pub mod lua;
+pub mod martian;

@@ -167,6 +167,8 @@ pub struct BackendPlan {
     pub http_cache: Option<crate::backend::httpcache::HttpCache>,
     /// `modifier/lua-backend`: inside the rate limit, before the HTTP client.
     pub lua: Option<Arc<LuaScript>>,
+    /// `modifier/martian`: around the HTTP client (inside the Lua backend stage).
+    pub martian: Option<crate::modifier::martian::Martian>,
 }
 
 /// The version text in `X-Krakend` and `User-Agent`: ours, not KrakenD's (intended difference).
@@ -397,6 +399,7 @@ fn compile_backend(
         .map(str::to_string);
     let shape = crate::json::BackendShape::compile(b)?;
     let lua = lua::from_extra(&b.extra_config, lua::BACKEND_NS)?;
+    let martian = crate::modifier::martian::from_extra(&b.extra_config)?;
     let second =
         |list: &[String], lower: bool| (!list.is_empty()).then(|| NameFilter::compile(list, lower));
     Ok(BackendPlan {
@@ -415,6 +418,7 @@ fn compile_backend(
         circuit_breaker,
         http_cache,
         lua,
+        martian,
     })
 }
 

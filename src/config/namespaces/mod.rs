@@ -290,7 +290,6 @@ mod tests {
             "auth/client-credentials",
             "validation/json-schema",
             "validation/cel",
-            "modifier/martian",
             "backend/graphql",
             "backend/lambda",
             "backend/amqp/consumer",

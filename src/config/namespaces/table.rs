@@ -146,6 +146,17 @@ pub static REGISTRY: &[Namespace] = &[
         "Lua 5.1 around one backend call (the URL, method, headers and body it sends; the data \
          it returns): `pre`, `post`, `skip_next`, `sources`, `md5`, `live`, `allow_open_libs`",
     ),
+    ns(
+        "modifier/martian",
+        B,
+        Implemented,
+        "martian rules on the backend request and its raw response: `header.Modifier`, \
+         `header.Append`, `header.Blacklist`, `header.Copy`, `header.Filter`, \
+         `header.RegexFilter`, `querystring.Modifier`, `querystring.Filter`, `body.Modifier`, \
+         `cookie.Modifier`, `cookie.Filter`, `url.Modifier`, `url.Filter`, `url.RegexFilter`, \
+         `port.Modifier`, `port.Filter`, `stash.Modifier`, `fifo.Group`, `priority.Group`, \
+         with `scope`; any other modifier refuses the config",
+    ),
     // Ignored with a warning: they observe, or have nothing to act on.
     ns(
         "telemetry/*",
@@ -211,12 +222,6 @@ pub static REGISTRY: &[Namespace] = &[
         EB,
         FailClosed,
         "CEL expressions that reject requests or responses: guards access",
-    ),
-    ns(
-        "modifier/martian",
-        B,
-        FailClosed,
-        "martian modifiers on the backend request and response: change what is sent",
     ),
     ns(
         "backend/graphql",

@@ -167,15 +167,35 @@ async fn attempt_at(
     target: Option<&Target>,
     deadline: Instant,
 ) -> Outcome {
-    let fetched = match (&b.http_cache, target) {
-        (Some(cache), None) if super::cached::applies(out) => {
-            super::cached::fetch(plan, ctx, b, cache, out, deadline).await
+    let (out, target, og) = match &b.martian {
+        Some(m) => match super::martian::request(m, b, out, target) {
+            Ok((o, t, og)) => (std::borrow::Cow::Owned(o), t, Some(og)),
+            Err(e) => return Outcome::Failed(Failure::transport(e)),
+        },
+        None => (std::borrow::Cow::Borrowed(out), target.cloned(), None),
+    };
+    let fetched = match (&b.http_cache, target.as_ref()) {
+        (Some(cache), None) if super::cached::applies(&out) => {
+            super::cached::fetch(plan, ctx, b, cache, &out, deadline)
+                .await
+                .map(|f| {
+                    let h = super::martian::cached_headers(&f);
+                    (f, h)
+                })
         }
-        (_, None) => fetch(plan, ctx, b, out, deadline).await,
-        (_, Some(t)) => fetch_at(plan, ctx, b, out, t, deadline).await,
+        (_, None) => fetch(plan, ctx, b, &out, deadline).await,
+        (_, Some(t)) => fetch_at(plan, ctx, b, &out, t, deadline).await,
     };
     match fetched {
-        Ok(f) => judge(b, f),
+        Ok((f, headers)) => {
+            let f = match (&b.martian, &og) {
+                (Some(m), Some(og)) if m.on_response() => {
+                    super::martian::response(m, og, f, headers)
+                }
+                _ => f,
+            };
+            judge(b, f)
+        }
         Err(e) => Outcome::Failed(Failure::transport(e.to_string())),
     }
 }
@@ -188,12 +208,12 @@ async fn fetch_at(
     out: &OutRequest,
     target: &Target,
     deadline: Instant,
-) -> Result<Fetched, BackendError> {
+) -> Result<(Fetched, Headers), BackendError> {
     admit(b)?;
     let s = client::call_stream(&ctx.pool, target, out, &opts(plan, deadline))
         .await
         .inspect_err(|e| crate::warn!("[BACKEND: {}] {}", b.url_pattern, e))?;
-    read_whole(plan, ctx, b, s).await.map(|(f, _)| f)
+    read_whole(plan, ctx, b, s).await
 }
 
 /// Call one backend and read its whole body.
@@ -203,9 +223,9 @@ async fn fetch(
     b: &BackendPlan,
     out: &OutRequest,
     deadline: Instant,
-) -> Result<Fetched, BackendError> {
+) -> Result<(Fetched, Headers), BackendError> {
     let s = call_stream(plan, ctx, b, out, deadline).await?;
-    read_whole(plan, ctx, b, s).await.map(|(f, _)| f)
+    read_whole(plan, ctx, b, s).await
 }
 
 /// Read the rest of a response's body and give its connection back; the response's headers
@@ -276,22 +296,99 @@ fn judge(b: &BackendPlan, f: Fetched) -> Outcome {
     }
 }
 
-/// A `no-op` call: through the circuit breaker, if any, then [`call_stream`]. Any status
-/// counts as a success (KrakenD: no-op has no status policy); only errors count.
+/// A `no-op` answer: streamed as it comes, or whole when a script or a martian rule replaced
+/// or read its body.
+pub(super) enum NoOp {
+    Stream(Box<Streaming>),
+    Whole {
+        status: u16,
+        headers: Headers,
+        body: Bytes,
+    },
+}
+
+/// A `no-op` call: through the circuit breaker, if any, then the backend's scripts and
+/// martian rules around [`call_stream`]. Any status counts as a success (KrakenD: no-op has
+/// no status policy); only errors count.
 pub(super) async fn call_no_op(
     plan: &Plan,
     ctx: &WorkerCtx,
     b: &BackendPlan,
     out: &OutRequest,
     deadline: Instant,
-) -> Result<Streaming, BackendError> {
+) -> Result<NoOp, BackendError> {
     let Some(cb) = &b.circuit_breaker else {
-        return call_stream(plan, ctx, b, out, deadline).await;
+        return no_op_stages(plan, ctx, b, out, deadline).await;
     };
     let permit = cb.admit()?;
-    let r = call_stream(plan, ctx, b, out, deadline).await;
+    let r = no_op_stages(plan, ctx, b, out, deadline).await;
     permit.finish(r.is_ok());
     r
+}
+
+async fn no_op_stages(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    b: &BackendPlan,
+    out: &OutRequest,
+    deadline: Instant,
+) -> Result<NoOp, BackendError> {
+    let modifier = |e: crate::modifier::lua::LuaError| BackendError::Modifier(e.to_string());
+    let run = match &b.lua {
+        Some(script) => Some(super::lua::backend_pre(script, b, out).map_err(modifier)?),
+        None => None,
+    };
+    if run.is_some() && b.lua.as_ref().is_some_and(|s| s.skip_next) {
+        return Ok(NoOp::Whole {
+            status: 200,
+            headers: Headers::default(),
+            body: Bytes::new(),
+        });
+    }
+    let (out, target) = match &run {
+        Some(r) => (&r.out, r.target.as_ref()),
+        None => (out, None),
+    };
+    let (out, target, og) = match &b.martian {
+        Some(m) => {
+            let (o, t, og) =
+                super::martian::request(m, b, out, target).map_err(BackendError::Modifier)?;
+            (std::borrow::Cow::Owned(o), t, Some(og))
+        }
+        None => (std::borrow::Cow::Borrowed(out), target.cloned(), None),
+    };
+    let mut s = match &target {
+        Some(t) => {
+            admit(b)?;
+            client::call_stream(&ctx.pool, t, &out, &opts(plan, deadline)).await?
+        }
+        None => call_stream(plan, ctx, b, &out, deadline).await?,
+    };
+    let mut replaced = None;
+    if let (Some(m), Some(og)) = (&b.martian, &og) {
+        if m.on_response() {
+            replaced = super::martian::stream_response(m, og, &mut s);
+        }
+    }
+    let Some(run) = run.filter(|r| r.session.has_post()) else {
+        return Ok(match replaced {
+            Some(body) => NoOp::Whole {
+                status: s.status,
+                headers: std::mem::take(&mut s.headers),
+                body,
+            },
+            None => NoOp::Stream(Box::new(s)),
+        });
+    };
+    // A post script reads and may change the whole answer.
+    let (status, headers, body) = match replaced {
+        Some(body) => (s.status, std::mem::take(&mut s.headers), body),
+        None => {
+            let (f, h) = read_whole(plan, ctx, b, s).await?;
+            (f.status, h, f.body)
+        }
+    };
+    super::lua::backend_post_raw(&run, status, headers, body).map_err(modifier)
 }
 
 /// Pick a host (round robin per core), call it and follow redirects; the body stays on the

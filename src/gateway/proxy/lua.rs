@@ -245,6 +245,41 @@ pub(super) fn backend_post(run: &BackendRun, outcome: Outcome) -> Outcome {
     Outcome::Data(fields)
 }
 
+/// The backend-level `post` on a whole no-op answer: its status, headers and body, as the
+/// script leaves them.
+pub(super) fn backend_post_raw(
+    run: &BackendRun,
+    status: u16,
+    headers: crate::http::Headers,
+    body: Bytes,
+) -> Result<super::call::NoOp, LuaError> {
+    let pairs: Vec<(Bytes, Bytes)> = headers.0.into_iter().map(|h| (h.name, h.value)).collect();
+    let response = Rc::new(RefCell::new(RespState {
+        data: None,
+        fields: None,
+        complete: false,
+        status,
+        headers: grouped(&pairs),
+        body: Some(body),
+    }));
+    run.session.post(&run.request, &response)?;
+    let r = response.borrow();
+    Ok(super::call::NoOp::Whole {
+        status: if (100..=999).contains(&r.status) {
+            r.status
+        } else {
+            status
+        },
+        headers: crate::http::Headers(
+            flat(&r.headers)
+                .into_iter()
+                .map(|(name, value)| crate::http::Header { name, value })
+                .collect(),
+        ),
+        body: r.body.clone().unwrap_or_default(),
+    })
+}
+
 /// `skip_next` at backend level: KrakenD's empty response.
 pub(super) fn skipped() -> Outcome {
     Outcome::Data(Fields::new())

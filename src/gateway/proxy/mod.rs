@@ -7,11 +7,11 @@
 mod cached;
 mod call;
 mod lua;
+mod martian;
 mod merge;
 
 use super::forward::{self, Inbound};
 use super::{with_version, Response, WorkerCtx};
-use crate::backend::client::Streaming;
 use crate::backend::BackendError;
 use crate::http::request::RequestHead;
 use crate::json::{self, Fields};
@@ -289,7 +289,7 @@ fn finish(plan: &Plan, ep: &EndpointPlan, pipe: Pipe) -> Response {
 }
 
 /// `no-op`: the backend's status, headers and body as they are; 500 when it can't be reached.
-fn no_op(result: Result<Streaming, BackendError>) -> Response {
+fn no_op(result: Result<call::NoOp, BackendError>) -> Response {
     const SKIP: [&[u8]; 8] = [
         b"connection",
         b"keep-alive",
@@ -300,17 +300,30 @@ fn no_op(result: Result<Streaming, BackendError>) -> Response {
         b"trailer",
         b"upgrade",
     ];
-    match result {
-        Ok(mut r) => {
-            let mut resp = Response::new(r.status);
-            for h in r.headers.iter() {
-                if !SKIP.iter().any(|x| x.eq_ignore_ascii_case(&h.name)) {
-                    resp.headers.push((h.name.clone(), h.value.clone()));
-                }
+    let relay = |status: u16, headers: &crate::http::Headers| {
+        let mut resp = Response::new(status);
+        for h in headers.iter() {
+            if !SKIP.iter().any(|x| x.eq_ignore_ascii_case(&h.name)) {
+                resp.headers.push((h.name.clone(), h.value.clone()));
             }
+        }
+        resp
+    };
+    match result {
+        Ok(call::NoOp::Stream(mut r)) => {
+            let mut resp = relay(r.status, &r.headers);
             r.headers = crate::http::Headers::default();
-            resp.stream = Some(Box::new(r));
+            resp.stream = Some(r);
             // KrakenD: no-op responses always say the data is not "complete".
+            resp.header("X-Krakend-Completed", "false")
+        }
+        Ok(call::NoOp::Whole {
+            status,
+            headers,
+            body,
+        }) => {
+            let mut resp = relay(status, &headers);
+            resp.body = body;
             resp.header("X-Krakend-Completed", "false")
         }
         Err(_) => Response::new(500).header("X-Krakend-Completed", "false"),
