@@ -253,7 +253,7 @@ fn check_lists_each_namespace_with_its_path_and_what_happens() {
     let b = Backend::json("{}");
     let mut cfg = config_for(&b, Kind::Merge);
     place(&mut cfg, Level::Service, "telemetry/metrics");
-    place(&mut cfg, Level::Backend, "modifier/lua-backend");
+    place(&mut cfg, Level::Backend, "backend/lambda");
     let out = check_file(&cfg.to_string(), &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
@@ -264,7 +264,7 @@ fn check_lists_each_namespace_with_its_path_and_what_happens() {
     );
     assert!(
         out.stdout.contains(
-            "$.endpoints[0].backend[1].extra_config[\"modifier/lua-backend\"]: modifier/lua-backend: \
+            "$.endpoints[0].backend[1].extra_config[\"backend/lambda\"]: backend/lambda: \
              GET /x answers 501"
         ),
         "{}",
