@@ -80,10 +80,13 @@ pub(super) async fn sequential(
         // lura's first result map is also the merge accumulator, so `{resp0_x}` could see a key
         // a later backend merged in. We read each backend's own data, as documented.
         let values = |n: usize, path: &str| {
-            if n < i {
-                parts.get(n).and_then(|f| f.value_at(path))
-            } else {
+            if n >= i {
                 None
+            } else if path.is_empty() {
+                // `respN` (sequential_propagated_params): the whole answer.
+                parts.get(n).map(Fields::whole_text)
+            } else {
+                parts.get(n).and_then(|f| f.value_at(path))
             }
         };
         let out = forward::build(&plan.server, ep, b, inb, &values);
