@@ -501,3 +501,32 @@ fn a_missing_source_or_a_wrong_md5_refuses_the_config() {
     }})));
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn scripts_on_a_no_op_endpoint_change_the_request_and_the_whole_answer() {
+    let b = echo();
+    let mut be = backend_with(
+        &b.url(),
+        "/echo/{id}",
+        json!({"encoding": "no-op", "extra_config": {"modifier/lua-backend": {
+            "pre": "request.load():headers('X-Backend-Pre', 'b')"
+        }}}),
+    );
+    be["method"] = json!("POST");
+    let mut cfg = service(vec![endpoint("/x/{id}", "POST", vec![be])]);
+    cfg["endpoints"][0]["output_encoding"] = json!("no-op");
+    cfg["endpoints"][0]["extra_config"] = json!({"modifier/lua-proxy": {
+        "pre": "request.load():headers('X-Proxy-Pre', 'p')",
+        "post": "local r = response.load(); r:statusCode(202); r:headers('X-Post', 'yes'); \
+                 r:body('[' .. r:body() .. ']')"
+    }});
+    let g = Gateway::start(&cfg.to_string());
+    let r = post(&g, "/x/3", &[], "");
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.header("x-post"), Some("yes"));
+    let body = r.json();
+    assert_eq!(body[0]["path"], json!("/echo/3"));
+    let seen = b.last_request();
+    assert_eq!(seen.header("x-proxy-pre"), Some("p"));
+    assert_eq!(seen.header("x-backend-pre"), Some("b"));
+}

@@ -245,10 +245,30 @@ pub(super) fn backend_post(run: &BackendRun, outcome: Outcome) -> Outcome {
     Outcome::Data(fields)
 }
 
+/// The proxy-level `post` on a whole no-op answer.
+pub(super) fn proxy_post_raw(
+    run: &ProxyRun,
+    status: u16,
+    headers: crate::http::Headers,
+    body: Bytes,
+) -> Result<super::call::NoOp, LuaError> {
+    post_raw(&run.session, &run.request, status, headers, body)
+}
+
 /// The backend-level `post` on a whole no-op answer: its status, headers and body, as the
 /// script leaves them.
 pub(super) fn backend_post_raw(
     run: &BackendRun,
+    status: u16,
+    headers: crate::http::Headers,
+    body: Bytes,
+) -> Result<super::call::NoOp, LuaError> {
+    post_raw(&run.session, &run.request, status, headers, body)
+}
+
+fn post_raw(
+    session: &Session,
+    request: &Rc<RefCell<ReqState>>,
     status: u16,
     headers: crate::http::Headers,
     body: Bytes,
@@ -262,7 +282,7 @@ pub(super) fn backend_post_raw(
         headers: grouped(&pairs),
         body: Some(body),
     }));
-    run.session.post(&run.request, &response)?;
+    session.post(request, &response)?;
     let r = response.borrow();
     Ok(super::call::NoOp::Whole {
         status: if (100..=999).contains(&r.status) {

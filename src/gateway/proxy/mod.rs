@@ -120,8 +120,7 @@ pub(super) async fn endpoint(
             headers: Vec::new(),
         }
     } else if ep.output == Output::NoOp {
-        // A no-op answer is streamed: only the pre code applies to it.
-        return run(plan, ctx, ep, &inb).await;
+        return no_op_scripted(plan, ctx, ep, &inb, &run_state).await;
     } else {
         pipe(plan, ctx, ep, &inb).await
     };
@@ -132,6 +131,38 @@ pub(super) async fn endpoint(
         apply_static(s, &mut pipe);
     }
     with_version(plan, finish(plan, ep, pipe))
+}
+
+/// A no-op endpoint under a proxy script: streamed when it has no `post`; else its whole
+/// answer (status, headers, body) goes through the script and is written as it leaves it.
+async fn no_op_scripted(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    ep: &EndpointPlan,
+    inb: &Inbound<'_>,
+    run_state: &lua::ProxyRun,
+) -> Response {
+    let ([b], true) = (ep.backends.as_slice(), run_state.session.has_post()) else {
+        return run(plan, ctx, ep, inb).await;
+    };
+    let start = Instant::now();
+    let out = forward::build(&plan.server, ep, b, inb, &|_, _| None);
+    let answer = match call::call_no_op(plan, ctx, b, &out, start + ep.timeout).await {
+        Ok(call::NoOp::Stream(s)) => call::read_whole(plan, ctx, b, *s)
+            .await
+            .map(|(f, h)| (f.status, h, f.body)),
+        Ok(call::NoOp::Whole {
+            status,
+            headers,
+            body,
+        }) => Ok((status, headers, body)),
+        Err(e) => Err(e),
+    };
+    let r = answer.and_then(|(status, headers, body)| {
+        lua::proxy_post_raw(run_state, status, headers, body)
+            .map_err(|e| crate::backend::BackendError::Modifier(e.to_string()))
+    });
+    with_version(plan, no_op(r))
 }
 
 /// The endpoint pipe and its answer, for an endpoint without a proxy-level script.
