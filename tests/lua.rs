@@ -530,3 +530,47 @@ fn scripts_on_a_no_op_endpoint_change_the_request_and_the_whole_answer() {
     assert_eq!(seen.header("x-proxy-pre"), Some("p"));
     assert_eq!(seen.header("x-backend-pre"), Some("b"));
 }
+
+#[test]
+fn data_a_script_builds_outside_the_lua_heap_counts_against_its_memory_limit() {
+    let b = echo();
+    let mut cfg = service(vec![
+        endpoint(
+            "/hoard",
+            "GET",
+            vec![backend_with(
+                &b.url(),
+                "/a",
+                json!({"extra_config": {"modifier/lua-backend": {
+                    "post": "local d = response.load():data() local s = string.rep('x', 4096) \
+                             for i = 1, 1e6 do d:set('k' .. i, s) end",
+                    "max_memory": 8388608
+                }}}),
+            )],
+        ),
+        endpoint(
+            "/loop",
+            "GET",
+            vec![backend_with(
+                &b.url(),
+                "/a",
+                json!({"extra_config": {"modifier/lua-backend": {
+                    // A table that holds itself twice would render to 2^256 nodes.
+                    "post": "local d = response.load():data() local t = luaTable.new() \
+                             t:set('a', t) t:set('b', t) d:set('t', t)"
+                }}}),
+            )],
+        ),
+        endpoint("/ok", "GET", vec![backend(&b.url(), "/ok")]),
+    ]);
+    cfg["extra_config"] = json!({"router": {"return_error_msg": true}});
+    let g = Gateway::start(&cfg.to_string());
+    let r = get(&g.url("/hoard"));
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(r.text().contains("memory limit"), "{}", r.text());
+    let start = Instant::now();
+    let r = get(&g.url("/loop"));
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert_eq!(get(&g.url("/ok")).status, 200);
+}

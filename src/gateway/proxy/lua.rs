@@ -108,7 +108,7 @@ pub(super) fn proxy_post(run: &ProxyRun, pipe: &mut Pipe) -> Result<(), LuaError
     }));
     let r = run.session.post(&run.request, &response);
     let mut resp = response.borrow_mut();
-    pipe.data = Some(resp.take_fields().unwrap_or_default());
+    pipe.data = Some(resp.take_fields()?.unwrap_or_default());
     r?;
     pipe.complete = resp.complete;
     pipe.headers = flat(&resp.headers);
@@ -241,8 +241,11 @@ pub(super) fn backend_post(run: &BackendRun, outcome: Outcome) -> Outcome {
     if let Err(e) = run.session.post(&run.request, &response) {
         return Outcome::Failed(Failure::lua(e));
     }
-    let fields = response.borrow_mut().take_fields().unwrap_or_default();
-    Outcome::Data(fields)
+    let fields = response.borrow_mut().take_fields();
+    match fields {
+        Ok(f) => Outcome::Data(f.unwrap_or_default()),
+        Err(e) => Outcome::Failed(Failure::lua(e)),
+    }
 }
 
 /// The proxy-level `post` on a whole no-op answer.

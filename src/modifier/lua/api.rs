@@ -3,7 +3,7 @@
 //! argument it reads, with one it writes (krakend-lua `proxy/request.go`, `proxy/response.go`,
 //! `router/gin/lua.go`).
 
-use super::value::{num, text, LVal, LuaList, LuaTable, TableRef};
+use super::value::{charge, num, text, LVal, LuaList, LuaTable, TableRef};
 use bytes::Bytes;
 use mlua::{Lua, MultiValue, UserData, UserDataMethods, Value};
 use std::cell::RefCell;
@@ -40,11 +40,15 @@ pub struct RespState {
 }
 
 impl RespState {
-    /// The data a post script left, as fields (unchanged when it never asked for them).
-    pub fn take_fields(&mut self) -> Option<crate::json::Fields> {
+    /// The data a post script left, as fields (unchanged when it never asked for them). An
+    /// error when it is too large to render (a table holding itself, see `RENDER_LIMIT`).
+    pub fn take_fields(&mut self) -> Result<Option<crate::json::Fields>, super::LuaError> {
         match self.data.take() {
-            Some(t) => Some(crate::json::from_value(&LVal::Table(t).to_json(0))),
-            None => self.fields.take(),
+            Some(t) => LVal::Table(t)
+                .render()
+                .map(|j| Some(crate::json::from_value(&j)))
+                .ok_or(super::LuaError::Memory),
+            None => Ok(self.fields.take()),
         }
     }
 
@@ -80,11 +84,18 @@ fn first(headers: &[(String, Vec<String>)], name: &str) -> String {
         .unwrap_or_default()
 }
 
-fn set_header(headers: &mut Vec<(String, Vec<String>)>, name: String, values: Option<Vec<String>>) {
+fn set_header(
+    headers: &mut Vec<(String, Vec<String>)>,
+    name: String,
+    values: Option<Vec<String>>,
+) -> mlua::Result<()> {
+    let size = name.len() + values.iter().flatten().map(String::len).sum::<usize>();
+    charge(size + 48)?;
     headers.retain(|(k, _)| *k != name);
     if let Some(v) = values {
         headers.push((name, v));
     }
+    Ok(())
 }
 
 fn arg(args: &MultiValue, i: usize) -> Value {
@@ -138,12 +149,11 @@ fn list_values(v: &Value) -> mlua::Result<Vec<String>> {
             .iter()
             .map(|v| match v {
                 LVal::Str(s) => s.clone(),
-                other => {
-                    let j = other.to_json(0);
-                    j.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| j.to_string())
-                }
+                other => match other.render() {
+                    Some(serde_json::Value::String(s)) => s,
+                    Some(j) => j.to_string(),
+                    None => String::new(),
+                },
             })
             .collect();
     Ok(values)
@@ -251,7 +261,7 @@ impl UserData for Request {
                         Value::Nil => None,
                         v => Some(vec![text(&v)]),
                     };
-                    set_header(&mut r.headers, name, value);
+                    set_header(&mut r.headers, name, value)?;
                     Ok(Value::Nil)
                 }
             }
@@ -267,7 +277,7 @@ impl UserData for Request {
                 _ => {
                     let name = canonical(&text(&arg(&args, 0)));
                     let values = list_values(&arg(&args, 1))?;
-                    set_header(&mut r.headers, name, Some(values));
+                    set_header(&mut r.headers, name, Some(values))?;
                     Ok(Value::Nil)
                 }
             }
@@ -331,7 +341,7 @@ impl UserData for Response {
                         Value::Nil => None,
                         v => Some(vec![text(&v)]),
                     };
-                    set_header(&mut r.headers, name, value);
+                    set_header(&mut r.headers, name, value)?;
                     Ok(Value::Nil)
                 }
             }
@@ -347,7 +357,7 @@ impl UserData for Response {
                 _ => {
                     let name = canonical(&text(&arg(&args, 0)));
                     let values = list_values(&arg(&args, 1))?;
-                    set_header(&mut r.headers, name, Some(values));
+                    set_header(&mut r.headers, name, Some(values))?;
                     Ok(Value::Nil)
                 }
             }
@@ -452,7 +462,7 @@ impl UserData for Ctx {
                 _ => {
                     let name = canonical(&text(&arg(&args, 0)));
                     let v = text(&arg(&args, 1));
-                    set_header(&mut r.headers, name, Some(vec![v]));
+                    set_header(&mut r.headers, name, Some(vec![v]))?;
                     Ok(None)
                 }
             }

@@ -372,7 +372,9 @@ impl Session {
         let _ = self
             .lua
             .set_memory_limit(used.saturating_add(limits.memory));
+        super::value::set_allowance(limits.memory);
         let r = f.call::<()>(());
+        super::value::set_allowance(usize::MAX);
         let _ = self.lua.set_memory_limit(0);
         BUDGET.set(u64::MAX);
         let stopped = STOPPED.replace(false);

@@ -4,8 +4,38 @@
 //! them.
 
 use mlua::{FromLua, Lua, MetaMethod, MultiValue, UserData, UserDataMethods, Value};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+
+thread_local! {
+    /// Bytes the running call may still store on the Rust side (tables and lists it builds,
+    /// headers it sets): they live outside the Lua heap, so the Lua memory limit does not see
+    /// them. usize::MAX when no call runs.
+    static ALLOWANCE: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// What one stored node costs besides its text (an estimate of the Rust-side size).
+const NODE: usize = 48;
+
+/// The most a table may render to (nodes and text): a table that holds itself twice would
+/// otherwise render to an exponential size.
+pub const RENDER_LIMIT: usize = 512 << 20;
+
+pub(super) fn set_allowance(bytes: usize) {
+    ALLOWANCE.set(bytes);
+}
+
+/// Charge `bytes` of Rust-side data to the running call; past its memory limit, a memory
+/// error (the same one the Lua heap raises).
+pub(super) fn charge(bytes: usize) -> mlua::Result<()> {
+    let left = ALLOWANCE.get();
+    if bytes > left {
+        ALLOWANCE.set(0);
+        return Err(mlua::Error::MemoryError("not enough memory".into()));
+    }
+    ALLOWANCE.set(left - bytes);
+    Ok(())
+}
 
 pub type TableRef = Rc<RefCell<Vec<(String, LVal)>>>;
 pub type ListRef = Rc<RefCell<Vec<LVal>>>;
@@ -42,27 +72,46 @@ impl LVal {
         }
     }
 
-    /// Back to JSON. `depth` stops a table that contains itself (Lua can build one).
-    pub fn to_json(&self, depth: usize) -> serde_json::Value {
-        if depth > 256 {
-            return serde_json::Value::Null;
+    /// Back to JSON, spending `left` (nodes and text, see [`RENDER_LIMIT`]); None when it runs
+    /// out or the nesting passes 256 (a table that holds itself).
+    pub fn to_json(&self, left: &mut usize, depth: usize) -> Option<serde_json::Value> {
+        let cost = NODE
+            + match self {
+                LVal::Str(s) => s.len(),
+                _ => 0,
+            };
+        if depth > 256 || *left < cost {
+            return None;
         }
-        match self {
+        *left -= cost;
+        Some(match self {
             LVal::Null => serde_json::Value::Null,
             LVal::Bool(b) => serde_json::Value::Bool(*b),
             LVal::Json(n) => serde_json::Value::Number(n.clone()),
             LVal::Num(f) => number(*f),
             LVal::Str(s) => serde_json::Value::String(s.clone()),
-            LVal::Table(t) => serde_json::Value::Object(
-                t.borrow()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.to_json(depth + 1)))
-                    .collect(),
-            ),
-            LVal::List(l) => {
-                serde_json::Value::Array(l.borrow().iter().map(|v| v.to_json(depth + 1)).collect())
+            LVal::Table(t) => {
+                let t = t.try_borrow().ok()?;
+                let mut m = serde_json::Map::with_capacity(t.len());
+                for (k, v) in t.iter() {
+                    m.insert(k.clone(), v.to_json(left, depth + 1)?);
+                }
+                serde_json::Value::Object(m)
             }
-        }
+            LVal::List(l) => {
+                let l = l.try_borrow().ok()?;
+                let mut a = Vec::with_capacity(l.len());
+                for v in l.iter() {
+                    a.push(v.to_json(left, depth + 1)?);
+                }
+                serde_json::Value::Array(a)
+            }
+        })
+    }
+
+    /// [`to_json`](Self::to_json) with the whole render limit.
+    pub fn render(&self) -> Option<serde_json::Value> {
+        self.to_json(&mut RENDER_LIMIT.clone(), 0)
     }
 
     /// The value pushed to Lua (`get`): tables and lists by reference.
@@ -81,15 +130,20 @@ impl LVal {
 
     /// A Lua value stored with `set` (KrakenD `tableSet`): strings, numbers, booleans, native
     /// tables (converted to objects, keys as text) and luaTable/luaList (by reference). Anything
-    /// else is not stored.
-    pub fn from_lua_value(v: &Value, depth: usize) -> Option<LVal> {
-        match v {
-            Value::String(s) => Some(LVal::Str(s.to_string_lossy())),
+    /// else is not stored. What is copied is charged to the call.
+    pub fn from_lua_value(v: &Value, depth: usize) -> mlua::Result<Option<LVal>> {
+        Ok(match v {
+            Value::String(s) => {
+                let s = s.to_string_lossy();
+                charge(NODE + s.len())?;
+                Some(LVal::Str(s))
+            }
             Value::Integer(i) => Some(LVal::Num(*i as f64)),
             Value::Number(n) => Some(LVal::Num(*n)),
             Value::Boolean(b) => Some(LVal::Bool(*b)),
             Value::Table(t) if depth < 256 => {
-                Some(LVal::Table(Rc::new(RefCell::new(native_table(t, depth)))))
+                charge(NODE)?;
+                Some(LVal::Table(Rc::new(RefCell::new(native_table(t, depth)?))))
             }
             Value::UserData(u) => {
                 if let Ok(t) = u.borrow::<LuaTable>() {
@@ -103,31 +157,35 @@ impl LVal {
                 }
             }
             _ => None,
-        }
+        })
     }
 }
 
 /// KrakenD (`lua.ParseToTable`): a native Lua table becomes an object whatever its keys, so an
 /// array `{a, b}` is `{"1": a, "2": b}`. Numeric keys first, in order, then the others.
-fn native_table(t: &mlua::Table, depth: usize) -> Vec<(String, LVal)> {
+fn native_table(t: &mlua::Table, depth: usize) -> mlua::Result<Vec<(String, LVal)>> {
     let mut numeric: Vec<(f64, LVal)> = Vec::new();
     let mut named: Vec<(String, LVal)> = Vec::new();
     for (k, v) in t.clone().pairs::<Value, Value>().flatten() {
-        let Some(v) = LVal::from_lua_value(&v, depth + 1) else {
+        let Some(v) = LVal::from_lua_value(&v, depth + 1)? else {
             continue;
         };
         match k {
             Value::Integer(i) => numeric.push((i as f64, v)),
             Value::Number(n) => numeric.push((n, v)),
-            other => named.push((text(&other), v)),
+            other => {
+                let key = text(&other);
+                charge(key.len())?;
+                named.push((key, v))
+            }
         }
     }
     numeric.sort_by(|a, b| a.0.total_cmp(&b.0));
-    numeric
+    Ok(numeric
         .into_iter()
         .map(|(n, v)| (number_text(n), v))
         .chain(named)
-        .collect()
+        .collect())
 }
 
 /// A float64 as Go's encoding/json writes it: integral values without a fraction.
@@ -211,7 +269,8 @@ impl UserData for LuaTable {
         m.add_method("set", |_, this, args: MultiValue| {
             need(&args, 3)?;
             let key = text(&arg(&args, 0));
-            if let Some(v) = LVal::from_lua_value(&arg(&args, 1), 0) {
+            if let Some(v) = LVal::from_lua_value(&arg(&args, 1), 0)? {
+                charge(key.len())?;
                 let mut t = this.0.borrow_mut();
                 match t.iter_mut().find(|(k, _)| *k == key) {
                     Some(slot) => slot.1 = v,
@@ -241,7 +300,10 @@ impl UserData for LuaTable {
             Ok(this.0.borrow().iter().any(|(k, _)| *k == key))
         });
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
-            Ok(LVal::Table(this.0.clone()).to_json(0).to_string())
+            Ok(LVal::Table(this.0.clone())
+                .render()
+                .map(|j| j.to_string())
+                .unwrap_or_default())
         });
     }
 }
@@ -275,11 +337,13 @@ impl UserData for LuaList {
                 return Ok(());
             }
             let i = i as usize;
+            let v = LVal::from_lua_value(&arg(&args, 1), 0)?;
             let mut l = this.0.borrow_mut();
             if i >= l.len() {
+                charge((i + 1 - l.len()) * NODE)?;
                 l.resize(i + 1, LVal::Null);
             }
-            if let (Some(v), Some(slot)) = (LVal::from_lua_value(&arg(&args, 1), 0), l.get_mut(i)) {
+            if let (Some(v), Some(slot)) = (v, l.get_mut(i)) {
                 *slot = v;
             }
             Ok(())
@@ -295,7 +359,10 @@ impl UserData for LuaList {
             Ok(())
         });
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
-            Ok(LVal::List(this.0.clone()).to_json(0).to_string())
+            Ok(LVal::List(this.0.clone())
+                .render()
+                .map(|j| j.to_string())
+                .unwrap_or_default())
         });
     }
 }
