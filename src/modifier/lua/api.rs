@@ -3,7 +3,7 @@
 //! argument it reads, with one it writes (krakend-lua `proxy/request.go`, `proxy/response.go`,
 //! `router/gin/lua.go`).
 
-use super::value::{charge, num, text, LVal, LuaList, LuaTable, TableRef};
+use super::value::{busy, charge, num, text, LVal, LuaList, LuaTable, TableRef};
 use bytes::Bytes;
 use mlua::{Lua, MultiValue, UserData, UserDataMethods, Value};
 use std::cell::RefCell;
@@ -144,18 +144,17 @@ fn list_values(v: &Value) -> mlua::Result<Vec<String>> {
     let l = u
         .borrow::<LuaList>()
         .map_err(|_| mlua::Error::runtime("invalid header value, must be a luaList"))?;
-    let values =
-        l.0.borrow()
-            .iter()
-            .map(|v| match v {
-                LVal::Str(s) => s.clone(),
-                other => match other.render() {
-                    Some(serde_json::Value::String(s)) => s,
-                    Some(j) => j.to_string(),
-                    None => String::new(),
-                },
-            })
-            .collect();
+    let values = busy(l.0.try_borrow())?
+        .iter()
+        .map(|v| match v {
+            LVal::Str(s) => s.clone(),
+            other => match other.render() {
+                Some(serde_json::Value::String(s)) => s,
+                Some(j) => j.to_string(),
+                None => String::new(),
+            },
+        })
+        .collect();
     Ok(values)
 }
 
@@ -175,7 +174,7 @@ pub struct Request(pub Rc<RefCell<ReqState>>);
 impl UserData for Request {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_method("method", |_, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             if args.is_empty() {
                 return Ok(Some(r.method.clone()));
             }
@@ -183,7 +182,7 @@ impl UserData for Request {
             Ok(None)
         });
         m.add_method("path", |_, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             if args.is_empty() {
                 return Ok(Some(r.path.clone()));
             }
@@ -191,7 +190,7 @@ impl UserData for Request {
             Ok(None)
         });
         m.add_method("query", |_, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             if args.is_empty() {
                 return Ok(Some(encode_query(&r.query)));
             }
@@ -199,7 +198,7 @@ impl UserData for Request {
             Ok(None)
         });
         m.add_method("url", |_, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             if args.is_empty() {
                 return Ok(Some(r.url.clone()));
             }
@@ -207,7 +206,7 @@ impl UserData for Request {
             Ok(None)
         });
         m.add_method("params", |lua, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             match args.len() {
                 0 => {
                     let t: Vec<(String, LVal)> = r
@@ -236,7 +235,7 @@ impl UserData for Request {
             }
         });
         m.add_method("headers", |lua, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             match args.len() {
                 0 => {
                     let t: Vec<(String, LVal)> = r
@@ -267,7 +266,7 @@ impl UserData for Request {
             }
         });
         m.add_method("headerList", |lua, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             match args.len() {
                 0 => Err(need_args()),
                 1 => {
@@ -283,7 +282,7 @@ impl UserData for Request {
             }
         });
         m.add_method("body", |lua, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             if args.is_empty() {
                 return Ok(Value::String(lua.create_string(&r.body[..])?));
             }
@@ -303,7 +302,7 @@ pub struct Response(pub Rc<RefCell<RespState>>);
 impl UserData for Response {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_method("isComplete", |_, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             if args.is_empty() {
                 return Ok(Some(r.complete));
             }
@@ -311,7 +310,7 @@ impl UserData for Response {
             Ok(None)
         });
         m.add_method("statusCode", |_, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             if args.is_empty() {
                 return Ok(Some(f64::from(r.status)));
             }
@@ -324,10 +323,10 @@ impl UserData for Response {
             Ok(None)
         });
         m.add_method("data", |_, this, ()| {
-            Ok(LuaTable(this.0.borrow_mut().table()))
+            Ok(LuaTable(busy(this.0.try_borrow_mut())?.table()))
         });
         m.add_method("headers", |lua, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             match args.len() {
                 0 => Err(need_args()),
                 // KrakenD: read without canonicalising the name.
@@ -347,7 +346,7 @@ impl UserData for Response {
             }
         });
         m.add_method("headerList", |lua, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             match args.len() {
                 0 => Err(need_args()),
                 1 => {
@@ -363,7 +362,7 @@ impl UserData for Response {
             }
         });
         m.add_method("body", |lua, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             if args.is_empty() {
                 let b = r.body.clone().unwrap_or_default();
                 return Ok(Value::String(lua.create_string(&b[..])?));
@@ -384,7 +383,7 @@ pub struct Ctx(pub Rc<RefCell<ReqState>>);
 impl UserData for Ctx {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_method("method", |_, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             if args.is_empty() {
                 return Ok(Some(r.method.clone()));
             }
@@ -392,7 +391,7 @@ impl UserData for Ctx {
             Ok(None)
         });
         m.add_method("url", |_, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             if args.is_empty() {
                 return Ok(Some(r.url.clone()));
             }
@@ -400,7 +399,7 @@ impl UserData for Ctx {
             Ok(None)
         });
         m.add_method("host", |_, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             if args.is_empty() {
                 return Ok(Some(r.host.clone()));
             }
@@ -408,7 +407,7 @@ impl UserData for Ctx {
             Ok(None)
         });
         m.add_method("query", |_, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             match args.len() {
                 0 => Err(need_args()),
                 1 => {
@@ -431,7 +430,7 @@ impl UserData for Ctx {
             }
         });
         m.add_method("params", |_, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             match args.len() {
                 0 => Err(need_args()),
                 1 => {
@@ -455,7 +454,7 @@ impl UserData for Ctx {
             }
         });
         m.add_method("headers", |_, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             match args.len() {
                 0 => Err(need_args()),
                 1 => Ok(Some(first(&r.headers, &canonical(&text(&arg(&args, 0)))))),
@@ -468,7 +467,7 @@ impl UserData for Ctx {
             }
         });
         m.add_method("body", |lua, this, args: MultiValue| {
-            let mut r = this.0.borrow_mut();
+            let mut r = busy(this.0.try_borrow_mut())?;
             if args.is_empty() {
                 return Ok(Value::String(lua.create_string(&r.body[..])?));
             }

@@ -186,7 +186,7 @@ fn register_api(lua: &Lua, base: &Table) -> mlua::Result<()> {
         "load",
         lua.create_function(|_, ()| {
             CURRENT
-                .with(|c| c.borrow().request.clone())
+                .with(|c| c.try_borrow().ok().and_then(|c| c.request.clone()))
                 .map(Request)
                 .ok_or_else(|| mlua::Error::runtime("request is not available in this hook"))
         })?,
@@ -197,7 +197,7 @@ fn register_api(lua: &Lua, base: &Table) -> mlua::Result<()> {
         "load",
         lua.create_function(|_, ()| {
             CURRENT
-                .with(|c| c.borrow().response.clone())
+                .with(|c| c.try_borrow().ok().and_then(|c| c.response.clone()))
                 .map(Response)
                 .ok_or_else(|| mlua::Error::runtime("response is not available in this hook"))
         })?,
@@ -208,7 +208,7 @@ fn register_api(lua: &Lua, base: &Table) -> mlua::Result<()> {
         "load",
         lua.create_function(|_, ()| {
             CURRENT
-                .with(|c| c.borrow().ctx.clone())
+                .with(|c| c.try_borrow().ok().and_then(|c| c.ctx.clone()))
                 .map(Ctx)
                 .ok_or_else(|| mlua::Error::runtime("ctx is not available in this hook"))
         })?,

@@ -21,6 +21,12 @@ const NODE: usize = 48;
 /// otherwise render to an exponential size.
 pub const RENDER_LIMIT: usize = 512 << 20;
 
+/// A shared object already borrowed (only a finaliser running inside an API call can do
+/// that) is a script error, never a panic.
+pub(super) fn busy<T, E>(r: Result<T, E>) -> mlua::Result<T> {
+    r.map_err(|_| mlua::Error::runtime("lua: object in use"))
+}
+
 pub(super) fn set_allowance(bytes: usize) {
     ALLOWANCE.set(bytes);
 }
@@ -255,9 +261,7 @@ impl UserData for LuaTable {
         m.add_method("get", |lua, this, args: MultiValue| {
             need(&args, 2)?;
             let key = text(&arg(&args, 0));
-            let found = this
-                .0
-                .borrow()
+            let found = busy(this.0.try_borrow())?
                 .iter()
                 .find(|(k, _)| *k == key)
                 .map(|(_, v)| v.clone());
@@ -271,7 +275,7 @@ impl UserData for LuaTable {
             let key = text(&arg(&args, 0));
             if let Some(v) = LVal::from_lua_value(&arg(&args, 1), 0)? {
                 charge(key.len())?;
-                let mut t = this.0.borrow_mut();
+                let mut t = busy(this.0.try_borrow_mut())?;
                 match t.iter_mut().find(|(k, _)| *k == key) {
                     Some(slot) => slot.1 = v,
                     None => t.push((key, v)),
@@ -279,16 +283,21 @@ impl UserData for LuaTable {
             }
             Ok(())
         });
-        m.add_method("len", |_, this, ()| Ok(this.0.borrow().len() as f64));
+        m.add_method("len", |_, this, ()| {
+            Ok(busy(this.0.try_borrow())?.len() as f64)
+        });
         m.add_method("del", |_, this, args: MultiValue| {
             need(&args, 2)?;
             let key = text(&arg(&args, 0));
-            this.0.borrow_mut().retain(|(k, _)| *k != key);
+            busy(this.0.try_borrow_mut())?.retain(|(k, _)| *k != key);
             Ok(())
         });
         // KrakenD: the keys, sorted, as a luaList.
         m.add_method("keys", |_, this, ()| {
-            let mut keys: Vec<String> = this.0.borrow().iter().map(|(k, _)| k.clone()).collect();
+            let mut keys: Vec<String> = busy(this.0.try_borrow())?
+                .iter()
+                .map(|(k, _)| k.clone())
+                .collect();
             keys.sort();
             Ok(LuaList(Rc::new(RefCell::new(
                 keys.into_iter().map(LVal::Str).collect(),
@@ -297,7 +306,7 @@ impl UserData for LuaTable {
         m.add_method("keyExists", |_, this, args: MultiValue| {
             need(&args, 2)?;
             let key = text(&arg(&args, 0));
-            Ok(this.0.borrow().iter().any(|(k, _)| *k == key))
+            Ok(busy(this.0.try_borrow())?.iter().any(|(k, _)| *k == key))
         });
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(LVal::Table(this.0.clone())
@@ -324,7 +333,7 @@ impl UserData for LuaList {
             if i < 0.0 {
                 return Ok(Value::Nil);
             }
-            let v = this.0.borrow().get(i as usize).cloned();
+            let v = busy(this.0.try_borrow())?.get(i as usize).cloned();
             match v {
                 Some(v) => v.into_lua(lua),
                 None => Ok(Value::Nil),
@@ -338,7 +347,7 @@ impl UserData for LuaList {
             }
             let i = i as usize;
             let v = LVal::from_lua_value(&arg(&args, 1), 0)?;
-            let mut l = this.0.borrow_mut();
+            let mut l = busy(this.0.try_borrow_mut())?;
             if i >= l.len() {
                 charge((i + 1 - l.len()) * NODE)?;
                 l.resize(i + 1, LVal::Null);
@@ -348,11 +357,13 @@ impl UserData for LuaList {
             }
             Ok(())
         });
-        m.add_method("len", |_, this, ()| Ok(this.0.borrow().len() as f64));
+        m.add_method("len", |_, this, ()| {
+            Ok(busy(this.0.try_borrow())?.len() as f64)
+        });
         m.add_method("del", |_, this, args: MultiValue| {
             need(&args, 2)?;
             let i = num(&arg(&args, 0));
-            let mut l = this.0.borrow_mut();
+            let mut l = busy(this.0.try_borrow_mut())?;
             if i >= 0.0 && (i as usize) < l.len() {
                 l.remove(i as usize);
             }

@@ -10,11 +10,13 @@
 //! (`aggregateErrors`) and `priority.Group`, each with its `scope`.
 
 mod apply;
+mod values;
 
 pub use apply::{Exchange, Outgoing};
 
 use regex::Regex;
 use serde_json::{Map, Value};
+use values::{base64, set_cookie};
 
 pub const NS: &str = "modifier/martian";
 
@@ -480,98 +482,6 @@ fn node(name: &str, m: &Map<String, Value>, at: &str) -> Result<(Node, bool, boo
             ))
         }
     })
-}
-
-/// Standard base64 with padding (Go's JSON encoding of `[]byte`).
-fn base64(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        })
-    };
-    let s = s.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.chunks(4) {
-        let mut n = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            n |= val(*c)? << (18 - 6 * i);
-        }
-        let bytes = n.to_be_bytes();
-        match chunk.len() {
-            4 => out.extend_from_slice(bytes.get(1..4)?),
-            3 => out.extend_from_slice(bytes.get(1..3)?),
-            2 => out.extend_from_slice(bytes.get(1..2)?),
-            _ => return None,
-        }
-    }
-    Some(out)
-}
-
-/// `http.Cookie.String()` for a response's `Set-Cookie`.
-fn set_cookie(name: &str, value: &str, m: &Map<String, Value>, at: &str) -> Result<String, String> {
-    let mut s = format!("{name}={value}");
-    let path = text(m, "path", at)?;
-    if !path.is_empty() {
-        s.push_str("; Path=");
-        s.push_str(&path);
-    }
-    let domain = text(m, "domain", at)?;
-    if !domain.is_empty() {
-        s.push_str("; Domain=");
-        s.push_str(domain.trim_start_matches('.'));
-    }
-    let expires = text(m, "expires", at)?;
-    if !expires.is_empty() {
-        if let Some(t) = parse_time(&expires) {
-            s.push_str("; Expires=");
-            s.push_str(&httpdate::fmt_http_date(t));
-        }
-    }
-    if let Some(age) = m.get("maxAge").and_then(Value::as_i64) {
-        if age > 0 {
-            s.push_str(&format!("; Max-Age={age}"));
-        } else if age < 0 {
-            s.push_str("; Max-Age=0");
-        }
-    }
-    if flag(m, "httpOnly", at)? {
-        s.push_str("; HttpOnly");
-    }
-    if flag(m, "secure", at)? {
-        s.push_str("; Secure");
-    }
-    Ok(s)
-}
-
-/// An RFC 3339 time (Go's JSON for `time.Time`).
-fn parse_time(s: &str) -> Option<std::time::SystemTime> {
-    httpdate::parse_http_date(s).ok().or_else(|| {
-        // YYYY-MM-DDTHH:MM:SSZ only.
-        let b = s.as_bytes();
-        if b.len() < 20 {
-            return None;
-        }
-        let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u64>().ok();
-        let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-        let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-        let days = days_from_civil(y as i64, mo as i64, d as i64);
-        let secs = u64::try_from(days).ok()? * 86400 + h * 3600 + mi * 60 + se;
-        Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
-    })
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
 }
 
 #[cfg(test)]
