@@ -270,6 +270,9 @@ fn a_service_level_endpoint_hook_runs_on_every_route_and_fails_with_a_500() {
     assert_eq!(r.status, 500, "service level always aborts with 500");
     let r = request("GET", &g.url("/nope"), &[("X-Bad", "1")], b"");
     assert_eq!(r.status, 500, "it runs before routing, 404s included");
+    // KrakenD registers the health check before the middleware.
+    let r = request("GET", &g.url("/__health"), &[("X-Bad", "1")], b"");
+    assert_eq!(r.status, 200);
 }
 
 #[test]

@@ -139,13 +139,16 @@ async fn route(
     peer: SocketAddr,
 ) -> Response {
     // KrakenD: the service-level Lua middleware runs after `security/http`, before the bot
-    // detector, on every route (the script sees no path params: gin has not matched yet).
+    // detector, on every route but the health check (registered before the middleware); the
+    // script sees no path params: gin has not matched yet.
+    let health = head.method.as_ref() == b"GET"
+        && plan.health_path.as_deref().map(str::as_bytes) == Some(head.path());
     let rewrite = match &plan.lua_endpoint {
-        Some(script) => match lua_endpoint::run(script, head, &body, &[], true) {
+        Some(script) if !health => match lua_endpoint::run(script, head, &body, &[], true) {
             Ok(r) => Some(r),
             Err(resp) => return resp,
         },
-        None => None,
+        _ => None,
     };
     let (head, body) = match &rewrite {
         Some(r) => (&r.head, r.body.clone()),
