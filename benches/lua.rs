@@ -6,6 +6,9 @@
 //! rewrites another (two API calls, a string concatenation). Both on a request with 8 headers,
 //! as a proxy-level script sees it. Decision it informs: whether a per-request global table
 //! (scripts cannot leak state into the next request) is affordable, or a shared one is needed.
+//!
+//! Measured (fastrelease, shared 2-core machine at load 9): no-op 2.2 µs, header rewrite
+//! 4.1 µs: about a fifth of a proxied request's CPU for the no-op, kept for the isolation.
 use criterion::{criterion_group, criterion_main, Criterion};
 use proxy::modifier::lua::{LuaScript, ReqState, Session};
 use serde_json::json;
