@@ -63,8 +63,9 @@ struct Compiled {
     post: Option<Function>,
 }
 
-/// The base every script may use; `allow_open_libs` adds `io`, `os`, `package`/`require` and
-/// the loaders. `debug` is never loaded: it could remove the instruction hook.
+/// The base every script may use; `allow_open_libs` adds `io`, `os` (without `os.exit`, which
+/// would end every core), `package`/`require` and the loaders. `debug` is never loaded: it
+/// could remove the instruction hook.
 const SAFE_GLOBALS: &[&str] = &[
     "assert",
     "error",
@@ -121,6 +122,10 @@ end
 local co = {}
 for k, v in pairs(coroutine) do co[k] = v end
 co.resume = function(...) return check(raw_resume(...)) end
+-- os.exit would end the whole gateway (every core), not a request.
+local os_lib = {}
+for k, v in pairs(open.os) do if k ~= "exit" then os_lib[k] = v end end
+open.os = readonly(os_lib)
 for _, base in ipairs({safe, open}) do
   base.pcall, base.xpcall = pcall, xpcall
   base.string, base.table, base.math = readonly(string), readonly(table), readonly(math)
