@@ -52,7 +52,7 @@ struct Core {
     /// Metatables of per-request globals: misses read the safe or the open base.
     safe_meta: Table,
     open_meta: Table,
-    compiled: HashMap<u64, Compiled>,
+    compiled: HashMap<u64, Rc<Compiled>>,
 }
 
 /// A script's chunks on this core.
@@ -246,11 +246,9 @@ fn compile(lua: &Lua, name: &str, code: &str) -> Result<Function, LuaError> {
         .map_err(|e| LuaError::Source(message(&e)))
 }
 
-/// The chunks of `script` on this core, compiled on first use (every time with `live`).
-/// A script's sources, `pre` and `post`, compiled.
-type Chunks = (Vec<Function>, Option<Function>, Option<Function>);
-
-fn chunks(core: &mut Core, script: &Arc<LuaScript>) -> Result<Chunks, LuaError> {
+/// The chunks of `script` on this core, compiled on first use (every time with `live`). Shared
+/// by reference: cloning a `Function` takes a registry slot, a per-request cost.
+fn chunks(core: &mut Core, script: &Arc<LuaScript>) -> Result<Rc<Compiled>, LuaError> {
     let code = |c: &str, name: &str| -> Result<Option<Function>, LuaError> {
         if c.trim().is_empty() {
             Ok(None)
@@ -266,14 +264,15 @@ fn chunks(core: &mut Core, script: &Arc<LuaScript>) -> Result<Chunks, LuaError> 
             })?;
             sources.push(compile(&core.lua, &format!("@{}", s.path), &text)?);
         }
-        return Ok((
+        return Ok(Rc::new(Compiled {
+            owner: Arc::downgrade(script),
             sources,
-            code(&script.pre, "=pre")?,
-            code(&script.post, "=post")?,
-        ));
+            pre: code(&script.pre, "=pre")?,
+            post: code(&script.post, "=post")?,
+        }));
     }
     if let Some(c) = core.compiled.get(&script.id) {
-        return Ok((c.sources.clone(), c.pre.clone(), c.post.clone()));
+        return Ok(c.clone());
     }
     let mut sources = Vec::new();
     for s in &script.sources {
@@ -283,38 +282,35 @@ fn chunks(core: &mut Core, script: &Arc<LuaScript>) -> Result<Chunks, LuaError> 
     let post = code(&script.post, "=post")?;
     // Scripts of plans no longer in use are dropped when a new one comes.
     core.compiled.retain(|_, c| c.owner.strong_count() > 0);
-    core.compiled.insert(
-        script.id,
-        Compiled {
-            owner: Arc::downgrade(script),
-            sources: sources.clone(),
-            pre: pre.clone(),
-            post: post.clone(),
-        },
-    );
-    Ok((sources, pre, post))
+    let c = Rc::new(Compiled {
+        owner: Arc::downgrade(script),
+        sources,
+        pre,
+        post,
+    });
+    core.compiled.insert(script.id, c.clone());
+    Ok(c)
 }
 
 /// One request's run of a script: its globals, and the hooks not run yet.
 pub struct Session {
     lua: Lua,
     env: Table,
-    pre: Option<Function>,
-    post: Option<Function>,
+    chunks: Rc<Compiled>,
     script: Arc<LuaScript>,
 }
 
 impl Session {
     /// Fresh globals, with the script's sources run into them.
     pub fn start(script: &Arc<LuaScript>) -> Result<Session, LuaError> {
-        let (lua, sources, pre, post, meta) = with_core(|core| {
-            let (sources, pre, post) = chunks(core, script)?;
+        let (lua, chunks, meta) = with_core(|core| {
+            let chunks = chunks(core, script)?;
             let meta = if script.open_libs {
                 core.open_meta.clone()
             } else {
                 core.safe_meta.clone()
             };
-            Ok((core.lua.clone(), sources, pre, post, meta))
+            Ok((core.lua.clone(), chunks, meta))
         })?;
         let env = lua.create_table().map_err(script_error)?;
         env.set_metatable(Some(meta)).map_err(script_error)?;
@@ -322,11 +318,10 @@ impl Session {
         let session = Session {
             lua,
             env,
-            pre,
-            post,
+            chunks,
             script: script.clone(),
         };
-        for f in &sources {
+        for f in &session.chunks.sources {
             session.call(f)?;
         }
         Ok(session)
@@ -334,7 +329,9 @@ impl Session {
 
     /// The `pre` code with `request.load()` (proxy and backend hooks).
     pub fn pre(&self, request: &Rc<RefCell<ReqState>>) -> Result<(), LuaError> {
-        let Some(f) = &self.pre else { return Ok(()) };
+        let Some(f) = &self.chunks.pre else {
+            return Ok(());
+        };
         bind(Some(request.clone()), None, None);
         let r = self.call(f);
         bind(None, None, None);
@@ -347,7 +344,9 @@ impl Session {
         request: &Rc<RefCell<ReqState>>,
         response: &Rc<RefCell<RespState>>,
     ) -> Result<(), LuaError> {
-        let Some(f) = &self.post else { return Ok(()) };
+        let Some(f) = &self.chunks.post else {
+            return Ok(());
+        };
         bind(Some(request.clone()), Some(response.clone()), None);
         let r = self.call(f);
         bind(None, None, None);
@@ -356,7 +355,9 @@ impl Session {
 
     /// The `pre` code with `ctx.load()` (endpoint hook).
     pub fn endpoint(&self, ctx: &Rc<RefCell<ReqState>>) -> Result<(), LuaError> {
-        let Some(f) = &self.pre else { return Ok(()) };
+        let Some(f) = &self.chunks.pre else {
+            return Ok(());
+        };
         bind(None, None, Some(ctx.clone()));
         let r = self.call(f);
         bind(None, None, None);
@@ -364,7 +365,7 @@ impl Session {
     }
 
     pub fn has_post(&self) -> bool {
-        self.post.is_some()
+        self.chunks.post.is_some()
     }
 
     /// Call `f` with this session's globals, under the budget and the memory limit.
