@@ -12,7 +12,9 @@
 //! configured ([`tls`]) -> [`http::conn`] reads and parses the request head ([`http::request`]),
 //! loads the plan once -> [`router`] finds the endpoint -> [`gateway`] builds the backend
 //! request(s) and calls them through the per-core pool ([`backend`]) -> the response is shaped
-//! ([`json`]) and rendered ([`render`]) -> written back.
+//! ([`json`]) and rendered ([`render`]) -> written back. Lua scripts and martian rules
+//! ([`modifier`]) act at KrakenD's points: before the endpoint, around the merge, and around
+//! each backend call.
 //!
 //! # Glossary (KrakenD vocabulary)
 //! - *endpoint*: a route the gateway exposes (`endpoints[]`).
@@ -33,6 +35,7 @@ pub mod guard;
 pub mod http;
 pub mod json;
 pub mod log;
+pub mod modifier;
 pub mod plan;
 pub mod redis;
 pub mod render;

@@ -1,6 +1,6 @@
 //! A config KrakenD starts must start here: KrakenD CE's own integration-test config
 //! (`tests/ce_specs/krakend.json`, unmodified) and a config of our own with the same shapes
-//! (xml and rss endpoints, a host that does not resolve, backend-level Lua, a service-level
+//! (xml and rss endpoints, a host that does not resolve, a backend-level GraphQL, a service-level
 //! namespace not built) start with warnings, and only what is not built answers 501 — per
 //! endpoint.
 #![allow(
@@ -31,13 +31,13 @@ fn fixture_shapes(url: &str) -> Value {
         e["output_encoding"] = json!("negotiate");
         e
     };
-    let lua_backend = endpoint(
-        "/lua",
+    let graphql_backend = endpoint(
+        "/graphql",
         "GET",
         vec![backend_with(
             url,
-            "/lua",
-            json!({"extra_config": {"modifier/lua-backend": {"pre": "print('hi')"}}}),
+            "/graphql",
+            json!({"extra_config": {"backend/graphql": {"type": "query", "query": "{ a }"}}}),
         )],
     );
     let unresolvable = endpoint(
@@ -51,7 +51,7 @@ fn fixture_shapes(url: &str) -> Value {
         xml_out,
         rss_in,
         negotiate,
-        lua_backend,
+        graphql_backend,
         unresolvable,
     ])
 }
@@ -66,7 +66,7 @@ fn a_config_with_the_fixtures_shapes_starts_and_only_what_is_not_built_answers_5
         "xml",
         "rss",
         "negotiate",
-        "modifier/lua-backend",
+        "backend/graphql",
         "does-not-resolve",
     ] {
         assert!(
@@ -82,7 +82,7 @@ fn a_config_with_the_fixtures_shapes_starts_and_only_what_is_not_built_answers_5
         ("/xml/xml", "xml"),
         ("/show/1", "rss"),
         ("/negotiate", "negotiate"),
-        ("/lua", "modifier/lua-backend"),
+        ("/graphql", "backend/graphql"),
     ] {
         let r = get(&g.url(path));
         assert_eq!(r.status, 501, "{path}: {}", r.text());
@@ -103,12 +103,12 @@ fn a_config_with_the_fixtures_shapes_starts_and_only_what_is_not_built_answers_5
 fn a_service_level_namespace_not_built_makes_every_endpoint_answer_501_but_the_gateway_starts() {
     let b = Backend::json(r#"{"a":1}"#);
     let mut cfg = fixture_shapes(&b.url());
-    cfg["extra_config"] = json!({"modifier/lua-endpoint": {"sources": ["x.lua"], "pre": "x()"}});
+    cfg["extra_config"] = json!({"plugin/http-server": {"name": ["x"]}});
     let g = Gateway::start(&cfg.to_string());
     for path in ["/plain", "/xml/xml", "/offline"] {
         let r = get(&g.url(path));
         assert_eq!(r.status, 501, "{path}");
-        assert!(r.text().contains("modifier/lua-endpoint"), "{}", r.text());
+        assert!(r.text().contains("plugin/http-server"), "{}", r.text());
     }
     assert_eq!(get(&g.url("/__health")).status, 200);
     assert!(b.requests().is_empty());
@@ -121,10 +121,38 @@ fn krakend_ces_own_fixture_starts_unmodified() {
         "/tests/ce_specs/krakend.json"
     ))
     .unwrap();
-    let out = check_file(&text, &[]);
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(out.stdout.ends_with("Syntax OK!\n"), "{}", out.stdout);
-    let g = Gateway::start(&text);
+    // KrakenD CE runs it from its `tests/` folder, where `fixtures/lua/*.lua` (its Lua
+    // sources, read at startup) are found: the same layout, in a scratch folder.
+    let cwd = std::env::temp_dir().join(format!("proxy-ce-fixture-{}", std::process::id()));
+    std::fs::create_dir_all(cwd.join("fixtures")).unwrap();
+    let lua = cwd.join("fixtures/lua");
+    let _ = std::fs::remove_file(&lua);
+    std::os::unix::fs::symlink(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ce_specs/lua"),
+        &lua,
+    )
+    .unwrap();
+    let config_path = gateway::temp_config_path();
+    std::fs::write(&config_path, &text).unwrap();
+    let out = std::process::Command::new(gateway::binary())
+        .args(["check", "-c"])
+        .arg(&config_path)
+        .current_dir(&cwd)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.ends_with("Syntax OK!\n"), "{stdout}");
+    let mut cmd = std::process::Command::new(gateway::binary());
+    cmd.arg("run")
+        .arg("-c")
+        .arg(&config_path)
+        .args(["--cores", "1", "-p", "0"])
+        .current_dir(&cwd);
+    let g = Gateway::spawn(cmd, config_path).unwrap();
     // Its service-level bot detector and CORS are built: endpoints are served (this one's
     // backend, 127.0.0.1:8081, is not running here: a backend error, as in KrakenD)...
     let r = get(&g.url("/crash"));

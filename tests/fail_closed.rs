@@ -128,8 +128,8 @@ fn service_level_http_server_plugin_fails_a_merging_endpoint_closed() {
 }
 
 #[test]
-fn service_level_lua_fails_a_sequential_endpoint_closed() {
-    assert_fails_closed(Level::Service, Kind::Sequential, "modifier/lua-endpoint");
+fn service_level_server_plugin_fails_a_sequential_endpoint_closed() {
+    assert_fails_closed(Level::Service, Kind::Sequential, "plugin/http-server");
 }
 
 #[test]
@@ -138,8 +138,8 @@ fn service_level_server_plugin_fails_a_static_endpoint_closed() {
 }
 
 #[test]
-fn service_level_lua_fails_a_no_op_endpoint_closed() {
-    assert_fails_closed(Level::Service, Kind::NoOp, "modifier/lua-endpoint");
+fn service_level_server_plugin_fails_a_no_op_endpoint_closed() {
+    assert_fails_closed(Level::Service, Kind::NoOp, "plugin/http-server");
 }
 
 // Endpoint level.
@@ -155,8 +155,8 @@ fn endpoint_level_json_schema_fails_a_merging_endpoint_closed() {
 }
 
 #[test]
-fn endpoint_level_lua_fails_a_sequential_endpoint_closed() {
-    assert_fails_closed(Level::Endpoint, Kind::Sequential, "modifier/lua-proxy");
+fn endpoint_level_cel_fails_a_sequential_endpoint_closed() {
+    assert_fails_closed(Level::Endpoint, Kind::Sequential, "validation/cel");
 }
 
 #[test]
@@ -178,13 +178,13 @@ fn endpoint_level_plugin_fails_a_no_op_endpoint_closed() {
 // Backend level: the endpoint owning the backend answers 501 before calling any backend.
 
 #[test]
-fn backend_level_lua_fails_a_single_backend_endpoint_closed() {
-    assert_fails_closed(Level::Backend, Kind::Single, "modifier/lua-backend");
+fn backend_level_lambda_fails_a_single_backend_endpoint_closed() {
+    assert_fails_closed(Level::Backend, Kind::Single, "backend/lambda");
 }
 
 #[test]
-fn backend_level_lua_fails_a_merging_endpoint_closed_before_any_backend_is_called() {
-    assert_fails_closed(Level::Backend, Kind::Merge, "modifier/lua-backend");
+fn backend_level_lambda_fails_a_merging_endpoint_closed_before_any_backend_is_called() {
+    assert_fails_closed(Level::Backend, Kind::Merge, "backend/lambda");
 }
 
 #[test]
@@ -198,8 +198,8 @@ fn backend_level_client_credentials_fail_a_static_endpoint_closed() {
 }
 
 #[test]
-fn backend_level_martian_fails_a_no_op_endpoint_closed() {
-    assert_fails_closed(Level::Backend, Kind::NoOp, "modifier/martian");
+fn backend_level_amqp_producer_fails_a_no_op_endpoint_closed() {
+    assert_fails_closed(Level::Backend, Kind::NoOp, "backend/amqp/producer");
 }
 
 // What is not fail-closed.
@@ -259,7 +259,7 @@ fn check_lists_each_namespace_with_its_path_and_what_happens() {
     let b = Backend::json("{}");
     let mut cfg = config_for(&b, Kind::Merge);
     place(&mut cfg, Level::Service, "telemetry/metrics");
-    place(&mut cfg, Level::Backend, "modifier/lua-backend");
+    place(&mut cfg, Level::Backend, "backend/lambda");
     let out = check_file(&cfg.to_string(), &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
@@ -270,7 +270,7 @@ fn check_lists_each_namespace_with_its_path_and_what_happens() {
     );
     assert!(
         out.stdout.contains(
-            "$.endpoints[0].backend[1].extra_config[\"modifier/lua-backend\"]: modifier/lua-backend: \
+            "$.endpoints[0].backend[1].extra_config[\"backend/lambda\"]: backend/lambda: \
              GET /x answers 501"
         ),
         "{}",

@@ -186,11 +186,11 @@ fn a_service_level_namespace_not_built_makes_every_endpoint_fail_closed_with_501
         "GET",
         vec![backend(&b.url(), "/open")],
     )]);
-    cfg["extra_config"] = json!({"modifier/lua-endpoint": {"sources": ["x.lua"], "pre": "x()"}});
+    cfg["extra_config"] = json!({"plugin/http-server": {"name": ["x"]}});
     let g = Gateway::start(&cfg.to_string());
     let r = get(&g.url("/open"));
     assert_eq!(r.status, 501);
-    assert!(r.json().to_string().contains("modifier/lua-endpoint"));
+    assert!(r.json().to_string().contains("plugin/http-server"));
     assert!(
         b.requests().is_empty(),
         "an unguarded call reached the backend"

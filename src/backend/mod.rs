@@ -27,6 +27,8 @@ pub struct OutRequest {
     pub path_and_query: String,
     pub headers: Vec<(Bytes, Bytes)>,
     pub body: Bytes,
+    /// The path parameters, for a `modifier/lua-backend` script only (empty otherwise).
+    pub params: Vec<(String, String)>,
 }
 
 /// A complete backend response (body de-chunked).
@@ -64,6 +66,8 @@ pub enum BackendError {
     CircuitOpen,
     /// `qos/circuit-breaker` is half-open and its one trial call is in flight.
     CircuitBusy,
+    /// A `modifier/lua-backend` script or a `modifier/martian` rule stopped the call.
+    Modifier(String),
 }
 
 impl std::fmt::Display for BackendError {
@@ -84,6 +88,7 @@ impl std::fmt::Display for BackendError {
             // KrakenD: gobreaker's ErrOpenState and ErrTooManyRequests.
             BackendError::CircuitOpen => f.write_str("circuit breaker is open"),
             BackendError::CircuitBusy => f.write_str("too many requests"),
+            BackendError::Modifier(m) => f.write_str(m),
         }
     }
 }

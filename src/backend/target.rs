@@ -72,6 +72,15 @@ pub enum Hosts {
 }
 
 impl Hosts {
+    /// The authority a script sees in a backend URL: the first host's (its call still goes to
+    /// the host the balancer picks), or the SRV name.
+    pub fn first_authority(&self) -> String {
+        match self {
+            Hosts::Static(t) => t.first().map(|t| t.authority.clone()).unwrap_or_default(),
+            Hosts::Srv(e, _) => e.name().to_string(),
+        }
+    }
+
     /// Compile a backend's `host` list according to its `sd`.
     pub fn compile(b: &config::Backend) -> Result<Hosts, String> {
         if b.sd == "dns" && !matches!(b.sd_scheme.as_str(), "" | "http" | "https") {

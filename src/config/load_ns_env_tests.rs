@@ -113,7 +113,7 @@ fn namespaces_not_built_warn_and_are_listed_with_what_happens() {
     let l = load_ok(
         r#"{"version": 3, "host": ["h"], "extra_config": {"plugin/http-server": {}, "telemetry/metrics": {}},
             "endpoints": [{"endpoint": "/a", "extra_config": {"validation/json-schema": {}, "proxy": {}},
-              "backend": [{"url_pattern": "/", "extra_config": {"modifier/martian": {}, "backend/http": {}}}]}]}"#,
+              "backend": [{"url_pattern": "/", "extra_config": {"backend/lambda": {}, "backend/http": {}}}]}]}"#,
     );
     assert_eq!(l.warnings.len(), 4, "{:#?}", l.warnings);
     let listed: Vec<(String, String, Level, Refuses)> = pending(&l.config)
@@ -142,8 +142,8 @@ fn namespaces_not_built_warn_and_are_listed_with_what_happens() {
                 Refuses::Endpoint(0)
             ),
             (
-                "$.endpoints[0].backend[0].extra_config[\"modifier/martian\"]".to_string(),
-                "modifier/martian".to_string(),
+                "$.endpoints[0].backend[0].extra_config[\"backend/lambda\"]".to_string(),
+                "backend/lambda".to_string(),
                 Level::Backend,
                 Refuses::Endpoint(0)
             ),

@@ -26,6 +26,15 @@ pub struct Inbound<'a> {
         &'a crate::guard::jwt::Validator,
         &'a crate::guard::jwt::Grant,
     )>,
+    /// Set by a `modifier/lua-proxy` script: the request headers as the script left them
+    /// (already filtered by `input_headers`, with the gateway's own headers), and the query it
+    /// left (already filtered by `input_query_strings`).
+    pub rewritten: Option<Rewritten>,
+}
+
+/// The request a proxy-level script changed (see [`Inbound::rewritten`]).
+pub struct Rewritten {
+    pub headers: Vec<(Bytes, Bytes)>,
 }
 
 /// Hop-by-hop and framing headers are never copied: the gateway sets its own framing.
@@ -67,10 +76,15 @@ pub fn build(
         &mut path,
     );
     // KrakenD: a literal query in url_pattern is kept; the forwarded client query follows `&`.
+    // KrakenD: a proxy-level script's query was filtered by the endpoint before it ran.
+    let endpoint_filter = inb.rewritten.is_none();
     let mut pairs: Vec<&(String, String)> = inb
         .query
         .iter()
-        .filter(|(k, _)| ep.query.allows_key(k) && b.query.as_ref().is_none_or(|f| f.allows_key(k)))
+        .filter(|(k, _)| {
+            (!endpoint_filter || ep.query.allows_key(k))
+                && b.query.as_ref().is_none_or(|f| f.allows_key(k))
+        })
         .collect();
     if !pairs.is_empty() {
         pairs.sort_by(|x, y| x.0.cmp(&y.0));
@@ -85,6 +99,75 @@ pub fn build(
         }
     }
 
+    let mut headers = match &inb.rewritten {
+        Some(r) => r.headers.clone(),
+        None => client_headers(server, ep, inb),
+    };
+    if let Some(second) = &b.headers {
+        // KrakenD: the backend-level filter also strips the gateway's own headers unless listed.
+        headers.retain(|(n, _)| second.allows_header(n));
+        // KrakenD: a request left without User-Agent goes out with Go's client default.
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(b"user-agent"))
+        {
+            headers.push((
+                Bytes::from_static(b"User-Agent"),
+                Bytes::from_static(GO_CLIENT_USER_AGENT),
+            ));
+        }
+    }
+    OutRequest {
+        method: b.method.clone(),
+        path_and_query: path,
+        headers,
+        body: inb.body.clone(),
+        params: if b.lua.is_some() {
+            lua_params(inb.params, resp_values, ep)
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// The params a backend script sees: lura's (first letter upper case), and with
+/// `sequential_propagated_params` the earlier results as `RespN_path`.
+fn lua_params(
+    params: &[(&str, String)],
+    resp_values: &dyn Fn(usize, &str) -> Option<String>,
+    ep: &EndpointPlan,
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> =
+        params.iter().map(|(k, v)| (title(k), v.clone())).collect();
+    for (n, path) in &ep.propagated {
+        if let Some(v) = resp_values(*n, path) {
+            let name = if path.is_empty() {
+                format!("Resp{n}")
+            } else {
+                format!("Resp{n}_{path}")
+            };
+            out.push((name, v));
+        }
+    }
+    out
+}
+
+/// lura's param key: the first letter upper case.
+pub fn title(name: &str) -> String {
+    let mut c = name.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// The client's headers as the endpoint passes them on: filtered by `input_headers`, plus
+/// `X-Forwarded-For`, `X-Forwarded-Host` and `User-Agent` (or `X-Forwarded-Via`).
+pub fn client_headers(
+    server: &ServerPlan,
+    ep: &EndpointPlan,
+    inb: &Inbound<'_>,
+) -> Vec<(Bytes, Bytes)> {
     let mut headers: Vec<(Bytes, Bytes)> = Vec::with_capacity(8);
     let mut ua_forwarded = false;
     for h in inb.head.headers.iter() {
@@ -129,26 +212,7 @@ pub fn build(
     } else {
         headers.push((Bytes::from_static(b"User-Agent"), server.user_agent.clone()));
     }
-    if let Some(second) = &b.headers {
-        // KrakenD: the backend-level filter also strips the gateway's own headers unless listed.
-        headers.retain(|(n, _)| second.allows_header(n));
-        // KrakenD: a request left without User-Agent goes out with Go's client default.
-        if !headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case(b"user-agent"))
-        {
-            headers.push((
-                Bytes::from_static(b"User-Agent"),
-                Bytes::from_static(GO_CLIENT_USER_AGENT),
-            ));
-        }
-    }
-    OutRequest {
-        method: b.method.clone(),
-        path_and_query: path,
-        headers,
-        body: inb.body.clone(),
-    }
+    headers
 }
 
 /// The client address as header text. IPv4 is written by hand: `Display` through

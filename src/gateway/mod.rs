@@ -3,6 +3,7 @@
 
 pub mod builtin;
 pub mod forward;
+mod lua_endpoint;
 mod proxy;
 
 use crate::backend::client::Streaming;
@@ -143,6 +144,22 @@ async fn route(
     body: Bytes,
     peer: SocketAddr,
 ) -> Response {
+    // KrakenD: the service-level Lua middleware runs after `security/http`, before the bot
+    // detector, on every route but the health check (registered before the middleware); the
+    // script sees no path params: gin has not matched yet.
+    let health = head.method.as_ref() == b"GET"
+        && plan.health_path.as_deref().map(str::as_bytes) == Some(head.path());
+    let rewrite = match &plan.lua_endpoint {
+        Some(script) if !health => match lua_endpoint::run(script, head, &body, &[], true) {
+            Ok(r) => Some(r),
+            Err(resp) => return resp,
+        },
+        _ => None,
+    };
+    let (head, body) = match &rewrite {
+        Some(r) => (&r.head, r.body.clone()),
+        None => (head, body),
+    };
     let Ok(path) = std::str::from_utf8(head.path()) else {
         return Response::text(400, "400 Bad Request: path is not UTF-8");
     };

@@ -4,7 +4,7 @@
 
 pub mod botdetector;
 pub mod cors;
-mod fragment;
+pub(crate) mod fragment;
 pub mod jwt;
 pub mod ratelimit;
 pub mod secure;

@@ -75,6 +75,9 @@ pub struct Fields {
     members: Vec<(Bytes, Bytes)>,
     whole: Option<Bytes>,
     nil: bool,
+    /// A `no-op` backend's body inside a merging endpoint: KrakenD leaves its data empty and
+    /// keeps the body only for `sequential_propagated_params` (`respN`). Never rendered.
+    raw: Option<Bytes>,
 }
 
 impl PartialEq for Fields {
@@ -97,6 +100,7 @@ impl Fields {
             members,
             whole: None,
             nil: false,
+            raw: None,
         }
     }
 
@@ -106,6 +110,28 @@ impl Fields {
             members: Vec::new(),
             whole: Some(object),
             nil: false,
+            raw: None,
+        }
+    }
+
+    /// A `no-op` backend's answer where data is expected: no members, the body kept aside.
+    pub fn no_op(body: Bytes) -> Self {
+        Fields {
+            raw: Some(body),
+            ..Fields::default()
+        }
+    }
+
+    /// The whole answer as text, for `sequential_propagated_params` entries `respN`: a no-op
+    /// backend's body as it came, else the data as JSON.
+    pub fn whole_text(&self) -> String {
+        match &self.raw {
+            Some(b) => String::from_utf8_lossy(b).into_owned(),
+            None => {
+                let mut out = Vec::new();
+                self.write_object(&mut out);
+                String::from_utf8_lossy(&out).into_owned()
+            }
         }
     }
 

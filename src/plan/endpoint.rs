@@ -9,7 +9,9 @@ use crate::config::namespaces::Level;
 use crate::config::pending::{Pending, Subject};
 use crate::guard::ratelimit::config::{ProxyConfig, RouterConfig};
 use crate::guard::ratelimit::router::{ClientIpRule, RouterLimit};
+use crate::modifier::lua::{self, LuaScript};
 use bytes::Bytes;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +103,14 @@ pub struct EndpointPlan {
     pub jwt: Option<crate::guard::jwt::Validator>,
     /// `auth/signer`: signs members of the response instead of rendering it as usual.
     pub signer: Option<crate::guard::jwt::signer::Signer>,
+    /// `modifier/lua-endpoint`: runs on the request after the bot detector, before the
+    /// router rate limit (KrakenD's handler order).
+    pub lua_endpoint: Option<Arc<LuaScript>>,
+    /// `modifier/lua-proxy`: around the merge of the backends.
+    pub lua_proxy: Option<Arc<LuaScript>>,
+    /// `sequential_propagated_params`: `(N, path)` of `respN_path` values handed to Lua as
+    /// `RespN_path` params (`path` empty: the whole response).
+    pub propagated: Vec<(usize, String)>,
 }
 
 /// `proxy.static` compiled: the data (as shaped fields) and when it applies.
@@ -159,6 +169,10 @@ pub struct BackendPlan {
     pub circuit_breaker: Option<crate::backend::breaker::CircuitBreaker>,
     /// `qos/http-cache`: GET/HEAD responses reused per RFC 9111 (per-core stores).
     pub http_cache: Option<crate::backend::httpcache::HttpCache>,
+    /// `modifier/lua-backend`: inside the rate limit, before the HTTP client.
+    pub lua: Option<Arc<LuaScript>>,
+    /// `modifier/martian`: around the HTTP client (inside the Lua backend stage).
+    pub martian: Option<crate::modifier::martian::Martian>,
 }
 
 /// The version text in `X-Krakend` and `User-Agent`: ours, not KrakenD's (intended difference).
@@ -249,6 +263,15 @@ pub(super) fn compile_endpoint(
             .ok(),
         None => None,
     };
+    let mut lua_block = |ns: &str| {
+        lua::from_extra(&e.extra_config, ns).unwrap_or_else(|m| {
+            errors.push(m);
+            None
+        })
+    };
+    let lua_endpoint = lua_block(lua::ENDPOINT_NS);
+    let lua_proxy = lua_block(lua::PROXY_NS);
+    let propagated = compile_propagated(proxy_ns);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -281,7 +304,36 @@ pub(super) fn compile_endpoint(
         bot_detector,
         jwt,
         signer,
+        lua_endpoint,
+        lua_proxy,
+        propagated,
     })
+}
+
+/// `sequential_propagated_params` entries `respN_a.b` (or `respN` for the whole response), for
+/// Lua. Malformed entries were reported by [`compile_sequential`] or never match.
+fn compile_propagated(proxy_ns: Option<&serde_json::Value>) -> Vec<(usize, String)> {
+    let Some(list) = proxy_ns
+        .and_then(|p| p.get("sequential_propagated_params"))
+        .and_then(serde_json::Value::as_array)
+    else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(serde_json::Value::as_str)
+        .filter_map(|s| {
+            let rest = s.strip_prefix("resp")?;
+            let digits = rest.chars().take_while(char::is_ascii_digit).count();
+            let n: usize = rest.get(..digits)?.parse().ok()?;
+            let path = rest.get(digits..)?;
+            let path = match path.strip_prefix('_') {
+                Some(p) => p.to_string(),
+                None if path.is_empty() => String::new(),
+                None => return None,
+            };
+            Some((n, path))
+        })
+        .collect()
 }
 
 /// The `{name}` placeholders of an endpoint path.
@@ -382,6 +434,8 @@ fn compile_backend(
         .filter(|s| !s.is_empty())
         .map(str::to_string);
     let shape = crate::json::BackendShape::compile(b)?;
+    let lua = lua::from_extra(&b.extra_config, lua::BACKEND_NS)?;
+    let martian = crate::modifier::martian::from_extra(&b.extra_config)?;
     let second =
         |list: &[String], lower: bool| (!list.is_empty()).then(|| NameFilter::compile(list, lower));
     Ok(BackendPlan {
@@ -399,6 +453,8 @@ fn compile_backend(
         rate_limit,
         circuit_breaker,
         http_cache,
+        lua,
+        martian,
     })
 }
 

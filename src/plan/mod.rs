@@ -47,6 +47,9 @@ pub struct Plan {
     pub cors: Option<crate::guard::cors::Cors>,
     /// `security/http`: checked and applied before routing.
     pub secure: Option<crate::guard::secure::Secure>,
+    /// Service-level `modifier/lua-endpoint`: a gin middleware in KrakenD, run after
+    /// `security/http` and before the bot detector on every route.
+    pub lua_endpoint: Option<Arc<crate::modifier::lua::LuaScript>>,
 }
 
 /// Service-wide settings the connection loop and the gateway need.
@@ -235,6 +238,12 @@ impl Plan {
                 .ok(),
             None => None,
         };
+        let lua_endpoint =
+            crate::modifier::lua::from_extra(&cfg.extra_config, crate::modifier::lua::ENDPOINT_NS)
+                .unwrap_or_else(|m| {
+                    errors.push(err(&ns_at(crate::modifier::lua::ENDPOINT_NS), m));
+                    None
+                });
         let mut endpoints = Vec::with_capacity(cfg.endpoints.len());
         for (i, e) in cfg.endpoints.iter().enumerate() {
             let refusal = crate::config::pending::refusal(&pending, i);
@@ -361,6 +370,7 @@ impl Plan {
             health_path: (!rc.disable_health).then(|| rc.health_path.clone()),
             cors,
             secure,
+            lua_endpoint,
         })
     }
 }

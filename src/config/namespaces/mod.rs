@@ -290,10 +290,6 @@ mod tests {
             "auth/client-credentials",
             "validation/json-schema",
             "validation/cel",
-            "modifier/lua-endpoint",
-            "modifier/lua-proxy",
-            "modifier/lua-backend",
-            "modifier/martian",
             "backend/graphql",
             "backend/lambda",
             "backend/amqp/consumer",
@@ -344,14 +340,14 @@ mod tests {
     #[test]
     fn warnings_say_what_happens_at_each_level() {
         assert_eq!(warning("proxy", Level::Endpoint), None);
-        let w = warning("modifier/lua-backend", Level::Backend).unwrap();
+        let w = warning("backend/graphql", Level::Backend).unwrap();
         assert!(
             w.contains("the endpoint calling this backend answers 501"),
             "{w}"
         );
         let w = warning("validation/cel", Level::Endpoint).unwrap();
         assert!(w.contains("this endpoint answers 501"), "{w}");
-        let w = warning("modifier/lua-endpoint", Level::Service).unwrap();
+        let w = warning("validation/cel", Level::Service).unwrap();
         assert!(w.contains("every endpoint answers 501"), "{w}");
         let w = warning("telemetry/metrics", Level::Service).unwrap();
         assert!(w.contains("is ignored"), "{w}");

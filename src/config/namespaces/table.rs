@@ -146,6 +146,40 @@ pub static REGISTRY: &[Namespace] = &[
         "signs `keys_to_sign` objects of the response as JWS (compact or `full`), keys from a \
          JWK set (HMAC, RSA, EC P-256/384, Ed25519); errors answer 400",
     ),
+    ns(
+        "modifier/lua-endpoint",
+        SE,
+        Implemented,
+        "Lua 5.1 on the request before the endpoint (`ctx.load()`): service level on every \
+         route, endpoint level before the rate limit; `sources`, `md5`, `pre`, `live`, \
+         `allow_open_libs`; per-call instruction budget and memory limit",
+    ),
+    ns(
+        "modifier/lua-proxy",
+        E,
+        Implemented,
+        "Lua 5.1 around the merge (`request.load()`, `response.load()`, `luaTable`, \
+         `luaList`, `custom_error`): `pre`, `post`, `skip_next`, `sources`, `md5`, `live`, \
+         `allow_open_libs`; per-call instruction budget and memory limit",
+    ),
+    ns(
+        "modifier/lua-backend",
+        B,
+        Implemented,
+        "Lua 5.1 around one backend call (the URL, method, headers and body it sends; the data \
+         it returns): `pre`, `post`, `skip_next`, `sources`, `md5`, `live`, `allow_open_libs`",
+    ),
+    ns(
+        "modifier/martian",
+        B,
+        Implemented,
+        "martian rules on the backend request and its raw response: `header.Modifier`, \
+         `header.Append`, `header.Blacklist`, `header.Copy`, `header.Filter`, \
+         `header.RegexFilter`, `querystring.Modifier`, `querystring.Filter`, `body.Modifier`, \
+         `cookie.Modifier`, `cookie.Filter`, `url.Modifier`, `url.Filter`, `url.RegexFilter`, \
+         `port.Modifier`, `port.Filter`, `stash.Modifier`, `fifo.Group`, `priority.Group`, \
+         with `scope`; any other modifier refuses the config",
+    ),
     // Ignored with a warning: they observe, or have nothing to act on.
     ns(
         "telemetry/*",
@@ -193,30 +227,6 @@ pub static REGISTRY: &[Namespace] = &[
         EB,
         FailClosed,
         "CEL expressions that reject requests or responses: guards access",
-    ),
-    ns(
-        "modifier/lua-endpoint",
-        SE,
-        FailClosed,
-        "Lua scripts on the request at router level: change or reject requests",
-    ),
-    ns(
-        "modifier/lua-proxy",
-        E,
-        FailClosed,
-        "Lua scripts on the request and response: change or reject them",
-    ),
-    ns(
-        "modifier/lua-backend",
-        B,
-        FailClosed,
-        "Lua scripts on one backend's request and response: change or reject them",
-    ),
-    ns(
-        "modifier/martian",
-        B,
-        FailClosed,
-        "martian modifiers on the backend request and response: change what is sent",
     ),
     ns(
         "backend/graphql",

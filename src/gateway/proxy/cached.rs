@@ -225,6 +225,7 @@ mod tests {
                 .map(|(n, v)| (Bytes::from_static(n), Bytes::from_static(v)))
                 .collect(),
             body: Bytes::new(),
+            params: Vec::new(),
         };
         assert!(applies(&req(b"GET", &[])));
         assert!(applies(&req(b"HEAD", &[(b"Accept", b"*/*")])));

@@ -24,6 +24,10 @@ pub(super) struct Failure {
     pub body: Bytes,
     pub content_type: Option<Bytes>,
     pub text: String,
+    /// A `modifier/lua-backend` script failed: the status it asks for (`custom_error`) and its
+    /// content type. KrakenD answers it as is for a single backend, with or without
+    /// `return_error_code`.
+    pub lua: Option<(u16, Option<Bytes>)>,
 }
 
 impl Failure {
@@ -33,6 +37,18 @@ impl Failure {
             body: Bytes::new(),
             content_type: None,
             text,
+            lua: None,
+        }
+    }
+
+    pub fn lua(e: crate::modifier::lua::LuaError) -> Failure {
+        let ct = e.content_type().map(|c| Bytes::from(c.to_string()));
+        Failure {
+            status: None,
+            body: Bytes::new(),
+            content_type: None,
+            lua: Some((e.status(), ct)),
+            text: e.to_string(),
         }
     }
 
@@ -125,16 +141,79 @@ async fn attempt(
     out: &OutRequest,
     deadline: Instant,
 ) -> Outcome {
-    let fetched = match &b.http_cache {
-        Some(cache) if super::cached::applies(out) => {
-            super::cached::fetch(plan, ctx, b, cache, out, deadline).await
+    let Some(script) = &b.lua else {
+        return attempt_at(plan, ctx, b, out, None, deadline).await;
+    };
+    // KrakenD: the Lua backend stage sits inside the circuit breaker and the rate limit,
+    // outside the HTTP client (and its cache).
+    let run = match super::lua::backend_pre(script, b, out) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Failed(Failure::lua(e)),
+    };
+    let o = if script.skip_next {
+        super::lua::skipped()
+    } else {
+        attempt_at(plan, ctx, b, &run.out, run.target.as_ref(), deadline).await
+    };
+    super::lua::backend_post(&run, o)
+}
+
+/// [`attempt`] without the script: to the balanced hosts, or to `target` a script chose.
+async fn attempt_at(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    b: &BackendPlan,
+    out: &OutRequest,
+    target: Option<&Target>,
+    deadline: Instant,
+) -> Outcome {
+    let (out, target, og) = match &b.martian {
+        Some(m) => match super::martian::request(m, b, out, target) {
+            Ok((o, t, og)) => (std::borrow::Cow::Owned(o), t, Some(og)),
+            Err(e) => return Outcome::Failed(Failure::transport(e)),
+        },
+        None => (std::borrow::Cow::Borrowed(out), target.cloned(), None),
+    };
+    let fetched = match (&b.http_cache, target.as_ref()) {
+        (Some(cache), None) if super::cached::applies(&out) => {
+            super::cached::fetch(plan, ctx, b, cache, &out, deadline)
+                .await
+                .map(|f| {
+                    let h = super::martian::cached_headers(&f);
+                    (f, h)
+                })
         }
-        _ => fetch(plan, ctx, b, out, deadline).await,
+        (_, None) => fetch(plan, ctx, b, &out, deadline).await,
+        (_, Some(t)) => fetch_at(plan, ctx, b, &out, t, deadline).await,
     };
     match fetched {
-        Ok(f) => judge(b, f),
+        Ok((f, headers)) => {
+            let f = match (&b.martian, &og) {
+                (Some(m), Some(og)) if m.on_response() => {
+                    super::martian::response(m, og, f, headers)
+                }
+                _ => f,
+            };
+            judge(b, f)
+        }
         Err(e) => Outcome::Failed(Failure::transport(e.to_string())),
     }
+}
+
+/// Call the host a backend script chose and read the whole body.
+async fn fetch_at(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    b: &BackendPlan,
+    out: &OutRequest,
+    target: &Target,
+    deadline: Instant,
+) -> Result<(Fetched, Headers), BackendError> {
+    admit(b)?;
+    let s = client::call_stream(&ctx.pool, target, out, &opts(plan, deadline))
+        .await
+        .inspect_err(|e| crate::warn!("[BACKEND: {}] {}", b.url_pattern, e))?;
+    read_whole(plan, ctx, b, s).await
 }
 
 /// Call one backend and read its whole body.
@@ -144,9 +223,9 @@ async fn fetch(
     b: &BackendPlan,
     out: &OutRequest,
     deadline: Instant,
-) -> Result<Fetched, BackendError> {
+) -> Result<(Fetched, Headers), BackendError> {
     let s = call_stream(plan, ctx, b, out, deadline).await?;
-    read_whole(plan, ctx, b, s).await.map(|(f, _)| f)
+    read_whole(plan, ctx, b, s).await
 }
 
 /// Read the rest of a response's body and give its connection back; the response's headers
@@ -203,7 +282,12 @@ fn judge(b: &BackendPlan, f: Fetched) -> Outcome {
             body,
             content_type,
             text,
+            lua: None,
         });
+    }
+    // KrakenD: a no-op backend inside an endpoint that shapes data decodes to nothing.
+    if b.encoding == crate::plan::Encoding::NoOp {
+        return Outcome::Data(Fields::no_op(body));
     }
     match b.shape.apply(body) {
         Ok(fields) => Outcome::Data(fields),
@@ -216,22 +300,99 @@ fn judge(b: &BackendPlan, f: Fetched) -> Outcome {
     }
 }
 
-/// A `no-op` call: through the circuit breaker, if any, then [`call_stream`]. Any status
-/// counts as a success (KrakenD: no-op has no status policy); only errors count.
+/// A `no-op` answer: streamed as it comes, or whole when a script or a martian rule replaced
+/// or read its body.
+pub(super) enum NoOp {
+    Stream(Box<Streaming>),
+    Whole {
+        status: u16,
+        headers: Headers,
+        body: Bytes,
+    },
+}
+
+/// A `no-op` call: through the circuit breaker, if any, then the backend's scripts and
+/// martian rules around [`call_stream`]. Any status counts as a success (KrakenD: no-op has
+/// no status policy); only errors count.
 pub(super) async fn call_no_op(
     plan: &Plan,
     ctx: &WorkerCtx,
     b: &BackendPlan,
     out: &OutRequest,
     deadline: Instant,
-) -> Result<Streaming, BackendError> {
+) -> Result<NoOp, BackendError> {
     let Some(cb) = &b.circuit_breaker else {
-        return call_stream(plan, ctx, b, out, deadline).await;
+        return no_op_stages(plan, ctx, b, out, deadline).await;
     };
     let permit = cb.admit()?;
-    let r = call_stream(plan, ctx, b, out, deadline).await;
+    let r = no_op_stages(plan, ctx, b, out, deadline).await;
     permit.finish(r.is_ok());
     r
+}
+
+async fn no_op_stages(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    b: &BackendPlan,
+    out: &OutRequest,
+    deadline: Instant,
+) -> Result<NoOp, BackendError> {
+    let modifier = |e: crate::modifier::lua::LuaError| BackendError::Modifier(e.to_string());
+    let run = match &b.lua {
+        Some(script) => Some(super::lua::backend_pre(script, b, out).map_err(modifier)?),
+        None => None,
+    };
+    if run.is_some() && b.lua.as_ref().is_some_and(|s| s.skip_next) {
+        return Ok(NoOp::Whole {
+            status: 200,
+            headers: Headers::default(),
+            body: Bytes::new(),
+        });
+    }
+    let (out, target) = match &run {
+        Some(r) => (&r.out, r.target.as_ref()),
+        None => (out, None),
+    };
+    let (out, target, og) = match &b.martian {
+        Some(m) => {
+            let (o, t, og) =
+                super::martian::request(m, b, out, target).map_err(BackendError::Modifier)?;
+            (std::borrow::Cow::Owned(o), t, Some(og))
+        }
+        None => (std::borrow::Cow::Borrowed(out), target.cloned(), None),
+    };
+    let mut s = match &target {
+        Some(t) => {
+            admit(b)?;
+            client::call_stream(&ctx.pool, t, &out, &opts(plan, deadline)).await?
+        }
+        None => call_stream(plan, ctx, b, &out, deadline).await?,
+    };
+    let mut replaced = None;
+    if let (Some(m), Some(og)) = (&b.martian, &og) {
+        if m.on_response() {
+            replaced = super::martian::stream_response(m, og, &mut s);
+        }
+    }
+    let Some(run) = run.filter(|r| r.session.has_post()) else {
+        return Ok(match replaced {
+            Some(body) => NoOp::Whole {
+                status: s.status,
+                headers: std::mem::take(&mut s.headers),
+                body,
+            },
+            None => NoOp::Stream(Box::new(s)),
+        });
+    };
+    // A post script reads and may change the whole answer.
+    let (status, headers, body) = match replaced {
+        Some(body) => (s.status, std::mem::take(&mut s.headers), body),
+        None => {
+            let (f, h) = read_whole(plan, ctx, b, s).await?;
+            (f.status, h, f.body)
+        }
+    };
+    super::lua::backend_post_raw(&run, status, headers, body).map_err(modifier)
 }
 
 /// Pick a host (round robin per core), call it and follow redirects; the body stays on the

@@ -55,6 +55,7 @@ pub(super) async fn parallel(
         complete,
         // KrakenD: lura's mergeError, every backend error joined by newlines.
         error: (!errors.is_empty()).then(|| PipeError::Merge(errors.join("\n"))),
+        headers: Vec::new(),
     }
 }
 
@@ -79,10 +80,13 @@ pub(super) async fn sequential(
         // lura's first result map is also the merge accumulator, so `{resp0_x}` could see a key
         // a later backend merged in. We read each backend's own data, as documented.
         let values = |n: usize, path: &str| {
-            if n < i {
-                parts.get(n).and_then(|f| f.value_at(path))
-            } else {
+            if n >= i {
                 None
+            } else if path.is_empty() {
+                // `respN` (sequential_propagated_params): the whole answer.
+                parts.get(n).map(Fields::whole_text)
+            } else {
+                parts.get(n).and_then(|f| f.value_at(path))
             }
         };
         let out = forward::build(&plan.server, ep, b, inb, &values);
@@ -103,6 +107,7 @@ pub(super) async fn sequential(
                                 pass_status: b.return_error_code,
                                 failure: f,
                             }),
+                            headers: Vec::new(),
                         }
                     }
                     None => error = Some(PipeError::Merge(f.error_text(b))),
@@ -117,5 +122,6 @@ pub(super) async fn sequential(
         data: (!parts.is_empty()).then(|| json::merge(parts)),
         complete,
         error,
+        headers: Vec::new(),
     }
 }

@@ -6,15 +6,17 @@
 
 mod cached;
 mod call;
+mod lua;
+mod martian;
 mod merge;
 
 use super::forward::{self, Inbound};
 use super::{with_version, Response, WorkerCtx};
-use crate::backend::client::Streaming;
 use crate::backend::BackendError;
 use crate::http::request::RequestHead;
 use crate::json::{self, Fields};
 use crate::plan::{BackendPlan, EndpointPlan, Output, Plan, StaticResponse, StaticStrategy};
+
 use bytes::Bytes;
 use call::{Failure, Outcome};
 use std::net::SocketAddr;
@@ -28,9 +30,14 @@ struct Pipe {
     /// `IsComplete`; always false without data.
     complete: bool,
     error: Option<PipeError>,
+    /// Headers a `modifier/lua-proxy` post script set (KrakenD: the response's metadata
+    /// headers, written when there is data).
+    headers: Vec<(Bytes, Bytes)>,
 }
 
 enum PipeError {
+    /// A `modifier/lua-proxy` script failed: its `custom_error` status, or 500.
+    Lua(crate::modifier::lua::LuaError),
     /// One backend's own error, unwrapped (a single backend, or the first of a sequence), so
     /// `return_error_code` can pass its status through.
     Backend { failure: Failure, pass_status: bool },
@@ -66,6 +73,23 @@ pub(super) async fn endpoint(
         },
         None => None,
     };
+    // KrakenD: the endpoint's Lua handler runs after the bot detector and JWT, before the
+    // router rate limit.
+    let rewrite = match &ep.lua_endpoint {
+        Some(script) => match super::lua_endpoint::run(script, head, &body, params, false) {
+            Ok(r) => Some(r),
+            Err(resp) => return resp,
+        },
+        None => None,
+    };
+    let view: Vec<(&str, String)>;
+    let (head, body, params) = match &rewrite {
+        Some(r) => {
+            view = r.params();
+            (&r.head, r.body.clone(), view.as_slice())
+        }
+        None => (head, body, params),
+    };
     // KrakenD: the router rate limit runs after JWT validation, before the proxy; its refusal
     // is a bare status (gin's AbortWithError writes no body).
     if let Some(limit) = &ep.rate_limit {
@@ -74,36 +98,95 @@ pub(super) async fn endpoint(
         }
     }
     let server = &plan.server;
-    let inb = Inbound {
+    let mut inb = Inbound {
         head,
         body,
         client_ip: forward::client_ip(head, peer.ip(), server.client_ip_headers.as_deref()),
         params,
         query: head.query().map(forward::parse_query).unwrap_or_default(),
         jwt: ep.jwt.as_ref().zip(grant.as_deref()),
+        rewritten: None,
+    };
+    let Some(script) = &ep.lua_proxy else {
+        return run(plan, ctx, ep, &inb).await;
+    };
+    // KrakenD: params as lura keys them (first letter upper case) while a script holds them.
+    let mut owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (forward::title(k), v.clone()))
+        .collect();
+    let run_state = match lua::proxy_pre(script, server, ep, &mut inb, &mut owned) {
+        Ok(r) => r,
+        Err(e) => return with_version(plan, finish(plan, ep, lua::pipe_error(e))),
+    };
+    let view: Vec<(&str, String)> = owned.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    inb.params = &view;
+    let mut pipe = if script.skip_next {
+        // KrakenD: an empty, incomplete response.
+        Pipe {
+            data: Some(Fields::new()),
+            complete: false,
+            error: None,
+            headers: Vec::new(),
+        }
+    } else if ep.output == Output::NoOp {
+        return no_op_scripted(plan, ctx, ep, &inb, &run_state).await;
+    } else {
+        pipe(plan, ctx, ep, &inb).await
+    };
+    if let Err(e) = lua::proxy_post(&run_state, &mut pipe) {
+        pipe = lua::pipe_error(e);
+    }
+    if let Some(s) = &ep.static_response {
+        apply_static(s, &mut pipe);
+    }
+    if let Some(signer) = &ep.signer {
+        return signed(signer, pipe);
+    }
+    with_version(plan, finish(plan, ep, pipe))
+}
+
+/// A no-op endpoint under a proxy script: streamed when it has no `post`; else its whole
+/// answer (status, headers, body) goes through the script and is written as it leaves it.
+async fn no_op_scripted(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    ep: &EndpointPlan,
+    inb: &Inbound<'_>,
+    run_state: &lua::ProxyRun,
+) -> Response {
+    let ([b], true) = (ep.backends.as_slice(), run_state.session.has_post()) else {
+        return run(plan, ctx, ep, inb).await;
     };
     let start = Instant::now();
-    let mut pipe = match ep.backends.as_slice() {
-        [] => return with_version(plan, Response::new(500)),
-        [b] if ep.output == Output::NoOp => {
-            let out = forward::build(server, ep, b, &inb, &|_, _| None);
-            let r = call::call_no_op(plan, ctx, b, &out, start + ep.timeout).await;
-            return with_version(plan, no_op(r));
-        }
-        [b] => {
-            let out = forward::build(server, ep, b, &inb, &|_, _| None);
-            let o = call::call(plan, ctx, ep, b, &out, start + ep.timeout, start).await;
-            single(b, o)
-        }
-        many => {
-            let pipe = if ep.sequential {
-                merge::sequential(plan, ctx, ep, many, &inb, start).await
-            } else {
-                merge::parallel(plan, ctx, ep, many, &inb, start).await
-            };
-            flatmap(ep, pipe)
-        }
+    let out = forward::build(&plan.server, ep, b, inb, &|_, _| None);
+    let answer = match call::call_no_op(plan, ctx, b, &out, start + ep.timeout).await {
+        Ok(call::NoOp::Stream(s)) => call::read_whole(plan, ctx, b, *s)
+            .await
+            .map(|(f, h)| (f.status, h, f.body)),
+        Ok(call::NoOp::Whole {
+            status,
+            headers,
+            body,
+        }) => Ok((status, headers, body)),
+        Err(e) => Err(e),
     };
+    let r = answer.and_then(|(status, headers, body)| {
+        lua::proxy_post_raw(run_state, status, headers, body)
+            .map_err(|e| crate::backend::BackendError::Modifier(e.to_string()))
+    });
+    with_version(plan, no_op(r))
+}
+
+/// The endpoint pipe and its answer, for an endpoint without a proxy-level script.
+async fn run(plan: &Plan, ctx: &WorkerCtx, ep: &EndpointPlan, inb: &Inbound<'_>) -> Response {
+    if let ([b], Output::NoOp) = (ep.backends.as_slice(), ep.output) {
+        let start = Instant::now();
+        let out = forward::build(&plan.server, ep, b, inb, &|_, _| None);
+        let r = call::call_no_op(plan, ctx, b, &out, start + ep.timeout).await;
+        return with_version(plan, no_op(r));
+    }
+    let mut pipe = pipe(plan, ctx, ep, inb).await;
     if let Some(s) = &ep.static_response {
         apply_static(s, &mut pipe);
     }
@@ -129,6 +212,33 @@ fn signed(signer: &crate::guard::jwt::signer::Signer, pipe: Pipe) -> Response {
     Response::json(200, Bytes::from(out))
 }
 
+/// Call the backends and merge: lura's proxy stack under the Lua proxy stage.
+async fn pipe(plan: &Plan, ctx: &WorkerCtx, ep: &EndpointPlan, inb: &Inbound<'_>) -> Pipe {
+    let server = &plan.server;
+    let start = Instant::now();
+    match ep.backends.as_slice() {
+        [] => Pipe {
+            data: None,
+            complete: false,
+            error: Some(PipeError::Merge(String::new())),
+            headers: Vec::new(),
+        },
+        [b] => {
+            let out = forward::build(server, ep, b, inb, &|_, _| None);
+            let o = call::call(plan, ctx, ep, b, &out, start + ep.timeout, start).await;
+            single(b, o)
+        }
+        many => {
+            let pipe = if ep.sequential {
+                merge::sequential(plan, ctx, ep, many, inb, start).await
+            } else {
+                merge::parallel(plan, ctx, ep, many, inb, start).await
+            };
+            flatmap(ep, pipe)
+        }
+    }
+}
+
 /// A single backend: its data, its error details as data, or its error.
 fn single(b: &BackendPlan, outcome: Outcome) -> Pipe {
     match outcome {
@@ -136,6 +246,7 @@ fn single(b: &BackendPlan, outcome: Outcome) -> Pipe {
             data: Some(fields),
             complete: true,
             error: None,
+            headers: Vec::new(),
         },
         Outcome::Failed(f) => match detail_of(b, &f) {
             // KrakenD: error details are a response without an error, never complete.
@@ -143,6 +254,7 @@ fn single(b: &BackendPlan, outcome: Outcome) -> Pipe {
                 data: Some(d),
                 complete: false,
                 error: None,
+                headers: Vec::new(),
             },
             None => Pipe {
                 data: None,
@@ -151,6 +263,7 @@ fn single(b: &BackendPlan, outcome: Outcome) -> Pipe {
                     pass_status: b.return_error_code,
                     failure: f,
                 }),
+                headers: Vec::new(),
             },
         },
     }
@@ -202,9 +315,22 @@ fn apply_static(s: &StaticResponse, pipe: &mut Pipe) {
 /// or first of a sequence only), else 500.
 fn finish(plan: &Plan, ep: &EndpointPlan, pipe: Pipe) -> Response {
     if let Some(data) = pipe.data {
-        return crate::render::render(ep, &data, pipe.complete);
+        let mut r = crate::render::render(ep, &data, pipe.complete);
+        // KrakenD: metadata headers are written only when the response has data.
+        if !data.is_empty() {
+            r.headers.extend(pipe.headers);
+        }
+        return r;
     }
     match pipe.error {
+        Some(PipeError::Lua(e)) => {
+            let ct = e.content_type().map(|c| Bytes::from(c.to_string()));
+            lua_failure(plan, e.status(), ct, e.to_string())
+        }
+        Some(PipeError::Backend { failure: f, .. }) if f.lua.is_some() => {
+            let (status, ct) = f.lua.clone().unwrap_or((500, None));
+            lua_failure(plan, status, ct, f.text)
+        }
         Some(PipeError::Backend {
             failure: f,
             pass_status: true,
@@ -226,7 +352,7 @@ fn finish(plan: &Plan, ep: &EndpointPlan, pipe: Pipe) -> Response {
 }
 
 /// `no-op`: the backend's status, headers and body as they are; 500 when it can't be reached.
-fn no_op(result: Result<Streaming, BackendError>) -> Response {
+fn no_op(result: Result<call::NoOp, BackendError>) -> Response {
     const SKIP: [&[u8]; 8] = [
         b"connection",
         b"keep-alive",
@@ -237,17 +363,30 @@ fn no_op(result: Result<Streaming, BackendError>) -> Response {
         b"trailer",
         b"upgrade",
     ];
-    match result {
-        Ok(mut r) => {
-            let mut resp = Response::new(r.status);
-            for h in r.headers.iter() {
-                if !SKIP.iter().any(|x| x.eq_ignore_ascii_case(&h.name)) {
-                    resp.headers.push((h.name.clone(), h.value.clone()));
-                }
+    let relay = |status: u16, headers: &crate::http::Headers| {
+        let mut resp = Response::new(status);
+        for h in headers.iter() {
+            if !SKIP.iter().any(|x| x.eq_ignore_ascii_case(&h.name)) {
+                resp.headers.push((h.name.clone(), h.value.clone()));
             }
+        }
+        resp
+    };
+    match result {
+        Ok(call::NoOp::Stream(mut r)) => {
+            let mut resp = relay(r.status, &r.headers);
             r.headers = crate::http::Headers::default();
-            resp.stream = Some(Box::new(r));
+            resp.stream = Some(r);
             // KrakenD: no-op responses always say the data is not "complete".
+            resp.header("X-Krakend-Completed", "false")
+        }
+        Ok(call::NoOp::Whole {
+            status,
+            headers,
+            body,
+        }) => {
+            let mut resp = relay(status, &headers);
+            resp.body = body;
             resp.header("X-Krakend-Completed", "false")
         }
         Err(_) => Response::new(500).header("X-Krakend-Completed", "false"),
@@ -276,6 +415,20 @@ fn detail_of(b: &BackendPlan, f: &Failure) -> Option<Fields> {
     let mut wrapper = serde_json::Map::new();
     wrapper.insert(format!("error_{name}"), detail.into());
     Some(json::from_value(&wrapper.into()))
+}
+
+/// A failed script: its status (`custom_error`, else 500) and, with `return_error_msg`, its
+/// message as the body (KrakenD's gin handler; `custom_error`'s content type if it gave one).
+fn lua_failure(plan: &Plan, status: u16, ct: Option<Bytes>, text: String) -> Response {
+    let mut resp = Response::new(status);
+    if plan.server.return_error_msg {
+        resp = match ct {
+            Some(ct) => resp.header("Content-Type", ct),
+            None => resp.header("Content-Type", "text/plain; charset=utf-8"),
+        };
+        resp.body = Bytes::from(text);
+    }
+    resp.header("X-Krakend-Completed", "false")
 }
 
 /// 500, with the error text as the body only when `router.return_error_msg` asks for it.

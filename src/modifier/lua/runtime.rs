@@ -1,0 +1,481 @@
+//! One Lua state per core (a state is not thread-safe; a worker owns its core), created on the
+//! first script call. Each script's chunks are compiled once per plan and core; each request gets
+//! a fresh global table whose misses fall through to a shared, read-only base, so what a
+//! script leaves in its globals never reaches another request (KrakenD starts a new state per
+//! request, with the same effect).
+//!
+//! Every call runs under an instruction budget (a count hook) and a memory limit; either one
+//! ends the script with an error, the request gets a 500 and the core goes on serving.
+
+use super::api::{self, Ctx, ReqState, Request, RespState, Response};
+use super::{LuaError, LuaScript};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::{Arc, Weak};
+
+/// The hook runs every this many VM instructions; the budget is counted in these steps.
+const HOOK_STEP: u32 = 1000;
+
+thread_local! {
+    static CORE: RefCell<Option<Core>> = const { RefCell::new(None) };
+    /// Steps left for the running call (u64::MAX when none runs).
+    static BUDGET: Cell<u64> = const { Cell::new(u64::MAX) };
+    /// Set once the running call ran out of budget: `pcall` wrappers re-raise while it is set,
+    /// so a script cannot catch its own stop.
+    static STOPPED: Cell<bool> = const { Cell::new(false) };
+    static CURRENT: RefCell<Current> = RefCell::new(Current::default());
+}
+
+#[derive(Default)]
+struct Current {
+    request: Option<Rc<RefCell<ReqState>>>,
+    response: Option<Rc<RefCell<RespState>>>,
+    ctx: Option<Rc<RefCell<ReqState>>>,
+}
+
+/// The marker error of an exhausted budget.
+#[derive(Debug)]
+struct BudgetExceeded;
+
+impl std::fmt::Display for BudgetExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("lua: instruction budget exceeded")
+    }
+}
+
+impl std::error::Error for BudgetExceeded {}
+
+struct Core {
+    lua: Lua,
+    /// Metatables of per-request globals: misses read the safe or the open base.
+    safe_meta: Table,
+    open_meta: Table,
+    compiled: HashMap<u64, Rc<Compiled>>,
+}
+
+/// A script's chunks on this core.
+struct Compiled {
+    owner: Weak<LuaScript>,
+    sources: Vec<Function>,
+    pre: Option<Function>,
+    post: Option<Function>,
+}
+
+/// The base every script may use; `allow_open_libs` adds `io`, `os` (without `os.exit`, which
+/// would end every core), `package`/`require` and the loaders. `debug` is never loaded: it
+/// could remove the instruction hook.
+const SAFE_GLOBALS: &[&str] = &[
+    "assert",
+    "error",
+    "ipairs",
+    "next",
+    "pairs",
+    "print",
+    "rawequal",
+    "rawget",
+    "select",
+    "tonumber",
+    "tostring",
+    "type",
+    "unpack",
+    "_VERSION",
+    "setmetatable",
+    "getmetatable",
+];
+const SAFE_LIBS: &[&str] = &["string", "table", "math", "coroutine"];
+const OPEN_GLOBALS: &[&str] = &[
+    "load",
+    "loadstring",
+    "loadfile",
+    "dofile",
+    "require",
+    "module",
+    "collectgarbage",
+    "gcinfo",
+    "getfenv",
+    "setfenv",
+    "newproxy",
+    "rawset",
+];
+const OPEN_LIBS: &[&str] = &["io", "os", "package"];
+
+/// Lua code run once per core: `pcall`, `xpcall` and `coroutine.resume` re-raise a stop, and
+/// the shared libraries are read-only views.
+const PRELUDE: &str = r#"
+local safe, open, stopped = ...
+local raw_pcall, raw_xpcall, raw_resume, error, setmetatable = pcall, xpcall, coroutine.resume, error, setmetatable
+local function check(...)
+  if stopped() then error("lua: instruction budget exceeded", 0) end
+  return ...
+end
+local pcall = function(...) return check(raw_pcall(...)) end
+local xpcall = function(...) return check(raw_xpcall(...)) end
+local function readonly(lib)
+  return setmetatable({}, {
+    __index = lib,
+    __newindex = function() error("the standard libraries are shared and read-only", 2) end,
+    __metatable = false,
+  })
+end
+local co = {}
+for k, v in pairs(coroutine) do co[k] = v end
+co.resume = function(...) return check(raw_resume(...)) end
+-- os.exit would end the whole gateway (every core), not a request.
+local os_lib = {}
+for k, v in pairs(open.os) do if k ~= "exit" then os_lib[k] = v end end
+open.os = readonly(os_lib)
+for _, base in ipairs({safe, open}) do
+  base.pcall, base.xpcall = pcall, xpcall
+  base.string, base.table, base.math = readonly(string), readonly(table), readonly(math)
+  base.coroutine = readonly(co)
+end
+getmetatable("").__metatable = false
+"#;
+
+fn new_core() -> mlua::Result<Core> {
+    let libs =
+        StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::IO | StdLib::OS | StdLib::PACKAGE;
+    let lua = Lua::new_with(libs, LuaOptions::default())?;
+    let g = lua.globals();
+    let safe = lua.create_table()?;
+    let open = lua.create_table()?;
+    for name in SAFE_GLOBALS.iter().chain(SAFE_LIBS) {
+        let v: Value = g.get(*name)?;
+        safe.set(*name, v.clone())?;
+        open.set(*name, v)?;
+    }
+    for name in OPEN_GLOBALS.iter().chain(OPEN_LIBS) {
+        let v: Value = g.get(*name)?;
+        open.set(*name, v)?;
+    }
+    for base in [&safe, &open] {
+        register_api(&lua, base)?;
+    }
+    let stopped = lua.create_function(|_, ()| Ok(STOPPED.get()))?;
+    lua.load(PRELUDE)
+        .set_name("=prelude")
+        .call::<()>((safe.clone(), open.clone(), stopped))?;
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_STEP),
+        |_, _| {
+            let left = BUDGET.get();
+            if left == 0 || STOPPED.get() {
+                STOPPED.set(true);
+                return Err(mlua::Error::external(BudgetExceeded));
+            }
+            BUDGET.set(left - 1);
+            Ok(VmState::Continue)
+        },
+    )?;
+    let meta = |base: &Table| -> mlua::Result<Table> {
+        let m = lua.create_table()?;
+        m.set("__index", base.clone())?;
+        m.set("__metatable", false)?;
+        Ok(m)
+    };
+    let (safe_meta, open_meta) = (meta(&safe)?, meta(&open)?);
+    Ok(Core {
+        lua,
+        safe_meta,
+        open_meta,
+        compiled: HashMap::new(),
+    })
+}
+
+/// `request`, `response`, `ctx`, `luaTable`, `luaList` and `custom_error`.
+fn register_api(lua: &Lua, base: &Table) -> mlua::Result<()> {
+    let request = lua.create_table()?;
+    request.set(
+        "load",
+        lua.create_function(|_, ()| {
+            CURRENT
+                .with(|c| c.try_borrow().ok().and_then(|c| c.request.clone()))
+                .map(Request)
+                .ok_or_else(|| mlua::Error::runtime("request is not available in this hook"))
+        })?,
+    )?;
+    base.set("request", request)?;
+    let response = lua.create_table()?;
+    response.set(
+        "load",
+        lua.create_function(|_, ()| {
+            CURRENT
+                .with(|c| c.try_borrow().ok().and_then(|c| c.response.clone()))
+                .map(Response)
+                .ok_or_else(|| mlua::Error::runtime("response is not available in this hook"))
+        })?,
+    )?;
+    base.set("response", response)?;
+    let ctx = lua.create_table()?;
+    ctx.set(
+        "load",
+        lua.create_function(|_, ()| {
+            CURRENT
+                .with(|c| c.try_borrow().ok().and_then(|c| c.ctx.clone()))
+                .map(Ctx)
+                .ok_or_else(|| mlua::Error::runtime("ctx is not available in this hook"))
+        })?,
+    )?;
+    base.set("ctx", ctx)?;
+    super::value::register(lua, base)?;
+    base.set("custom_error", api::custom_error(lua)?)?;
+    Ok(())
+}
+
+fn with_core<R>(f: impl FnOnce(&mut Core) -> Result<R, LuaError>) -> Result<R, LuaError> {
+    CORE.with(|cell| {
+        let mut slot = cell
+            .try_borrow_mut()
+            .map_err(|_| LuaError::Script("lua: re-entered the core's state".into()))?;
+        if slot.is_none() {
+            *slot = Some(new_core().map_err(|e| LuaError::Script(format!("lua: {e}")))?);
+        }
+        match slot.as_mut() {
+            Some(core) => f(core),
+            None => Err(LuaError::Script("lua: no state".into())),
+        }
+    })
+}
+
+fn compile(lua: &Lua, name: &str, code: &str) -> Result<Function, LuaError> {
+    lua.load(code)
+        .set_name(name)
+        .into_function()
+        .map_err(|e| LuaError::Source(message(&e)))
+}
+
+/// The chunks of `script` on this core, compiled on first use (every time with `live`). Shared
+/// by reference: cloning a `Function` takes a registry slot, a per-request cost.
+fn chunks(core: &mut Core, script: &Arc<LuaScript>) -> Result<Rc<Compiled>, LuaError> {
+    let code = |c: &str, name: &str| -> Result<Option<Function>, LuaError> {
+        if c.trim().is_empty() {
+            Ok(None)
+        } else {
+            compile(&core.lua, name, c).map(Some)
+        }
+    };
+    if script.live {
+        let mut sources = Vec::new();
+        for s in &script.sources {
+            let text = std::fs::read_to_string(&s.path).map_err(|_| {
+                LuaError::Source(format!("lua: unable to load required source {}", s.path))
+            })?;
+            sources.push(compile(&core.lua, &format!("@{}", s.path), &text)?);
+        }
+        return Ok(Rc::new(Compiled {
+            owner: Arc::downgrade(script),
+            sources,
+            pre: code(&script.pre, "=pre")?,
+            post: code(&script.post, "=post")?,
+        }));
+    }
+    if let Some(c) = core.compiled.get(&script.id) {
+        return Ok(c.clone());
+    }
+    let mut sources = Vec::new();
+    for s in &script.sources {
+        sources.push(compile(&core.lua, &format!("@{}", s.path), &s.text)?);
+    }
+    let pre = code(&script.pre, "=pre")?;
+    let post = code(&script.post, "=post")?;
+    // Scripts of plans no longer in use are dropped when a new one comes.
+    core.compiled.retain(|_, c| c.owner.strong_count() > 0);
+    let c = Rc::new(Compiled {
+        owner: Arc::downgrade(script),
+        sources,
+        pre,
+        post,
+    });
+    core.compiled.insert(script.id, c.clone());
+    Ok(c)
+}
+
+/// One request's run of a script: its globals, and the hooks not run yet.
+pub struct Session {
+    lua: Lua,
+    env: Table,
+    chunks: Rc<Compiled>,
+    script: Arc<LuaScript>,
+}
+
+impl Session {
+    /// Fresh globals, with the script's sources run into them.
+    pub fn start(script: &Arc<LuaScript>) -> Result<Session, LuaError> {
+        let (lua, chunks, meta) = with_core(|core| {
+            let chunks = chunks(core, script)?;
+            let meta = if script.open_libs {
+                core.open_meta.clone()
+            } else {
+                core.safe_meta.clone()
+            };
+            Ok((core.lua.clone(), chunks, meta))
+        })?;
+        let env = lua.create_table().map_err(script_error)?;
+        env.set_metatable(Some(meta)).map_err(script_error)?;
+        env.set("_G", env.clone()).map_err(script_error)?;
+        let session = Session {
+            lua,
+            env,
+            chunks,
+            script: script.clone(),
+        };
+        for f in &session.chunks.sources {
+            session.call(f)?;
+        }
+        Ok(session)
+    }
+
+    /// The `pre` code with `request.load()` (proxy and backend hooks).
+    pub fn pre(&self, request: &Rc<RefCell<ReqState>>) -> Result<(), LuaError> {
+        let Some(f) = &self.chunks.pre else {
+            return Ok(());
+        };
+        bind(Some(request.clone()), None, None);
+        let r = self.call(f);
+        bind(None, None, None);
+        r
+    }
+
+    /// The `post` code with `request.load()` and `response.load()`.
+    pub fn post(
+        &self,
+        request: &Rc<RefCell<ReqState>>,
+        response: &Rc<RefCell<RespState>>,
+    ) -> Result<(), LuaError> {
+        let Some(f) = &self.chunks.post else {
+            return Ok(());
+        };
+        bind(Some(request.clone()), Some(response.clone()), None);
+        let r = self.call(f);
+        bind(None, None, None);
+        r
+    }
+
+    /// The `pre` code with `ctx.load()` (endpoint hook).
+    pub fn endpoint(&self, ctx: &Rc<RefCell<ReqState>>) -> Result<(), LuaError> {
+        let Some(f) = &self.chunks.pre else {
+            return Ok(());
+        };
+        bind(None, None, Some(ctx.clone()));
+        let r = self.call(f);
+        bind(None, None, None);
+        r
+    }
+
+    pub fn has_post(&self) -> bool {
+        self.chunks.post.is_some()
+    }
+
+    /// Call `f` with this session's globals, under the budget and the memory limit.
+    fn call(&self, f: &Function) -> Result<(), LuaError> {
+        f.set_environment(self.env.clone()).map_err(script_error)?;
+        let limits = &self.script.limits;
+        BUDGET.set(limits.instructions / u64::from(HOOK_STEP) + 1);
+        STOPPED.set(false);
+        let used = self.lua.used_memory();
+        let _ = self
+            .lua
+            .set_memory_limit(used.saturating_add(limits.memory));
+        super::value::set_allowance(limits.memory);
+        let r = f.call::<()>(());
+        super::value::set_allowance(usize::MAX);
+        let _ = self.lua.set_memory_limit(0);
+        BUDGET.set(u64::MAX);
+        let stopped = STOPPED.replace(false);
+        match r {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let err = classify(&e, stopped);
+                if matches!(err, LuaError::Budget | LuaError::Memory) {
+                    // What a stopped script left is garbage now: give it back at once.
+                    let _ = self.lua.gc_collect();
+                }
+                Err(err)
+            }
+        }
+    }
+}
+
+fn bind(
+    request: Option<Rc<RefCell<ReqState>>>,
+    response: Option<Rc<RefCell<RespState>>>,
+    ctx: Option<Rc<RefCell<ReqState>>>,
+) {
+    CURRENT.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            *c = Current {
+                request,
+                response,
+                ctx,
+            };
+        }
+    });
+}
+
+fn script_error(e: mlua::Error) -> LuaError {
+    LuaError::Script(message(&e))
+}
+
+/// What a failed call means.
+fn classify(e: &mlua::Error, stopped: bool) -> LuaError {
+    if let Some(c) = find::<api::CustomError>(e) {
+        return LuaError::Custom(c.clone());
+    }
+    if stopped || find::<BudgetExceeded>(e).is_some() {
+        return LuaError::Budget;
+    }
+    if memory(e) {
+        return LuaError::Memory;
+    }
+    LuaError::Script(message(e))
+}
+
+fn find<T: std::error::Error + 'static>(e: &mlua::Error) -> Option<&T> {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => find(cause),
+        mlua::Error::WithContext { cause, .. } => find(cause),
+        mlua::Error::ExternalError(x) => x.downcast_ref::<T>(),
+        _ => None,
+    }
+}
+
+fn memory(e: &mlua::Error) -> bool {
+    match e {
+        mlua::Error::MemoryError(_) => true,
+        mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => {
+            memory(cause)
+        }
+        mlua::Error::RuntimeError(m) => m.contains("not enough memory"),
+        _ => false,
+    }
+}
+
+/// The error's own words, without mlua's traceback.
+pub(super) fn message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => {
+            message(cause)
+        }
+        mlua::Error::RuntimeError(m) | mlua::Error::SyntaxError { message: m, .. } => {
+            m.lines().next().unwrap_or_default().to_string()
+        }
+        other => other
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+/// Compile `code` in a scratch state: the syntax check `proxy check` and startup run.
+pub(super) fn syntax_check(name: &str, code: &str) -> Result<(), String> {
+    let lua = Lua::new_with(StdLib::NONE, LuaOptions::default()).map_err(|e| e.to_string())?;
+    lua.load(code)
+        .set_name(name)
+        .into_function()
+        .map(|_| ())
+        .map_err(|e| message(&e))
+}
