@@ -18,6 +18,10 @@ pub enum Output {
     JsonCollection,
     String,
     NoOp,
+    Xml,
+    Yaml,
+    /// Chosen per request from `Accept` (json, yaml or xml).
+    Negotiate,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,9 +174,18 @@ pub(super) fn compile_endpoint(
         "json-collection" => Output::JsonCollection,
         "string" => Output::String,
         "no-op" => Output::NoOp,
-        // KrakenD: unknown names fall back to JSON. (xml, yaml and negotiate are known and not
-        // built: the endpoint is refused below.)
-        _ => Output::Json,
+        "xml" => Output::Xml,
+        "negotiate" => Output::Negotiate,
+        // KrakenD CE registers no `yaml` render (lura falls back to JSON); we render the YAML
+        // that was asked for (README: where we differ).
+        "yaml" => Output::Yaml,
+        // KrakenD (lura `getRender`): an unknown name falls back to the render named after the
+        // single backend's encoding, else JSON.
+        _ => match e.backend.as_slice() {
+            [b] if b.encoding == "xml" => Output::Xml,
+            [b] if b.encoding == "string" => Output::String,
+            _ => Output::Json,
+        },
     };
     let mut backends = Vec::with_capacity(e.backend.len());
     for (i, b) in e.backend.iter().enumerate() {

@@ -97,7 +97,8 @@ pub(super) async fn endpoint(
     if let Some(s) = &ep.static_response {
         apply_static(s, &mut pipe);
     }
-    with_version(plan, finish(plan, ep, pipe))
+    let accept = head.headers.get("accept").map(|v| &v[..]);
+    with_version(plan, finish(plan, ep, pipe, accept))
 }
 
 /// A single backend: its data, its error details as data, or its error.
@@ -171,9 +172,9 @@ fn apply_static(s: &StaticResponse, pipe: &mut Pipe) {
 /// KrakenD's status policy (lura `router/gin/endpoint.go`): any response is rendered as a 200,
 /// error or not; without one, the backend's status under `return_error_code` (single backend
 /// or first of a sequence only), else 500.
-fn finish(plan: &Plan, ep: &EndpointPlan, pipe: Pipe) -> Response {
+fn finish(plan: &Plan, ep: &EndpointPlan, pipe: Pipe, accept: Option<&[u8]>) -> Response {
     if let Some(data) = pipe.data {
-        return crate::render::render(ep, &data, pipe.complete);
+        return crate::render::render(ep, &data, pipe.complete, accept);
     }
     match pipe.error {
         Some(PipeError::Backend {
