@@ -171,6 +171,7 @@ pub(super) fn compile_endpoint(
 ) -> Result<EndpointPlan, Vec<String>> {
     let mut errors = Vec::new();
     let output = match e.output_encoding.as_str() {
+        "json" => Output::Json,
         "json-collection" => Output::JsonCollection,
         "string" => Output::String,
         "no-op" => Output::NoOp,
