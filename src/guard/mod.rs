@@ -3,7 +3,19 @@
 //! router rate limit). Built so far: `botdetector`, `cors`, `secure`, `ratelimit`.
 
 pub mod botdetector;
+pub mod cel;
 pub mod cors;
+pub mod jsonschema;
 mod fragment;
 pub mod ratelimit;
 pub mod secure;
+
+/// Why a `validation/json-schema` or `validation/cel` block does not compile, one line each
+/// (empty for other namespaces): `check` reports them at the block's position.
+pub fn compile_errors(ns: &str, v: &serde_json::Value) -> Vec<String> {
+    match ns {
+        jsonschema::NS => jsonschema::BodySchema::compile(v).err().into_iter().collect(),
+        cel::NS => cel::CelChecks::compile(v).err().unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}

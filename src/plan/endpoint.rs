@@ -101,6 +101,11 @@ pub struct EndpointPlan {
     pub rate_limit: Option<crate::guard::ratelimit::router::RouterLimit>,
     /// Endpoint-level `security/bot-detector`: checked after the 501 refusal, first of all.
     pub bot_detector: Option<crate::guard::botdetector::BotDetector>,
+    /// Endpoint-level `validation/cel`: request checks after the rate limit, response checks
+    /// on the merged data.
+    pub cel: Option<crate::guard::cel::CelChecks>,
+    /// `validation/json-schema`: the request body, after the CEL request checks.
+    pub json_schema: Option<crate::guard::jsonschema::BodySchema>,
 }
 
 /// `proxy.static` compiled: the data (as shaped fields) and when it applies.
@@ -159,6 +164,9 @@ pub struct BackendPlan {
     pub circuit_breaker: Option<crate::backend::breaker::CircuitBreaker>,
     /// `qos/http-cache`: GET/HEAD responses reused per RFC 9111 (per-core stores).
     pub http_cache: Option<crate::backend::httpcache::HttpCache>,
+    /// Backend-level `validation/cel`: request checks before the call, response checks on
+    /// the shaped data.
+    pub cel: Option<crate::guard::cel::CelChecks>,
 }
 
 /// The version text in `X-Krakend` and `User-Agent`: ours, not KrakenD's (intended difference).
@@ -229,6 +237,13 @@ pub(super) fn compile_endpoint(
             .ok(),
         None => None,
     };
+    let cel = compile_cel(&e.extra_config).map_err(|m| errors.extend(m)).ok().flatten();
+    let json_schema = match e.extra_config.get(crate::guard::jsonschema::NS) {
+        Some(v) => crate::guard::jsonschema::BodySchema::compile(v)
+            .map_err(|m| errors.push(format!("{}: {m}", crate::guard::jsonschema::NS)))
+            .ok(),
+        None => None,
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -259,7 +274,22 @@ pub(super) fn compile_endpoint(
         },
         rate_limit,
         bot_detector,
+        cel,
+        json_schema,
     })
+}
+
+/// `validation/cel` at any level: `None` when absent or when no expression runs here.
+fn compile_cel(
+    extra: &crate::config::ExtraConfig,
+) -> Result<Option<crate::guard::cel::CelChecks>, Vec<String>> {
+    let ns = crate::guard::cel::NS;
+    let Some(v) = extra.get(ns) else {
+        return Ok(None);
+    };
+    let c = crate::guard::cel::CelChecks::compile(v)
+        .map_err(|m| m.into_iter().map(|m| format!("{ns}{m}")).collect::<Vec<_>>())?;
+    Ok((c.has_pre() || c.has_post()).then_some(c))
 }
 
 /// The `{name}` placeholders of an endpoint path.
@@ -360,6 +390,7 @@ fn compile_backend(
         .filter(|s| !s.is_empty())
         .map(str::to_string);
     let shape = crate::json::BackendShape::compile(b)?;
+    let cel = compile_cel(&b.extra_config).map_err(|m| m.join("; "))?;
     let second =
         |list: &[String], lower: bool| (!list.is_empty()).then(|| NameFilter::compile(list, lower));
     Ok(BackendPlan {
@@ -377,6 +408,7 @@ fn compile_backend(
         rate_limit,
         circuit_breaker,
         http_cache,
+        cel,
     })
 }
 

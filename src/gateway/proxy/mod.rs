@@ -7,6 +7,7 @@
 mod cached;
 mod call;
 mod merge;
+mod validate;
 
 use super::forward::{self, Inbound};
 use super::{with_version, Response, WorkerCtx};
@@ -72,6 +73,12 @@ pub(super) async fn endpoint(
         params,
         query: head.query().map(forward::parse_query).unwrap_or_default(),
     };
+    if ep.cel.is_some() || ep.json_schema.is_some() {
+        if let Err((status, text)) = validate::before(ep, &inb) {
+            crate::warn!("[ENDPOINT: {}] {}", ep.path, text);
+            return with_version(plan, failure_response(plan, status, text));
+        }
+    }
     let start = Instant::now();
     let mut pipe = match ep.backends.as_slice() {
         [] => return with_version(plan, Response::new(500)),
@@ -82,7 +89,7 @@ pub(super) async fn endpoint(
         }
         [b] => {
             let out = forward::build(server, ep, b, &inb, &|_, _| None);
-            let o = call::call(plan, ctx, ep, b, &out, start + ep.timeout, start).await;
+            let o = call::call(plan, ctx, ep, b, &out, inb.params, start + ep.timeout, start).await;
             single(b, o)
         }
         many => {
@@ -96,6 +103,14 @@ pub(super) async fn endpoint(
     };
     if let Some(s) = &ep.static_response {
         apply_static(s, &mut pipe);
+    }
+    // KrakenD: the CEL response checks wrap the whole pipe and see only an answer without error.
+    if let (Some(data), None) = (&pipe.data, &pipe.error) {
+        if let Err(text) = validate::after(ep, data, pipe.complete) {
+            pipe.data = None;
+            pipe.complete = false;
+            pipe.error = Some(PipeError::Merge(text));
+        }
     }
     let accept = head.headers.get("accept").map(|v| &v[..]);
     with_version(plan, finish(plan, ep, pipe, accept))
@@ -191,9 +206,9 @@ fn finish(plan: &Plan, ep: &EndpointPlan, pipe: Pipe, accept: Option<&[u8]>) -> 
             }
             resp
         }
-        Some(PipeError::Backend { failure, .. }) => failure_response(plan, failure.text),
-        Some(PipeError::Merge(text)) => failure_response(plan, text),
-        None => failure_response(plan, String::new()),
+        Some(PipeError::Backend { failure, .. }) => failure_response(plan, 500, failure.text),
+        Some(PipeError::Merge(text)) => failure_response(plan, 500, text),
+        None => failure_response(plan, 500, String::new()),
     }
 }
 
@@ -250,12 +265,13 @@ fn detail_of(b: &BackendPlan, f: &Failure) -> Option<Fields> {
     Some(json::from_value(&wrapper.into()))
 }
 
-/// 500, with the error text as the body only when `router.return_error_msg` asks for it.
-fn failure_response(plan: &Plan, text: String) -> Response {
+/// An error status (500, or 400 for a body the JSON schema rejects), with the error text as
+/// the body only when `router.return_error_msg` asks for it.
+fn failure_response(plan: &Plan, status: u16, text: String) -> Response {
     let resp = if plan.server.return_error_msg {
-        Response::text(500, text)
+        Response::text(status, text)
     } else {
-        Response::new(500)
+        Response::new(status)
     };
     resp.header("X-Krakend-Completed", "false")
 }
