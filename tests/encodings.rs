@@ -63,7 +63,10 @@ fn xml_backend_body_becomes_krakends_json_shape_and_can_be_filtered() {
     let g = Gateway::start(&service(vec![e]).to_string());
     let r = get(&g.url("/x"));
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json(), json!({"-id": "7", "name": "Ann", "tag": ["a", "b"]}));
+    assert_eq!(
+        r.json(),
+        json!({"-id": "7", "name": "Ann", "tag": ["a", "b"]})
+    );
     assert_eq!(r.header("x-krakend-completed"), Some("true"));
 }
 
@@ -74,7 +77,10 @@ fn xml_output_of_an_xml_backend_keeps_the_root_and_attributes() {
     let r = get(&g.url("/x"));
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/xml"));
-    assert_eq!(r.text(), r#"<user type="admin"><name>E &amp; co</name></user>"#);
+    assert_eq!(
+        r.text(),
+        r#"<user type="admin"><name>E &amp; co</name></user>"#
+    );
 }
 
 #[test]
@@ -109,7 +115,10 @@ fn negotiate_picks_xml_yaml_or_json_from_accept() {
     let y = with("text/plain");
     assert_eq!(y.text(), "a: 1\nb: t\n");
     let j = with("image/png");
-    assert_eq!(j.header("content-type"), Some("application/json; charset=utf-8"));
+    assert_eq!(
+        j.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
     assert_eq!(j.json(), json!({"a": 1, "b": "t"}));
     assert_eq!(get(&g.url("/x")).json(), json!({"a": 1, "b": "t"}));
 }

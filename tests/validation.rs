@@ -27,12 +27,20 @@ fn a_body_the_schema_rejects_is_a_400_and_no_backend_is_called() {
         "type": "object", "required": ["name"],
         "properties": {"name": {"type": "string"}}}});
     let g = Gateway::start(&with_error_msg(service(vec![e])).to_string());
-    let bad = request("POST", &g.url("/v"), &[("Content-Type", "application/json")], br#"{"name":1}"#);
+    let bad = request(
+        "POST",
+        &g.url("/v"),
+        &[("Content-Type", "application/json")],
+        br#"{"name":1}"#,
+    );
     assert_eq!(bad.status, 400);
     assert!(bad.text().starts_with("- /name: "), "{}", bad.text());
     assert_eq!(bad.header("x-krakend-completed"), Some("false"));
     let empty = request("POST", &g.url("/v"), &[], b"");
-    assert_eq!((empty.status, empty.text()), (400, "could not validate an empty body".into()));
+    assert_eq!(
+        (empty.status, empty.text()),
+        (400, "could not validate an empty body".into())
+    );
     let broken = request("POST", &g.url("/v"), &[], b"{");
     assert_eq!(broken.status, 400);
     assert!(b.requests().is_empty());
@@ -56,7 +64,10 @@ fn an_endpoint_cel_request_check_rejects_with_a_500_before_any_call() {
     let ok = request("GET", &g.url("/c/11?q=yes"), &[("X-Tenant", "acme")], b"");
     assert_eq!(ok.status, 200, "{}", ok.text());
     let low = request("GET", &g.url("/c/3?q=yes"), &[("X-Tenant", "acme")], b"");
-    assert_eq!((low.status, low.text()), (500, "request aborted by evaluator #1".into()));
+    assert_eq!(
+        (low.status, low.text()),
+        (500, "request aborted by evaluator #1".into())
+    );
     let other = request("GET", &g.url("/c/11?q=yes"), &[("X-Tenant", "evil")], b"");
     assert_eq!(other.status, 500);
     let not_a_number = request("GET", &g.url("/c/abc?q=yes"), &[("X-Tenant", "acme")], b"");
@@ -93,10 +104,18 @@ fn a_backend_cel_check_fails_only_that_backend() {
         "/m/{id}",
         "GET",
         vec![
-            backend_with(&b.url(), "/one/{id}", json!({"group": "one",
-                "extra_config": {"validation/cel": [{"check_expr": "req_path == '/one/7'"}]}})),
-            backend_with(&b.url(), "/two/{id}", json!({"group": "two",
-                "extra_config": {"validation/cel": [{"check_expr": "resp_data.two.v == 2"}]}})),
+            backend_with(
+                &b.url(),
+                "/one/{id}",
+                json!({"group": "one",
+                "extra_config": {"validation/cel": [{"check_expr": "req_path == '/one/7'"}]}}),
+            ),
+            backend_with(
+                &b.url(),
+                "/two/{id}",
+                json!({"group": "two",
+                "extra_config": {"validation/cel": [{"check_expr": "resp_data.two.v == 2"}]}}),
+            ),
         ],
     );
     let g = Gateway::start(&service(vec![e]).to_string());
@@ -142,7 +161,10 @@ fn check_refuses_a_schema_or_an_expression_that_does_not_compile_at_its_position
             .lines()
             .find(|l| l.contains(ns) && l.contains(what))
             .unwrap_or_else(|| panic!("no error for {ns}: {}", out.stderr));
-        let pos = line.strip_prefix(file).and_then(|r| r.strip_prefix(':')).unwrap();
+        let pos = line
+            .strip_prefix(file)
+            .and_then(|r| r.strip_prefix(':'))
+            .unwrap();
         let mut parts = pos.splitn(3, ':');
         assert!(parts.next().unwrap().parse::<u32>().is_ok(), "{line}");
         assert!(parts.next().unwrap().parse::<u32>().is_ok(), "{line}");

@@ -179,7 +179,13 @@ fn host_not_built(b: &Backend) -> Option<(String, String, String)> {
 /// A `validation/cel` block with an expression on `JWT`: JWT validation is not built, so the
 /// claims it checks do not exist; serving without the check would let through what KrakenD
 /// rejects.
-fn cel_jwt(out: &mut Vec<Pending>, extra: &ExtraConfig, base: &str, level: Level, refuses: Refuses) {
+fn cel_jwt(
+    out: &mut Vec<Pending>,
+    extra: &ExtraConfig,
+    base: &str,
+    level: Level,
+    refuses: Refuses,
+) {
     let ns = crate::guard::cel::NS;
     if extra.get(ns).is_some_and(crate::guard::cel::uses_jwt) {
         out.push(Pending {

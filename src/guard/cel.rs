@@ -56,8 +56,14 @@ pub struct CelChecks {
 impl std::fmt::Debug for CelChecks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CelChecks")
-            .field("pre", &self.pre.iter().map(|c| &c.source).collect::<Vec<_>>())
-            .field("post", &self.post.iter().map(|c| &c.source).collect::<Vec<_>>())
+            .field(
+                "pre",
+                &self.pre.iter().map(|c| &c.source).collect::<Vec<_>>(),
+            )
+            .field(
+                "post",
+                &self.post.iter().map(|c| &c.source).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -325,7 +331,9 @@ mod tests {
         .unwrap();
         let now = "2026-12-07T00:00:00Z";
         let ten = [("id", "10".to_string())];
-        assert!(c.check_pre(&req(&ten, &[("X-Header", "something")]), now).is_ok());
+        assert!(c
+            .check_pre(&req(&ten, &[("X-Header", "something")]), now)
+            .is_ok());
         let one = [("id", "1".to_string())];
         assert_eq!(
             c.check_pre(&req(&one, &[("X-Header", "something")]), now),

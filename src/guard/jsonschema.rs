@@ -43,13 +43,18 @@ impl BodySchema {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(EMPTY_BODY.into());
         }
-        let instance: Value = serde_json::from_slice(body).map_err(|_| MALFORMED_BODY.to_string())?;
+        let instance: Value =
+            serde_json::from_slice(body).map_err(|_| MALFORMED_BODY.to_string())?;
         let errs: Vec<String> = self
             .validator
             .iter_errors(&instance)
             .map(|e| {
                 let path = e.instance_path().to_string();
-                let path = if path.is_empty() { "(root)".to_string() } else { path };
+                let path = if path.is_empty() {
+                    "(root)".to_string()
+                } else {
+                    path
+                };
                 format!("- {path}: {e}")
             })
             .collect();

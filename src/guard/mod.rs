@@ -5,8 +5,8 @@
 pub mod botdetector;
 pub mod cel;
 pub mod cors;
-pub mod jsonschema;
 mod fragment;
+pub mod jsonschema;
 pub mod ratelimit;
 pub mod secure;
 
@@ -14,7 +14,10 @@ pub mod secure;
 /// (empty for other namespaces): `check` reports them at the block's position.
 pub fn compile_errors(ns: &str, v: &serde_json::Value) -> Vec<String> {
     match ns {
-        jsonschema::NS => jsonschema::BodySchema::compile(v).err().into_iter().collect(),
+        jsonschema::NS => jsonschema::BodySchema::compile(v)
+            .err()
+            .into_iter()
+            .collect(),
         cel::NS => cel::CelChecks::compile(v).err().unwrap_or_default(),
         _ => Vec::new(),
     }

@@ -264,7 +264,10 @@ impl BackendShape {
                 let json = Bytes::from(super::xml::to_json(body)?);
                 if collection {
                     // KrakenD (krakend-xml `CollectionDecoder`): the whole map under `collection`.
-                    Ok(Data::Members(vec![(Bytes::from_static(b"collection"), json)]))
+                    Ok(Data::Members(vec![(
+                        Bytes::from_static(b"collection"),
+                        json,
+                    )]))
                 } else {
                     Ok(Data::Raw(json))
                 }

@@ -74,7 +74,10 @@ fn rss_item(it: &XVal) -> Vec<u8> {
         w.raw("author", person_json(&rss_person(&a)));
     }
     w.str("guid", s("guid"));
-    w.list("categories", all(it, "category").filter_map(text_of).collect());
+    w.list(
+        "categories",
+        all(it, "category").filter_map(text_of).collect(),
+    );
     let enc: Vec<Vec<u8>> = all(it, "enclosure")
         .map(|e| {
             let mut x = Obj::default();
@@ -265,7 +268,9 @@ impl Obj {
     // string as "", a nil author, category list or custom map as null.
     fn feed(&mut self, f: FeedFields) {
         self.raw("items", array(&f.items));
-        let author = f.author.map_or_else(|| b"null".to_vec(), |p| person_json(&p));
+        let author = f
+            .author
+            .map_or_else(|| b"null".to_vec(), |p| person_json(&p));
         self.raw("author", author);
         let cats = if f.categories.is_empty() {
             b"null".to_vec()
@@ -329,10 +334,14 @@ mod tests {
             <item><title>one</title><guid isPermaLink="false">g1</guid>
               <enclosure url="http://m" length="10" type="video/mp4"/></item>
             <item><title>two</title></item></channel></rss>"#;
-        let v: serde_json::Value = serde_json::from_slice(&to_json(feed.as_bytes()).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&to_json(feed.as_bytes()).unwrap()).unwrap();
         assert_eq!(v["title"], "showRSS");
         assert_eq!(v["type"], "rss");
-        assert_eq!(v["author"], serde_json::json!({"name": "Ed", "email": "ed@x.org"}));
+        assert_eq!(
+            v["author"],
+            serde_json::json!({"name": "Ed", "email": "ed@x.org"})
+        );
         assert_eq!(v["categories"], serde_json::json!(["tv"]));
         assert_eq!(v["custom"], serde_json::Value::Null);
         assert_eq!(v["copyright"], "");
@@ -351,7 +360,8 @@ mod tests {
             <subtitle>s</subtitle><updated>2024-01-01T00:00:00Z</updated>
             <entry><title>e</title><id>urn:1</id><link href="http://e"/>
             <author><name>N</name></author><summary>sum</summary></entry></feed>"#;
-        let v: serde_json::Value = serde_json::from_slice(&to_json(feed.as_bytes()).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&to_json(feed.as_bytes()).unwrap()).unwrap();
         assert_eq!(v["type"], "atom");
         assert_eq!(v["description"], "s");
         assert_eq!(v["author"], serde_json::Value::Null);

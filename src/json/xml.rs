@@ -47,7 +47,10 @@ impl std::fmt::Display for XmlError {
             ),
             XmlError::TooDeep => write!(f, "XML nesting deeper than {MAX_DEPTH} elements"),
             XmlError::TooManyNodes => {
-                write!(f, "XML document with more than {MAX_NODES} elements and attributes")
+                write!(
+                    f,
+                    "XML document with more than {MAX_NODES} elements and attributes"
+                )
             }
             XmlError::Empty => f.write_str("XML body has no root element"),
             XmlError::Syntax(m) => write!(f, "invalid XML: {m}"),

@@ -237,7 +237,10 @@ pub(super) fn compile_endpoint(
             .ok(),
         None => None,
     };
-    let cel = compile_cel(&e.extra_config).map_err(|m| errors.extend(m)).ok().flatten();
+    let cel = compile_cel(&e.extra_config)
+        .map_err(|m| errors.extend(m))
+        .ok()
+        .flatten();
     let json_schema = match e.extra_config.get(crate::guard::jsonschema::NS) {
         Some(v) => crate::guard::jsonschema::BodySchema::compile(v)
             .map_err(|m| errors.push(format!("{}: {m}", crate::guard::jsonschema::NS)))
@@ -287,8 +290,11 @@ fn compile_cel(
     let Some(v) = extra.get(ns) else {
         return Ok(None);
     };
-    let c = crate::guard::cel::CelChecks::compile(v)
-        .map_err(|m| m.into_iter().map(|m| format!("{ns}{m}")).collect::<Vec<_>>())?;
+    let c = crate::guard::cel::CelChecks::compile(v).map_err(|m| {
+        m.into_iter()
+            .map(|m| format!("{ns}{m}"))
+            .collect::<Vec<_>>()
+    })?;
     Ok((c.has_pre() || c.has_post()).then_some(c))
 }
 

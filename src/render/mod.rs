@@ -134,8 +134,14 @@ mod tests {
         assert_eq!(negotiate(None), Output::Json);
         assert_eq!(negotiate(Some(b"application/xml")), Output::Xml);
         assert_eq!(negotiate(Some(b"text/plain")), Output::Yaml);
-        assert_eq!(negotiate(Some(b"application/json; charset=utf-8")), Output::Json);
-        assert_eq!(negotiate(Some(b"text/html, application/xml;q=0.9")), Output::Xml);
+        assert_eq!(
+            negotiate(Some(b"application/json; charset=utf-8")),
+            Output::Json
+        );
+        assert_eq!(
+            negotiate(Some(b"text/html, application/xml;q=0.9")),
+            Output::Xml
+        );
         assert_eq!(negotiate(Some(b"*/*")), Output::Json);
         assert_eq!(negotiate(Some(b"text/*")), Output::Yaml);
         assert_eq!(negotiate(Some(b"image/png")), Output::Json);

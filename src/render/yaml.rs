@@ -153,9 +153,9 @@ fn string(s: &str, indent: usize) -> String {
 /// Would a plain scalar read back as a null, bool or number (yaml.v2's resolver)?
 fn resolves_to_other(s: &str) -> bool {
     const WORDS: &[&str] = &[
-        "", "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No",
-        "NO", "true", "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off",
-        "OFF", ".inf", ".Inf", ".INF", "-.inf", "-.Inf", "-.INF", "+.inf", ".nan", ".NaN", ".NAN",
+        "", "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO",
+        "true", "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF",
+        ".inf", ".Inf", ".INF", "-.inf", "-.Inf", "-.INF", "+.inf", ".nan", ".NaN", ".NAN",
     ];
     if WORDS.contains(&s) {
         return true;
@@ -166,8 +166,10 @@ fn resolves_to_other(s: &str) -> bool {
         return false;
     }
     t.parse::<f64>().is_ok() && !t.contains(['i', 'I', 'n', 'N'])
-        || t.strip_prefix("0x").is_some_and(|h| u64::from_str_radix(h, 16).is_ok())
-        || t.strip_prefix("0b").is_some_and(|h| u64::from_str_radix(h, 2).is_ok())
+        || t.strip_prefix("0x")
+            .is_some_and(|h| u64::from_str_radix(h, 16).is_ok())
+        || t.strip_prefix("0b")
+            .is_some_and(|h| u64::from_str_radix(h, 2).is_ok())
 }
 
 /// Can `s` be written as a plain scalar (libyaml's analysis, simplified)?
@@ -180,11 +182,7 @@ fn plain_ok(s: &str) -> bool {
     }
     let second = s.chars().nth(1);
     match first {
-        '-' | '?' | ':' => {
-            if second.is_none_or(|c| c == ' ') {
-                return false;
-            }
-        }
+        '-' | '?' | ':' if second.is_none_or(|c| c == ' ') => return false,
         ',' | '[' | ']' | '{' | '}' | '#' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%'
         | '@' | '`' => return false,
         _ => {}
@@ -224,7 +222,9 @@ mod tests {
     #[test]
     fn nested_maps_indent_two_spaces_with_sorted_keys() {
         assert_eq!(
-            yaml(r#"{"user":{"name":"Elliot","-type":"admin","social":{"twitter":"https://t.co"}}}"#),
+            yaml(
+                r#"{"user":{"name":"Elliot","-type":"admin","social":{"twitter":"https://t.co"}}}"#
+            ),
             "user:\n  -type: admin\n  name: Elliot\n  social:\n    twitter: https://t.co\n"
         );
     }

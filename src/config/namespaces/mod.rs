@@ -307,8 +307,14 @@ mod tests {
         assert_eq!(class("auth/validator", Level::Backend), Class::FailClosed);
         // Built for backends; elsewhere KrakenD does not read it, and neither do we.
         assert_eq!(class("qos/http-cache", Level::Backend), Class::Implemented);
-        assert_eq!(class("validation/json-schema", Level::Endpoint), Class::Implemented);
-        assert_eq!(class("validation/json-schema", Level::Backend), Class::Ignored);
+        assert_eq!(
+            class("validation/json-schema", Level::Endpoint),
+            Class::Implemented
+        );
+        assert_eq!(
+            class("validation/json-schema", Level::Backend),
+            Class::Ignored
+        );
         assert_eq!(class("validation/cel", Level::Backend), Class::Implemented);
         assert_eq!(class("qos/http-cache", Level::Endpoint), Class::Ignored);
     }

@@ -54,8 +54,7 @@ pub(super) async fn call(
     ctx: &WorkerCtx,
     ep: &EndpointPlan,
     b: &BackendPlan,
-    out: &OutRequest,
-    params: &[(&str, String)],
+    (out, params): (&OutRequest, &[(&str, String)]),
     deadline: Instant,
     start: Instant,
 ) -> Outcome {

@@ -89,7 +89,16 @@ pub(super) async fn endpoint(
         }
         [b] => {
             let out = forward::build(server, ep, b, &inb, &|_, _| None);
-            let o = call::call(plan, ctx, ep, b, &out, inb.params, start + ep.timeout, start).await;
+            let o = call::call(
+                plan,
+                ctx,
+                ep,
+                b,
+                (&out, inb.params),
+                start + ep.timeout,
+                start,
+            )
+            .await;
             single(b, o)
         }
         many => {
@@ -112,7 +121,10 @@ pub(super) async fn endpoint(
             pipe.error = Some(PipeError::Merge(text));
         }
     }
-    let accept = head.headers.get("accept").map(|v| &v[..]);
+    // Only `negotiate` reads Accept: the other encodings skip the header lookup.
+    let accept = (ep.output == Output::Negotiate)
+        .then(|| head.headers.get("accept").map(|v| &v[..]))
+        .flatten();
     with_version(plan, finish(plan, ep, pipe, accept))
 }
 

@@ -50,11 +50,7 @@ pub(super) fn backend_before(
         method: &method,
         path,
         params,
-        headers: out
-            .headers
-            .iter()
-            .map(|(k, v)| text_pair(k, v))
-            .collect(),
+        headers: out.headers.iter().map(|(k, v)| text_pair(k, v)).collect(),
         query,
     };
     c.check_pre(&req, &cel::now_rfc3339())
@@ -91,7 +87,10 @@ fn endpoint_request<'a>(ep: &EndpointPlan, inb: &'a Inbound<'a>) -> cel::Request
         .collect();
     headers.push(("X-Forwarded-For".into(), inb.client_ip.to_string()));
     if let Some(host) = inb.head.headers.get("host") {
-        headers.push(("X-Forwarded-Host".into(), String::from_utf8_lossy(host).into()));
+        headers.push((
+            "X-Forwarded-Host".into(),
+            String::from_utf8_lossy(host).into(),
+        ));
     }
     cel::Request {
         method: std::str::from_utf8(&inb.head.method).unwrap_or(""),
