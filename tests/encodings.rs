@@ -194,3 +194,19 @@ fn a_50_mb_xml_document_fails_quickly_with_bounded_memory() {
     let grown = rss_kib(g.pid()).saturating_sub(before);
     assert!(grown < 200 * 1024, "grew by {grown} KiB");
 }
+
+#[test]
+fn millions_of_tiny_elements_hit_the_node_cap_with_bounded_memory() {
+    let mut doc = b"<r>".to_vec();
+    while doc.len() < (8 << 20) - 16 {
+        doc.extend_from_slice(b"<a/>");
+    }
+    doc.extend_from_slice(b"</r>");
+    let doc: &'static [u8] = Box::leak(doc.into_boxed_slice());
+    let b = xml_backend(doc);
+    let g = gateway_for(&b, "xml", None);
+    let before = rss_kib(g.pid());
+    assert_eq!(get(&g.url("/x")).status, 500);
+    let grown = rss_kib(g.pid()).saturating_sub(before);
+    assert!(grown < 150 * 1024, "grew by {grown} KiB");
+}

@@ -145,13 +145,13 @@ fn service_level_lua_fails_a_no_op_endpoint_closed() {
 // Endpoint level.
 
 #[test]
-fn endpoint_level_cel_fails_a_single_backend_endpoint_closed() {
-    assert_fails_closed(Level::Endpoint, Kind::Single, "validation/cel");
+fn endpoint_level_lua_endpoint_fails_a_single_backend_endpoint_closed() {
+    assert_fails_closed(Level::Endpoint, Kind::Single, "modifier/lua-endpoint");
 }
 
 #[test]
-fn endpoint_level_json_schema_fails_a_merging_endpoint_closed() {
-    assert_fails_closed(Level::Endpoint, Kind::Merge, "validation/json-schema");
+fn endpoint_level_req_resp_plugin_fails_a_merging_endpoint_closed() {
+    assert_fails_closed(Level::Endpoint, Kind::Merge, "plugin/req-resp-modifier");
 }
 
 #[test]

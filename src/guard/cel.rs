@@ -110,10 +110,11 @@ impl CelChecks {
                 }
             };
             let refs = program.references();
+            let bound = bound_names(&source);
             let unknown: Vec<&str> = refs
                 .variables()
                 .into_iter()
-                .filter(|v| !VARS.contains(v))
+                .filter(|v| !VARS.contains(v) && !bound.iter().any(|b| b == v))
                 .collect();
             if !unknown.is_empty() {
                 errors.push(format!(
@@ -191,6 +192,26 @@ impl CelChecks {
         ctx.add_variable_from_value("resp_data", from_json(resp.data));
         run(&self.post, &ctx)
     }
+}
+
+/// The names a macro binds (`list.exists(x, ...)`): the parser reports them among the
+/// referenced variables, but they are not free.
+fn bound_names(source: &str) -> Vec<String> {
+    static MACRO: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let Some(re) = MACRO
+        .get_or_init(|| {
+            regex::Regex::new(
+                r"\.(?:all|exists|exists_one|map|filter)\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,",
+            )
+            .ok()
+        })
+        .as_ref()
+    else {
+        return Vec::new();
+    };
+    re.captures_iter(source)
+        .filter_map(|c| c.get(1).map(|m| m.as_str().to_string()))
+        .collect()
 }
 
 /// `Program` is not `Clone`; the parse already succeeded once.
@@ -373,6 +394,10 @@ mod tests {
     fn expressions_that_do_not_compile_or_never_run_are_refused() {
         assert!(CelChecks::compile(&json!([{"check_expr": "req_path =="}])).is_err());
         assert!(CelChecks::compile(&json!([{"check_expr": "foo == 1"}])).is_err());
+        assert!(CelChecks::compile(&json!([
+            {"check_expr": "req_headers['X'].exists(h, h == 'a') && [1].all(x, x > 0)"}
+        ]))
+        .is_ok());
         assert!(CelChecks::compile(&json!([{"check_expr": "1 == 1"}])).is_err());
         assert!(CelChecks::compile(&json!({"check_expr": "req_path"})).is_err());
         assert!(uses_jwt(&json!([{"check_expr": "size(JWT.roles) > 1"}])));

@@ -1,6 +1,8 @@
 //! Checks that may reject a request before any backend is called, in KrakenD CE's order
 //! (bot detector, CORS preflights and `security/http` before routing; JWT validation, then the
-//! router rate limit). Built so far: `botdetector`, `cors`, `secure`, `ratelimit`.
+//! router rate limit; then, in the proxy layer, CEL request checks and the JSON schema). Built
+//! so far: `botdetector`, `cors`, `secure`, `ratelimit`, `cel` (also on responses and per
+//! backend), `jsonschema`.
 
 pub mod botdetector;
 pub mod cel;

@@ -23,7 +23,7 @@ pub(crate) const MAX_BYTES: usize = 8 << 20;
 /// Deepest element nesting accepted.
 pub(crate) const MAX_DEPTH: usize = 256;
 /// Most elements plus attributes in one document.
-pub(crate) const MAX_NODES: usize = 1 << 20;
+pub(crate) const MAX_NODES: usize = 1 << 19;
 
 /// Why an XML body could not be decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
