@@ -7,6 +7,8 @@
 //! the CE fixture's two endpoint expressions on a request with 3 headers. The decision it
 //! informs: whether either needs caching or a lighter representation before it ships.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use proxy::config::{Backend, Span};
@@ -52,7 +54,7 @@ fn xml_backend() -> Backend {
 
 fn benches(c: &mut Criterion) {
     let doc = xml_doc(10 * 1024);
-    let shape = BackendShape::compile(&xml_backend()).unwrap_or_else(|e| panic!("{e}"));
+    let shape = BackendShape::compile(&xml_backend()).expect("xml backend compiles");
     let mut g = c.benchmark_group("xml_decode");
     g.throughput(Throughput::Bytes(doc.len() as u64));
     g.bench_function("10KB", |b| {
@@ -64,7 +66,7 @@ fn benches(c: &mut Criterion) {
         {"check_expr": "'something' in req_headers['X-Header']"},
         {"check_expr": "int(req_params.Id) % 2 == 0"}
     ]))
-    .unwrap_or_else(|e| panic!("{e:?}"));
+    .expect("fixture expressions compile");
     let params = [("id", "10".to_string())];
     let headers = vec![
         ("X-Header".to_string(), "something".to_string()),
