@@ -164,19 +164,20 @@ impl CelChecks {
         if self.pre.is_empty() {
             return Ok(());
         }
-        let mut ctx = Context::default();
-        ctx.add_variable_from_value("now", now.to_string());
-        ctx.add_variable_from_value("req_method", req.method.to_string());
-        ctx.add_variable_from_value("req_path", req.path.to_string());
-        let params: HashMap<Key, Value> = req
-            .params
-            .iter()
-            .map(|(k, v)| (Key::from(lura_param_name(k)), Value::from(v.clone())))
-            .collect();
-        ctx.add_variable_from_value("req_params", Value::Map(Map::from(params)));
-        ctx.add_variable_from_value("req_headers", multi_map(&req.headers));
-        ctx.add_variable_from_value("req_querystring", multi_map(&req.query));
-        run(&self.pre, &ctx)
+        with_scope(|ctx| {
+            ctx.add_variable_from_value("now", now.to_string());
+            ctx.add_variable_from_value("req_method", req.method.to_string());
+            ctx.add_variable_from_value("req_path", req.path.to_string());
+            let params: HashMap<Key, Value> = req
+                .params
+                .iter()
+                .map(|(k, v)| (Key::from(lura_param_name(k)), Value::from(v.clone())))
+                .collect();
+            ctx.add_variable_from_value("req_params", Value::Map(Map::from(params)));
+            ctx.add_variable_from_value("req_headers", multi_map(&req.headers));
+            ctx.add_variable_from_value("req_querystring", multi_map(&req.query));
+            run(&self.pre, ctx)
+        })
     }
 
     /// The checks after the call, on its data.
@@ -184,13 +185,14 @@ impl CelChecks {
         if self.post.is_empty() {
             return Ok(());
         }
-        let mut ctx = Context::default();
-        ctx.add_variable_from_value("now", now.to_string());
-        ctx.add_variable_from_value("resp_completed", resp.completed);
-        ctx.add_variable_from_value("resp_metadata_status", i64::from(resp.status));
-        ctx.add_variable_from_value("resp_metadata_headers", multi_map(&resp.headers));
-        ctx.add_variable_from_value("resp_data", from_json(resp.data));
-        run(&self.post, &ctx)
+        with_scope(|ctx| {
+            ctx.add_variable_from_value("now", now.to_string());
+            ctx.add_variable_from_value("resp_completed", resp.completed);
+            ctx.add_variable_from_value("resp_metadata_status", i64::from(resp.status));
+            ctx.add_variable_from_value("resp_metadata_headers", multi_map(&resp.headers));
+            ctx.add_variable_from_value("resp_data", from_json(resp.data));
+            run(&self.post, ctx)
+        })
     }
 }
 
@@ -212,6 +214,16 @@ fn bound_names(source: &str) -> Vec<String> {
     re.captures_iter(source)
         .filter_map(|c| c.get(1).map(|m| m.as_str().to_string()))
         .collect()
+}
+
+thread_local! {
+    /// The standard functions, registered once per thread (per core): building them is most of
+    /// the cost of a fresh context. Each check runs in a child scope holding its variables.
+    static ROOT: Context<'static, 'static> = Context::default();
+}
+
+fn with_scope<R>(f: impl FnOnce(&mut Context<'_, '_>) -> R) -> R {
+    ROOT.with(|root| f(&mut root.new_inner_scope()))
 }
 
 /// `Program` is not `Clone`; the parse already succeeded once.
