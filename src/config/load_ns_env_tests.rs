@@ -112,7 +112,7 @@ fn namespaces_not_built_warn_and_are_listed_with_what_happens() {
     use super::pending::{pending, Refuses};
     let l = load_ok(
         r#"{"version": 3, "host": ["h"], "extra_config": {"plugin/http-server": {}, "telemetry/metrics": {}},
-            "endpoints": [{"endpoint": "/a", "extra_config": {"validation/json-schema": {}, "proxy": {}},
+            "endpoints": [{"endpoint": "/a", "extra_config": {"plugin/req-resp-modifier": {}, "proxy": {}},
               "backend": [{"url_pattern": "/", "extra_config": {"backend/lambda": {}, "backend/http": {}}}]}]}"#,
     );
     assert_eq!(l.warnings.len(), 4, "{:#?}", l.warnings);
@@ -136,8 +136,8 @@ fn namespaces_not_built_warn_and_are_listed_with_what_happens() {
                 Refuses::No
             ),
             (
-                "$.endpoints[0].extra_config[\"validation/json-schema\"]".to_string(),
-                "validation/json-schema".to_string(),
+                "$.endpoints[0].extra_config[\"plugin/req-resp-modifier\"]".to_string(),
+                "plugin/req-resp-modifier".to_string(),
                 Level::Endpoint,
                 Refuses::Endpoint(0)
             ),

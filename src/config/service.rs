@@ -424,6 +424,17 @@ pub fn extra_members<'v>(
             out.push((short, m));
         }
     }
+    // Schemas and expressions are compiled here too, so a bad one is reported at its own
+    // line and column (the plan compiles them again to use them).
+    for (ns, m) in &out {
+        if namespaces::judge(ns, level).class != namespaces::Class::Implemented {
+            continue;
+        }
+        let p = child(path, &m.key);
+        for e in crate::guard::compile_errors(ns, &m.value.to_json()) {
+            ctx.error(m.value.pos, &p, e);
+        }
+    }
     out
 }
 

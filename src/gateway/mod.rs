@@ -78,6 +78,11 @@ impl Response {
         }
     }
 
+    pub fn with_body(mut self, body: impl Into<Bytes>) -> Response {
+        self.body = body.into();
+        self
+    }
+
     pub fn header(mut self, name: &'static str, value: impl Into<Bytes>) -> Response {
         self.headers
             .push((Bytes::from_static(name.as_bytes()), value.into()));

@@ -12,8 +12,10 @@
 mod flatmap;
 mod format;
 mod project;
+mod rss;
 mod scan;
 mod text;
+mod xml;
 
 pub use flatmap::EndpointFlatmap;
 pub use project::BackendShape;
@@ -30,6 +32,14 @@ pub enum JsonError {
     ExpectedObject,
     /// `is_collection: true` needs an array at the top level.
     ExpectedArray,
+    /// `encoding: xml` or `rss`: the body is not acceptable XML (or not a feed).
+    Xml(xml::XmlError),
+}
+
+impl From<xml::XmlError> for JsonError {
+    fn from(e: xml::XmlError) -> Self {
+        JsonError::Xml(e)
+    }
 }
 
 impl std::fmt::Display for JsonError {
@@ -42,6 +52,7 @@ impl std::fmt::Display for JsonError {
             JsonError::ExpectedArray => {
                 f.write_str("backend response is not a JSON array (is_collection)")
             }
+            JsonError::Xml(e) => write!(f, "{e}"),
         }
     }
 }
@@ -329,3 +340,35 @@ pub fn from_value(v: &serde_json::Value) -> Fields {
 
 #[cfg(test)]
 mod tests;
+
+/// Raw members and elements of a JSON value, for renderers that build their own tree.
+pub mod scan_value {
+    use super::{scan, text};
+
+    /// An object's `(raw key, raw value)` pairs; `None` if the text is not a valid object.
+    pub fn members(raw: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+        let mut out = Vec::new();
+        for m in scan::Members::new(raw) {
+            let m = m.ok()?;
+            out.push((raw.get(m.key)?, raw.get(m.value)?));
+        }
+        Some(out)
+    }
+
+    /// An array's raw elements; `None` if the text is not a valid array.
+    pub fn elements(raw: &[u8]) -> Option<Vec<&[u8]>> {
+        let mut out = Vec::new();
+        for r in scan::Elements::new(raw) {
+            out.push(raw.get(r.ok()?)?);
+        }
+        Some(out)
+    }
+
+    /// A raw string body (between the quotes), unescaped.
+    pub fn unescape(raw: &[u8]) -> Option<String> {
+        if !text::has_escape(raw) {
+            return std::str::from_utf8(raw).ok().map(str::to_owned);
+        }
+        text::unescape(raw)
+    }
+}

@@ -18,8 +18,10 @@ enum Decoder {
     Safe,
     /// `string`: the whole body as a string under `content`.
     Text,
-    /// `xml`, `rss`: not built; decoding fails.
-    NotBuilt,
+    /// `xml`: mxj's shape ([`super::xml`]); with `is_collection`, under `collection`.
+    Xml { collection: bool },
+    /// `rss`: gofeed's feed shape ([`super::rss`]).
+    Rss,
 }
 
 /// A dot-path tree for allow/deny. `None` children are leaves (keep / delete the whole value).
@@ -151,9 +153,10 @@ impl BackendShape {
         let decoder = match b.encoding.as_str() {
             "safejson" => Decoder::Safe,
             "string" => Decoder::Text,
-            // Not built: the plan refuses the endpoint (501) before any call; should a body
-            // ever get here, it fails rather than be read as JSON.
-            "xml" | "rss" => Decoder::NotBuilt,
+            "xml" => Decoder::Xml {
+                collection: b.is_collection,
+            },
+            "rss" => Decoder::Rss,
             // KrakenD: an unknown encoding falls back to json. no-op never reaches shaping.
             _ if b.is_collection => Decoder::Collection,
             _ => Decoder::Object,
@@ -257,9 +260,19 @@ impl BackendShape {
     fn decode(&self, body: &Bytes) -> Result<Data, JsonError> {
         let first = text::first_byte(body);
         match self.decoder {
-            Decoder::NotBuilt => Err(JsonError::Syntax(
-                "this backend's encoding is not built yet".into(),
-            )),
+            Decoder::Xml { collection } => {
+                let json = Bytes::from(super::xml::to_json(body)?);
+                if collection {
+                    // KrakenD (krakend-xml `CollectionDecoder`): the whole map under `collection`.
+                    Ok(Data::Members(vec![(
+                        Bytes::from_static(b"collection"),
+                        json,
+                    )]))
+                } else {
+                    Ok(Data::Raw(json))
+                }
+            }
+            Decoder::Rss => Ok(Data::Raw(Bytes::from(super::rss::to_json(body)?))),
             Decoder::Text => {
                 let s = String::from_utf8_lossy(body);
                 Ok(Data::Members(vec![(

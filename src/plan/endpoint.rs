@@ -20,6 +20,10 @@ pub enum Output {
     JsonCollection,
     String,
     NoOp,
+    Xml,
+    Yaml,
+    /// Chosen per request from `Accept` (json, yaml or xml).
+    Negotiate,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +115,11 @@ pub struct EndpointPlan {
     /// `sequential_propagated_params`: `(N, path)` of `respN_path` values handed to Lua as
     /// `RespN_path` params (`path` empty: the whole response).
     pub propagated: Vec<(usize, String)>,
+    /// Endpoint-level `validation/cel`: request checks after the rate limit, response checks
+    /// on the merged data.
+    pub cel: Option<crate::guard::cel::CelChecks>,
+    /// `validation/json-schema`: the request body, after the CEL request checks.
+    pub json_schema: Option<crate::guard::jsonschema::BodySchema>,
 }
 
 /// `proxy.static` compiled: the data (as shaped fields) and when it applies.
@@ -173,6 +182,9 @@ pub struct BackendPlan {
     pub lua: Option<Arc<LuaScript>>,
     /// `modifier/martian`: around the HTTP client (inside the Lua backend stage).
     pub martian: Option<crate::modifier::martian::Martian>,
+    /// Backend-level `validation/cel`: request checks before the call, response checks on
+    /// the shaped data.
+    pub cel: Option<crate::guard::cel::CelChecks>,
 }
 
 /// The version text in `X-Krakend` and `User-Agent`: ours, not KrakenD's (intended difference).
@@ -185,12 +197,22 @@ pub(super) fn compile_endpoint(
 ) -> Result<EndpointPlan, Vec<String>> {
     let mut errors = Vec::new();
     let output = match e.output_encoding.as_str() {
+        "json" => Output::Json,
         "json-collection" => Output::JsonCollection,
         "string" => Output::String,
         "no-op" => Output::NoOp,
-        // KrakenD: unknown names fall back to JSON. (xml, yaml and negotiate are known and not
-        // built: the endpoint is refused below.)
-        _ => Output::Json,
+        "xml" => Output::Xml,
+        "negotiate" => Output::Negotiate,
+        // KrakenD CE registers no `yaml` render (lura falls back to JSON); we render the YAML
+        // that was asked for (README: where we differ).
+        "yaml" => Output::Yaml,
+        // KrakenD (lura `getRender`): an unknown name falls back to the render named after the
+        // single backend's encoding, else JSON.
+        _ => match e.backend.as_slice() {
+            [b] if b.encoding == "xml" => Output::Xml,
+            [b] if b.encoding == "string" => Output::String,
+            _ => Output::Json,
+        },
     };
     let mut backends = Vec::with_capacity(e.backend.len());
     for (i, b) in e.backend.iter().enumerate() {
@@ -272,6 +294,16 @@ pub(super) fn compile_endpoint(
     let lua_endpoint = lua_block(lua::ENDPOINT_NS);
     let lua_proxy = lua_block(lua::PROXY_NS);
     let propagated = compile_propagated(proxy_ns);
+    let cel = compile_cel(&e.extra_config)
+        .map_err(|m| errors.extend(m))
+        .ok()
+        .flatten();
+    let json_schema = match e.extra_config.get(crate::guard::jsonschema::NS) {
+        Some(v) => crate::guard::jsonschema::BodySchema::compile(v)
+            .map_err(|m| errors.push(format!("{}: {m}", crate::guard::jsonschema::NS)))
+            .ok(),
+        None => None,
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -307,6 +339,8 @@ pub(super) fn compile_endpoint(
         lua_endpoint,
         lua_proxy,
         propagated,
+        cel,
+        json_schema,
     })
 }
 
@@ -334,6 +368,22 @@ fn compile_propagated(proxy_ns: Option<&serde_json::Value>) -> Vec<(usize, Strin
             Some((n, path))
         })
         .collect()
+}
+
+/// `validation/cel` at any level: `None` when absent or when no expression runs here.
+fn compile_cel(
+    extra: &crate::config::ExtraConfig,
+) -> Result<Option<crate::guard::cel::CelChecks>, Vec<String>> {
+    let ns = crate::guard::cel::NS;
+    let Some(v) = extra.get(ns) else {
+        return Ok(None);
+    };
+    let c = crate::guard::cel::CelChecks::compile(v).map_err(|m| {
+        m.into_iter()
+            .map(|m| format!("{ns}{m}"))
+            .collect::<Vec<_>>()
+    })?;
+    Ok((c.has_pre() || c.has_post()).then_some(c))
 }
 
 /// The `{name}` placeholders of an endpoint path.
@@ -436,6 +486,7 @@ fn compile_backend(
     let shape = crate::json::BackendShape::compile(b)?;
     let lua = lua::from_extra(&b.extra_config, lua::BACKEND_NS)?;
     let martian = crate::modifier::martian::from_extra(&b.extra_config)?;
+    let cel = compile_cel(&b.extra_config).map_err(|m| m.join("; "))?;
     let second =
         |list: &[String], lower: bool| (!list.is_empty()).then(|| NameFilter::compile(list, lower));
     Ok(BackendPlan {
@@ -455,6 +506,7 @@ fn compile_backend(
         http_cache,
         lua,
         martian,
+        cel,
     })
 }
 

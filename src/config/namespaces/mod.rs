@@ -288,8 +288,6 @@ mod tests {
         for ns in [
             "auth/revoker",
             "auth/client-credentials",
-            "validation/json-schema",
-            "validation/cel",
             "backend/graphql",
             "backend/lambda",
             "backend/amqp/consumer",
@@ -308,6 +306,15 @@ mod tests {
         assert_eq!(class("auth/signer", Level::Backend), Class::Ignored);
         // Built for backends; elsewhere KrakenD does not read it, and neither do we.
         assert_eq!(class("qos/http-cache", Level::Backend), Class::Implemented);
+        assert_eq!(
+            class("validation/json-schema", Level::Endpoint),
+            Class::Implemented
+        );
+        assert_eq!(
+            class("validation/json-schema", Level::Backend),
+            Class::Ignored
+        );
+        assert_eq!(class("validation/cel", Level::Backend), Class::Implemented);
         assert_eq!(class("qos/http-cache", Level::Endpoint), Class::Ignored);
     }
 

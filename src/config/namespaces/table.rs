@@ -54,6 +54,21 @@ pub static REGISTRY: &[Namespace] = &[
          `shadow: true` fails its endpoint closed (its answer would be merged, not dropped)",
     ),
     ns(
+        "validation/json-schema",
+        E,
+        Implemented,
+        "the request body checked against the schema (compiled at start; a schema that does not \
+         compile is a `check` error) before any backend is called: 400",
+    ),
+    ns(
+        "validation/cel",
+        EB,
+        Implemented,
+        "`check_expr` on the request (`req_*`) before the call and on the response (`resp_*`) \
+         after it, endpoint and backend level: 500 or a failed backend; expressions that do not \
+         compile are `check` errors; one using `JWT` fails its endpoint closed until JWT is built",
+    ),
+    ns(
         "backend/http",
         B,
         Implemented,
@@ -215,18 +230,6 @@ pub static REGISTRY: &[Namespace] = &[
         B,
         FailClosed,
         "OAuth2 client-credentials token on backend calls: changes what is sent",
-    ),
-    ns(
-        "validation/json-schema",
-        E,
-        FailClosed,
-        "rejects request bodies that do not match a JSON schema (400): guards access",
-    ),
-    ns(
-        "validation/cel",
-        EB,
-        FailClosed,
-        "CEL expressions that reject requests or responses: guards access",
     ),
     ns(
         "backend/graphql",

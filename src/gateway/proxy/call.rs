@@ -70,18 +70,18 @@ pub(super) async fn call(
     ctx: &WorkerCtx,
     ep: &EndpointPlan,
     b: &BackendPlan,
-    out: &OutRequest,
+    (out, params): (&OutRequest, &[(&str, String)]),
     deadline: Instant,
     start: Instant,
 ) -> Outcome {
     if ep.concurrent_calls <= 1 {
-        return outcome(plan, ctx, b, out, deadline).await;
+        return outcome(plan, ctx, b, out, params, deadline).await;
     }
     // KrakenD (proxy/concurrent.go): the concurrent calls get 75% of the endpoint timeout,
     // nested inside any outer window (the merger's 85%).
     let deadline = deadline.min(start + ep.timeout.mul_f64(0.75));
     let mut calls: FuturesUnordered<_> = (0..ep.concurrent_calls)
-        .map(|_| outcome(plan, ctx, b, out, deadline))
+        .map(|_| outcome(plan, ctx, b, out, params, deadline))
         .collect();
     let mut last = None;
     while let Some(o) = calls.next().await {
@@ -111,17 +111,18 @@ async fn outcome(
     ctx: &WorkerCtx,
     b: &BackendPlan,
     out: &OutRequest,
+    params: &[(&str, String)],
     deadline: Instant,
 ) -> Outcome {
     let Some(cb) = &b.circuit_breaker else {
-        return attempt(plan, ctx, b, out, deadline).await;
+        return checked_attempt(plan, ctx, b, out, params, deadline).await;
     };
     let permit = match cb.admit() {
         Ok(p) => p,
         // Not logged: refusals come in floods, and they are the breaker working.
         Err(e) => return Outcome::Failed(Failure::transport(e.to_string())),
     };
-    let o = attempt(plan, ctx, b, out, deadline).await;
+    let o = checked_attempt(plan, ctx, b, out, params, deadline).await;
     // KrakenD: every error of the backend stack counts (transport, timeout, rate limit,
     // status policy, decoding); with `return_error_details` a status is data, not an error.
     let ok = match &o {
@@ -130,6 +131,35 @@ async fn outcome(
     };
     permit.finish(ok);
     o
+}
+
+/// A backend's `validation/cel` around its call (inside the circuit breaker, as KrakenD's
+/// backend factories stack them): a rejection fails the backend.
+async fn checked_attempt(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    b: &BackendPlan,
+    out: &OutRequest,
+    params: &[(&str, String)],
+    deadline: Instant,
+) -> Outcome {
+    let Some(c) = &b.cel else {
+        return attempt(plan, ctx, b, out, deadline).await;
+    };
+    if let Err(text) = super::validate::backend_before(c, out, params) {
+        crate::warn!("[BACKEND: {}][CEL] {}", b.url_pattern, text);
+        return Outcome::Failed(Failure::transport(text));
+    }
+    match attempt(plan, ctx, b, out, deadline).await {
+        Outcome::Data(d) => match super::validate::backend_after(c, &d) {
+            Ok(()) => Outcome::Data(d),
+            Err(text) => {
+                crate::warn!("[BACKEND: {}][CEL] {}", b.url_pattern, text);
+                Outcome::Failed(Failure::transport(text))
+            }
+        },
+        failed => failed,
+    }
 }
 
 /// Call one backend (or reuse its cached answer: KrakenD's cache is inside the HTTP client,

@@ -27,7 +27,7 @@ pub(super) async fn parallel(
     let deadline = merge_deadline(ep, start);
     let calls = backends.iter().map(|b| {
         let out = forward::build(&plan.server, ep, b, inb, &|_, _| None);
-        async move { call(plan, ctx, ep, b, &out, deadline, start).await }
+        async move { call(plan, ctx, ep, b, (&out, inb.params), deadline, start).await }
     });
     let outcomes = futures_util::future::join_all(calls).await;
     let mut parts = Vec::with_capacity(outcomes.len());
@@ -90,7 +90,7 @@ pub(super) async fn sequential(
             }
         };
         let out = forward::build(&plan.server, ep, b, inb, &values);
-        match call(plan, ctx, ep, b, &out, deadline, start).await {
+        match call(plan, ctx, ep, b, (&out, inb.params), deadline, start).await {
             Outcome::Data(f) => parts.push(f),
             Outcome::Failed(f) => {
                 match detail_of(b, &f) {

@@ -9,6 +9,7 @@ mod call;
 mod lua;
 mod martian;
 mod merge;
+mod validate;
 
 use super::forward::{self, Inbound};
 use super::{with_version, Response, WorkerCtx};
@@ -107,6 +108,14 @@ pub(super) async fn endpoint(
         jwt: ep.jwt.as_ref().zip(grant.as_deref()),
         rewritten: None,
     };
+    // KrakenD: the CEL request checks and the JSON schema run before the proxy stack (here
+    // also before a proxy-level Lua script, which KrakenD runs between the two).
+    if ep.cel.is_some() || ep.json_schema.is_some() {
+        if let Err((status, text)) = validate::before(ep, &inb) {
+            crate::warn!("[ENDPOINT: {}] {}", ep.path, text);
+            return with_version(plan, failure_response(plan, status, text));
+        }
+    }
     let Some(script) = &ep.lua_proxy else {
         return run(plan, ctx, ep, &inb).await;
     };
@@ -117,7 +126,7 @@ pub(super) async fn endpoint(
         .collect();
     let run_state = match lua::proxy_pre(script, server, ep, &mut inb, &mut owned) {
         Ok(r) => r,
-        Err(e) => return with_version(plan, finish(plan, ep, lua::pipe_error(e))),
+        Err(e) => return with_version(plan, finish(plan, ep, lua::pipe_error(e), None)),
     };
     let view: Vec<(&str, String)> = owned.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     inb.params = &view;
@@ -143,7 +152,7 @@ pub(super) async fn endpoint(
     if let Some(signer) = &ep.signer {
         return signed(signer, pipe);
     }
-    with_version(plan, finish(plan, ep, pipe))
+    with_version(plan, respond(plan, ep, inb.head, pipe))
 }
 
 /// A no-op endpoint under a proxy script: streamed when it has no `post`; else its whole
@@ -193,7 +202,24 @@ async fn run(plan: &Plan, ctx: &WorkerCtx, ep: &EndpointPlan, inb: &Inbound<'_>)
     if let Some(signer) = &ep.signer {
         return signed(signer, pipe);
     }
-    with_version(plan, finish(plan, ep, pipe))
+    with_version(plan, respond(plan, ep, inb.head, pipe))
+}
+
+/// The endpoint's CEL response checks, then its answer in the endpoint's encoding.
+fn respond(plan: &Plan, ep: &EndpointPlan, head: &RequestHead, mut pipe: Pipe) -> Response {
+    // KrakenD: the CEL response checks wrap the whole pipe and see only an answer without error.
+    if let (Some(data), None) = (&pipe.data, &pipe.error) {
+        if let Err(text) = validate::after(ep, data, pipe.complete) {
+            pipe.data = None;
+            pipe.complete = false;
+            pipe.error = Some(PipeError::Merge(text));
+        }
+    }
+    // Only `negotiate` reads Accept: the other encodings skip the header lookup.
+    let accept = (ep.output == Output::Negotiate)
+        .then(|| head.headers.get("accept").map(|v| &v[..]))
+        .flatten();
+    finish(plan, ep, pipe, accept)
 }
 
 /// `auth/signer` (krakend-jose `TokenSigner`): any pipe error or no data is a bare 400, as is
@@ -225,7 +251,16 @@ async fn pipe(plan: &Plan, ctx: &WorkerCtx, ep: &EndpointPlan, inb: &Inbound<'_>
         },
         [b] => {
             let out = forward::build(server, ep, b, inb, &|_, _| None);
-            let o = call::call(plan, ctx, ep, b, &out, start + ep.timeout, start).await;
+            let o = call::call(
+                plan,
+                ctx,
+                ep,
+                b,
+                (&out, inb.params),
+                start + ep.timeout,
+                start,
+            )
+            .await;
             single(b, o)
         }
         many => {
@@ -313,9 +348,9 @@ fn apply_static(s: &StaticResponse, pipe: &mut Pipe) {
 /// KrakenD's status policy (lura `router/gin/endpoint.go`): any response is rendered as a 200,
 /// error or not; without one, the backend's status under `return_error_code` (single backend
 /// or first of a sequence only), else 500.
-fn finish(plan: &Plan, ep: &EndpointPlan, pipe: Pipe) -> Response {
+fn finish(plan: &Plan, ep: &EndpointPlan, pipe: Pipe, accept: Option<&[u8]>) -> Response {
     if let Some(data) = pipe.data {
-        let mut r = crate::render::render(ep, &data, pipe.complete);
+        let mut r = crate::render::render(ep, &data, pipe.complete, accept);
         // KrakenD: metadata headers are written only when the response has data.
         if !data.is_empty() {
             r.headers.extend(pipe.headers);
@@ -345,9 +380,9 @@ fn finish(plan: &Plan, ep: &EndpointPlan, pipe: Pipe) -> Response {
             }
             resp
         }
-        Some(PipeError::Backend { failure, .. }) => failure_response(plan, failure.text),
-        Some(PipeError::Merge(text)) => failure_response(plan, text),
-        None => failure_response(plan, String::new()),
+        Some(PipeError::Backend { failure, .. }) => failure_response(plan, 500, failure.text),
+        Some(PipeError::Merge(text)) => failure_response(plan, 500, text),
+        None => failure_response(plan, 500, String::new()),
     }
 }
 
@@ -431,12 +466,13 @@ fn lua_failure(plan: &Plan, status: u16, ct: Option<Bytes>, text: String) -> Res
     resp.header("X-Krakend-Completed", "false")
 }
 
-/// 500, with the error text as the body only when `router.return_error_msg` asks for it.
-fn failure_response(plan: &Plan, text: String) -> Response {
+/// An error status (500, or 400 for a body the JSON schema rejects), with the error text as
+/// the body only when `router.return_error_msg` asks for it.
+fn failure_response(plan: &Plan, status: u16, text: String) -> Response {
     let resp = if plan.server.return_error_msg {
-        Response::text(500, text)
+        Response::text(status, text)
     } else {
-        Response::new(500)
+        Response::new(status)
     };
     resp.header("X-Krakend-Completed", "false")
 }
