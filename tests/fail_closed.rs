@@ -145,8 +145,8 @@ fn service_level_server_plugin_fails_a_no_op_endpoint_closed() {
 // Endpoint level.
 
 #[test]
-fn endpoint_level_lua_endpoint_fails_a_single_backend_endpoint_closed() {
-    assert_fails_closed(Level::Endpoint, Kind::Single, "modifier/lua-endpoint");
+fn endpoint_level_middleware_plugin_fails_a_single_backend_endpoint_closed() {
+    assert_fails_closed(Level::Endpoint, Kind::Single, "plugin/middleware");
 }
 
 #[test]
@@ -155,8 +155,8 @@ fn endpoint_level_req_resp_plugin_fails_a_merging_endpoint_closed() {
 }
 
 #[test]
-fn endpoint_level_cel_fails_a_sequential_endpoint_closed() {
-    assert_fails_closed(Level::Endpoint, Kind::Sequential, "validation/cel");
+fn endpoint_level_req_resp_plugin_fails_a_sequential_endpoint_closed() {
+    assert_fails_closed(Level::Endpoint, Kind::Sequential, "plugin/req-resp-modifier");
 }
 
 #[test]

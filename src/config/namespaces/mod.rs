@@ -352,9 +352,9 @@ mod tests {
             w.contains("the endpoint calling this backend answers 501"),
             "{w}"
         );
-        let w = warning("validation/cel", Level::Endpoint).unwrap();
+        let w = warning("plugin/req-resp-modifier", Level::Endpoint).unwrap();
         assert!(w.contains("this endpoint answers 501"), "{w}");
-        let w = warning("validation/cel", Level::Service).unwrap();
+        let w = warning("plugin/http-server", Level::Service).unwrap();
         assert!(w.contains("every endpoint answers 501"), "{w}");
         let w = warning("telemetry/metrics", Level::Service).unwrap();
         assert!(w.contains("is ignored"), "{w}");
