@@ -144,8 +144,9 @@ pub static REGISTRY: &[Namespace] = &[
         Implemented,
         "JWT validation on ring (alg pinned by config; HS, RS, PS, ES256/384, EdDSA; ES512 \
          refused by `check`): 401/403, issuer, audience, roles, scopes, leeway, \
-         `propagate_claims`, `{JWT.claim}`; keys from `jwk_local_path` or an http `jwk_url` \
-         (https waits on TLS: `check` error); verified tokens cached per core until `exp`",
+         `propagate_claims`, `{JWT.claim}`; keys from `jwk_local_path` or a `jwk_url` \
+         (https verified against the system roots and `jwk_local_ca`, `jwk_fingerprints` \
+         pins); verified tokens cached per core until `exp`",
     ),
     ns(
         "auth/validator",

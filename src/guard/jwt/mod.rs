@@ -18,6 +18,7 @@ pub mod cache;
 pub mod claims;
 pub mod config;
 pub mod jwk;
+pub mod jwk_tls;
 pub mod remote;
 pub mod signer;
 pub mod token;
@@ -110,8 +111,8 @@ impl Validator {
         let c = ValidatorConfig::parse(v)?;
         let keys = match &c.source {
             Source::Local(path) => KeySource::Local(Arc::new(local_keys(path, c.alg)?)),
-            Source::Url(url) => {
-                KeySource::Remote(Remote::shared(url, c.alg, c.cache_duration, c.cooldown))
+            Source::Url(u) => {
+                KeySource::Remote(Remote::shared(u, c.alg, c.cache_duration, c.cooldown))
             }
         };
         Ok(Validator {
