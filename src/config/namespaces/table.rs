@@ -66,7 +66,8 @@ pub static REGISTRY: &[Namespace] = &[
         Implemented,
         "`check_expr` on the request (`req_*`) before the call and on the response (`resp_*`) \
          after it, endpoint and backend level: 500 or a failed backend; expressions that do not \
-         compile are `check` errors; one using `JWT` fails its endpoint closed until JWT is built",
+         compile are `check` errors; `JWT` (endpoint level) is the validated token's claims, \
+         checked by `auth/validator` before the roles: a bare 401",
     ),
     ns(
         "backend/http",
