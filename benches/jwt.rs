@@ -52,6 +52,7 @@ fn validator(alg: &str) -> Validator {
             "propagate_claims": [["sub", "X-User"]]
         }),
         vec!["sub".into()],
+        None,
     )
     .unwrap()
 }

@@ -39,7 +39,6 @@
 //!
 //! | spec | why it is skipped |
 //! |---|---|
-//! | cel-6, cel-7 | `JWT` in CEL expressions is not wired to `auth/validator` yet (such an expression fails closed, 501) |
 //! | collection | stored spec (3d5942a) targets the old jsonplaceholder config, not this krakend.json |
 //! | integration_no_body, integration_schema | `proxy.static` not implemented (`/static`) |
 //! | no-op | endpoint `/no-op` is not in this krakend.json (renamed `/no-op/ok`, see no-op_1) |
@@ -66,8 +65,6 @@ use std::time::Duration;
 
 /// Specs not run, with the reason (the table above, one entry per file).
 const SKIPPED: &[(&str, &str)] = &[
-    ("cel-6", "JWT in CEL not wired yet"),
-    ("cel-7", "JWT in CEL not wired yet"),
     (
         "collection",
         "stored spec targets the old jsonplaceholder config",
@@ -90,6 +87,8 @@ const RUN: &[&str] = &[
     "cel-3",
     "cel-4",
     "cel-5",
+    "cel-6",
+    "cel-7",
     "jsonschema_1",
     "cors_1",
     "cors_2",
@@ -1019,6 +1018,16 @@ fn cel_4_the_other_backend_check_failing_leaves_the_first_partial() {
 #[test]
 fn cel_5_every_check_passing_merges_both_backends() {
     run("cel-5");
+}
+
+#[test]
+fn cel_6_a_malformed_token_on_a_jwt_cel_endpoint_is_a_bare_401() {
+    run("cel-6");
+}
+
+#[test]
+fn cel_7_a_token_passing_the_jwt_cel_check_reaches_the_backend_with_its_claims() {
+    run("cel-7");
 }
 
 #[test]

@@ -171,8 +171,8 @@ fn check_refuses_a_signer_without_a_usable_key() {
             "P-521",
         ),
         (
-            json!({"alg": "ES256", "kid": "ec", "jwk_url": "https://idp/jwk", "disable_jwk_security": true}),
-            "wait on TLS",
+            json!({"alg": "ES256", "kid": "ec", "jwk_url": "https://idp/jwk", "jwk_local_ca": "/nonexistent/ca.pem"}),
+            "jwk_local_ca",
         ),
     ];
     for (s, want) in cases {

@@ -391,10 +391,6 @@ fn check_refuses_validators_that_cannot_work() {
             "is not https",
         ),
         (
-            json!({"alg": "ES256", "jwk_url": "https://idp.example/jwk", "disable_jwk_security": true}),
-            "wait on TLS",
-        ),
-        (
             json!({"alg": "ES256", "jwk_local_path": "/nonexistent/jwks.json", "disable_jwk_security": true}),
             "cannot read it",
         ),

@@ -162,11 +162,11 @@ fn sigterm_on_an_idle_gateway_exits_0_promptly() {
 }
 
 #[test]
-fn a_validator_whose_https_jwk_url_waits_on_tls_is_refused_at_startup_never_served_open() {
+fn a_validator_whose_jwk_local_ca_cannot_be_read_is_refused_at_startup_never_served_open() {
     let b = Backend::json(r#"{"ok":true}"#);
     let mut secure = endpoint("/secure", "GET", vec![backend(&b.url(), "/secure")]);
-    secure["extra_config"] =
-        json!({"auth/validator": {"alg": "RS256", "jwk_url": "https://example.test/jwks.json"}});
+    secure["extra_config"] = json!({"auth/validator": {"alg": "RS256",
+        "jwk_url": "https://example.test/jwks.json", "jwk_local_ca": "/nonexistent/ca.pem"}});
     let cfg = service(vec![
         secure,
         endpoint("/open", "GET", vec![backend(&b.url(), "/open")]),
@@ -174,7 +174,7 @@ fn a_validator_whose_https_jwk_url_waits_on_tls_is_refused_at_startup_never_serv
     let err = Gateway::try_start_with(&cfg.to_string(), &[], &[])
         .err()
         .expect("run must refuse the config");
-    assert!(err.contains("https JWK URLs wait on TLS"), "{err}");
+    assert!(err.contains("jwk_local_ca"), "{err}");
     assert!(b.requests().is_empty());
 }
 

@@ -94,7 +94,6 @@ fn endpoint(out: &mut Vec<Pending>, e: &Endpoint, i: usize) {
         });
     }
     namespaces_in(out, &e.extra_config, base, Level::Endpoint, refuses);
-    cel_jwt(out, &e.extra_config, base, Level::Endpoint, refuses);
     for b in &e.backend {
         let bbase = &b.span.path;
         if let Some(about) = not_built(&b.encoding, BACKEND_NOT_BUILT) {
@@ -108,7 +107,6 @@ fn endpoint(out: &mut Vec<Pending>, e: &Endpoint, i: usize) {
             });
         }
         namespaces_in(out, &b.extra_config, bbase, Level::Backend, refuses);
-        cel_jwt(out, &b.extra_config, bbase, Level::Backend, refuses);
         if let Some((at, name, about)) = host_not_built(b) {
             out.push(Pending {
                 at,
@@ -166,33 +164,6 @@ fn host_not_built(b: &Backend) -> Option<(String, String, String)> {
             _ => None,
         })
 }
-
-/// A `validation/cel` block with an expression on `JWT`: JWT validation is not built, so the
-/// claims it checks do not exist; serving without the check would let through what KrakenD
-/// rejects.
-fn cel_jwt(
-    out: &mut Vec<Pending>,
-    extra: &ExtraConfig,
-    base: &str,
-    level: Level,
-    refuses: Refuses,
-) {
-    let ns = crate::guard::cel::NS;
-    if extra.get(ns).is_some_and(crate::guard::cel::uses_jwt) {
-        out.push(Pending {
-            at: format!("{base}.extra_config{}", key_segment(ns)),
-            name: "validation/cel on JWT".into(),
-            subject: Subject::Setting,
-            level,
-            refuses,
-            about: CEL_JWT.into(),
-        });
-    }
-}
-
-/// What a CEL expression on `JWT` does, for `check` and the 501.
-pub const CEL_JWT: &str =
-    "checks JWT claims with CEL (JWT validation, `auth/validator`, is not built yet)";
 
 /// What `proxy.shadow` does, for `check` and the 501.
 pub const HTTP_CACHE_NOOP: &str =

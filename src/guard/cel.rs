@@ -4,8 +4,9 @@
 //!
 //! KrakenD (krakend-cel): the namespace is a list of `{"check_expr": "..."}`. An expression
 //! whose text contains `req` runs before the call, `resp` after it, `JWT` in the JWT
-//! validator (JWT is not built here: such an expression fails its endpoint closed, see
-//! `config::pending`). Any result but `true`, or an evaluation error, aborts with the error
+//! validator (krakend-cel's `Rejecter`, endpoint level only, with `JWT` the validated token's
+//! claims and `now`: any result but `true` answers a bare 401, before the roles and scopes
+//! are checked). Any result but `true`, or an evaluation error, aborts with the error
 //! `request aborted by evaluator #N` (N counts within the before or after list), which the
 //! endpoint answers as a 500 (a failed backend at backend level).
 //!
@@ -51,6 +52,8 @@ struct Check {
 pub struct CelChecks {
     pre: Vec<Check>,
     post: Vec<Check>,
+    /// Expressions naming `JWT`: run by the endpoint's JWT validator.
+    jwt: Vec<Check>,
 }
 
 impl std::fmt::Debug for CelChecks {
@@ -63,6 +66,10 @@ impl std::fmt::Debug for CelChecks {
             .field(
                 "post",
                 &self.post.iter().map(|c| &c.source).collect::<Vec<_>>(),
+            )
+            .field(
+                "jwt",
+                &self.jwt.iter().map(|c| &c.source).collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -87,7 +94,7 @@ fn expressions(v: &Json) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// Does any expression of the block use the JWT (not built here)?
+/// Does any expression of the block use the JWT?
 pub fn uses_jwt(v: &Json) -> bool {
     expressions(v).is_ok_and(|e| e.iter().any(|x| x.contains("JWT")))
 }
@@ -100,6 +107,7 @@ impl CelChecks {
         let mut checks = CelChecks {
             pre: Vec::new(),
             post: Vec::new(),
+            jwt: Vec::new(),
         };
         for (i, source) in exprs.into_iter().enumerate() {
             let program = match Program::compile(&source) {
@@ -134,6 +142,12 @@ impl CelChecks {
                 ));
                 continue;
             }
+            if jwt {
+                checks.jwt.push(Check {
+                    source: source.clone(),
+                    program: compile_again(&source)?,
+                });
+            }
             if pre {
                 checks.pre.push(Check {
                     source: source.clone(),
@@ -157,6 +171,38 @@ impl CelChecks {
 
     pub fn has_post(&self) -> bool {
         !self.post.is_empty()
+    }
+
+    pub fn has_jwt(&self) -> bool {
+        !self.jwt.is_empty()
+    }
+
+    /// The checks on a validated token's claims (the JWT validator's rejecter). `Err` names
+    /// the expression that refused, for the log.
+    pub fn check_jwt(
+        &self,
+        claims: &serde_json::Map<String, Json>,
+        now: &str,
+    ) -> Result<(), String> {
+        if self.jwt.is_empty() {
+            return Ok(());
+        }
+        with_scope(|ctx| {
+            ctx.add_variable_from_value("now", now.to_string());
+            let map: HashMap<Key, Value> = claims
+                .iter()
+                .map(|(k, v)| (Key::from(k.clone()), from_json(v)))
+                .collect();
+            ctx.add_variable_from_value("JWT", Value::Map(Map::from(map)));
+            for (i, c) in self.jwt.iter().enumerate() {
+                match c.program.execute(ctx) {
+                    Ok(Value::Bool(true)) => {}
+                    // KrakenD: false, a non-boolean result or an evaluation error reject.
+                    other => return Err(format!("rejecter #{i} ({}) result: {other:?}", c.source)),
+                }
+            }
+            Ok(())
+        })
     }
 
     /// The checks before the call. `Err` is KrakenD's error text.

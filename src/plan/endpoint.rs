@@ -265,11 +265,32 @@ pub(super) fn compile_endpoint(
                     }
                 }
             }
-            crate::guard::jwt::Validator::compile(v, claims)
+            // The endpoint's CEL expressions on `JWT` run in the validator (compile errors
+            // are reported with the endpoint's own CEL block below).
+            let rejecter = e
+                .extra_config
+                .get(crate::guard::cel::NS)
+                .and_then(|c| crate::guard::cel::CelChecks::compile(c).ok());
+            crate::guard::jwt::Validator::compile(v, claims, rejecter)
                 .map_err(|m| errors.push(m))
                 .ok()
         }
-        None => None,
+        None => {
+            // KrakenD: only krakend-jose runs the JWT rejecter; without a validator the
+            // expressions are never evaluated. Skipping a configured check silently is not
+            // an option here.
+            if e.extra_config
+                .get(crate::guard::cel::NS)
+                .is_some_and(crate::guard::cel::uses_jwt)
+            {
+                errors.push(format!(
+                    "{}: an expression uses JWT but the endpoint has no auth/validator: KrakenD \
+                     never evaluates it (add the validator or remove the expression)",
+                    crate::guard::cel::NS
+                ));
+            }
+            None
+        }
     };
     let signer = match e.extra_config.get(crate::guard::jwt::signer::NS) {
         // The signer works on shaped data; a no-op endpoint streams its backend's body.
@@ -487,6 +508,18 @@ fn compile_backend(
     let lua = lua::from_extra(&b.extra_config, lua::BACKEND_NS)?;
     let martian = crate::modifier::martian::from_extra(&b.extra_config)?;
     let cel = compile_cel(&b.extra_config).map_err(|m| m.join("; "))?;
+    // KrakenD: the JWT rejecter reads the endpoint's block only; a backend's expression on
+    // `JWT` is never evaluated (or, also naming req/resp, always fails unbound).
+    if b.extra_config
+        .get(crate::guard::cel::NS)
+        .is_some_and(crate::guard::cel::uses_jwt)
+    {
+        return Err(format!(
+            "{}: JWT is only available to endpoint-level expressions (KrakenD never evaluates \
+             it at backend level)",
+            crate::guard::cel::NS
+        ));
+    }
     let second =
         |list: &[String], lower: bool| (!list.is_empty()).then(|| NameFilter::compile(list, lower));
     Ok(BackendPlan {

@@ -66,7 +66,8 @@ pub static REGISTRY: &[Namespace] = &[
         Implemented,
         "`check_expr` on the request (`req_*`) before the call and on the response (`resp_*`) \
          after it, endpoint and backend level: 500 or a failed backend; expressions that do not \
-         compile are `check` errors; one using `JWT` fails its endpoint closed until JWT is built",
+         compile are `check` errors; `JWT` (endpoint level) is the validated token's claims, \
+         checked by `auth/validator` before the roles: a bare 401",
     ),
     ns(
         "backend/http",
@@ -144,8 +145,9 @@ pub static REGISTRY: &[Namespace] = &[
         Implemented,
         "JWT validation on ring (alg pinned by config; HS, RS, PS, ES256/384, EdDSA; ES512 \
          refused by `check`): 401/403, issuer, audience, roles, scopes, leeway, \
-         `propagate_claims`, `{JWT.claim}`; keys from `jwk_local_path` or an http `jwk_url` \
-         (https waits on TLS: `check` error); verified tokens cached per core until `exp`",
+         `propagate_claims`, `{JWT.claim}`; keys from `jwk_local_path` or a `jwk_url` \
+         (https verified against the system roots and `jwk_local_ca`, `jwk_fingerprints` \
+         pins); verified tokens cached per core until `exp`",
     ),
     ns(
         "auth/validator",

@@ -5,6 +5,7 @@
 use super::alg::Alg;
 use super::claims::{Propagate, Roles, Scopes};
 use super::jwk::Strategy;
+use super::jwk_tls::{self, JwkUrl};
 use crate::guard::fragment::{flag, strings};
 use serde_json::{Map, Value};
 use std::time::Duration;
@@ -15,8 +16,8 @@ pub const NS: &str = "auth/validator";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     Local(String),
-    /// A plain-http URL (https waits on TLS support).
-    Url(String),
+    /// An https URL, or a plain-http one with `disable_jwk_security`.
+    Url(JwkUrl),
 }
 
 /// The validator's settings, checked.
@@ -97,11 +98,9 @@ pub fn source(ns: &str, m: &Map<String, Value>) -> Result<Source, String> {
             "{ns}: needs jwk_url or jwk_local_path (KrakenD would answer 401 to every request)"
         ));
     };
+    let tls = jwk_tls::parse(ns, m, insecure_ok)?;
     if url.starts_with("https://") {
-        return Err(format!(
-            "{ns}.jwk_url {url:?}: https JWK URLs wait on TLS support in this gateway; until \
-             then use jwk_local_path (keys are never fetched insecurely instead)"
-        ));
+        return Ok(Source::Url(JwkUrl { url, tls }));
     }
     if !url.starts_with("http://") {
         return Err(format!(
@@ -114,7 +113,7 @@ pub fn source(ns: &str, m: &Map<String, Value>) -> Result<Source, String> {
              unless \"disable_jwk_security\": true"
         ));
     }
-    Ok(Source::Url(url))
+    Ok(Source::Url(JwkUrl { url, tls }))
 }
 
 impl ValidatorConfig {

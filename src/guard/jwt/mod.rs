@@ -18,10 +18,12 @@ pub mod cache;
 pub mod claims;
 pub mod config;
 pub mod jwk;
+pub mod jwk_tls;
 pub mod remote;
 pub mod signer;
 pub mod token;
 
+use crate::guard::cel::CelChecks;
 use crate::http::request::RequestHead;
 use alg::Alg;
 use bytes::Bytes;
@@ -67,8 +69,14 @@ impl Grant {
     }
 }
 
-/// The outcome of a verified token, as cached.
-enum Decision {
+/// The outcome of a verified token, as cached, with its claims when the endpoint's CEL
+/// rejecter needs them (it runs on every request: its expressions may read `now`).
+struct Decision {
+    verdict: Verdict,
+    claims: Option<Map<String, Value>>,
+}
+
+enum Verdict {
     Allow(Rc<Grant>),
     /// Valid token, missing roles or scopes: 403.
     Forbid,
@@ -92,6 +100,8 @@ pub struct Validator {
     header: String,
     cookie_key: String,
     debug: bool,
+    /// The endpoint's `validation/cel` expressions on `JWT` (krakend-cel's rejecter).
+    rejecter: Option<CelChecks>,
     id: u64,
     alive: Arc<()>,
 }
@@ -105,13 +115,18 @@ fn now_ms() -> i64 {
 
 impl Validator {
     /// Compile the endpoint's `auth/validator` block; `params` are the `{JWT.x}` claims its
-    /// url_patterns use. Reads a local JWK file now (an unreadable one is a config error).
-    pub fn compile(v: &Value, params: Vec<String>) -> Result<Validator, String> {
+    /// url_patterns use; `rejecter` the endpoint's CEL checks on `JWT`. Reads a local JWK file
+    /// now (an unreadable one is a config error).
+    pub fn compile(
+        v: &Value,
+        params: Vec<String>,
+        rejecter: Option<CelChecks>,
+    ) -> Result<Validator, String> {
         let c = ValidatorConfig::parse(v)?;
         let keys = match &c.source {
             Source::Local(path) => KeySource::Local(Arc::new(local_keys(path, c.alg)?)),
-            Source::Url(url) => {
-                KeySource::Remote(Remote::shared(url, c.alg, c.cache_duration, c.cooldown))
+            Source::Url(u) => {
+                KeySource::Remote(Remote::shared(u, c.alg, c.cache_duration, c.cooldown))
             }
         };
         Ok(Validator {
@@ -132,6 +147,7 @@ impl Validator {
             header: c.header,
             cookie_key: c.cookie_key,
             debug: c.debug,
+            rejecter: rejecter.filter(CelChecks::has_jwt),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             alive: Arc::new(()),
         })
@@ -194,9 +210,19 @@ impl Validator {
         if !token::in_time(entry.exp_ms, entry.nbf_ms, self.rules.leeway_ms, now) {
             return Err(self.refuse(Reject::Expired));
         }
-        match &*entry.value {
-            Decision::Allow(g) => Ok(g.clone()),
-            Decision::Forbid => Err(403),
+        // KrakenD (krakend-jose): the CEL rejecter runs on the claims before the roles and
+        // scopes, and refuses with a bare 401.
+        if let (Some(r), Some(claims)) = (&self.rejecter, &entry.value.claims) {
+            if let Err(why) = r.check_jwt(claims, &crate::guard::cel::now_rfc3339()) {
+                if self.debug {
+                    crate::error!("[ENDPOINT: JWT][CEL] {why}");
+                }
+                return Err(401);
+            }
+        }
+        match &entry.value.verdict {
+            Verdict::Allow(g) => Ok(g.clone()),
+            Verdict::Forbid => Err(403),
         }
     }
 
@@ -232,13 +258,16 @@ impl Validator {
         Ok(Entry {
             exp_ms: v.exp_ms,
             nbf_ms: v.nbf_ms,
-            value: Rc::new(self.decide(&v.claims)),
+            value: Rc::new(Decision {
+                verdict: self.decide(&v.claims),
+                claims: self.rejecter.is_some().then(|| v.claims.clone()),
+            }),
         })
     }
 
-    fn decide(&self, claims: &Map<String, Value>) -> Decision {
+    fn decide(&self, claims: &Map<String, Value>) -> Verdict {
         if !self.roles.allow(claims) || self.scopes.as_ref().is_some_and(|s| !s.allow(claims)) {
-            return Decision::Forbid;
+            return Verdict::Forbid;
         }
         let mut grant = Grant::default();
         claims::propagate(
@@ -253,7 +282,7 @@ impl Validator {
                 grant.params.push((p.clone(), claims::claim_text(v)));
             }
         }
-        Decision::Allow(Rc::new(grant))
+        Verdict::Allow(Rc::new(grant))
     }
 
     /// Verify without the cache or the clock's help (benches): the decision's status.
@@ -276,8 +305,8 @@ impl Validator {
             .claims(&self.rules, now_ms)
             .map(|v| self.decide(&v.claims))
         {
-            Ok(Decision::Allow(_)) => 200,
-            Ok(Decision::Forbid) => 403,
+            Ok(Verdict::Allow(_)) => 200,
+            Ok(Verdict::Forbid) => 403,
             Err(_) => 401,
         }
     }

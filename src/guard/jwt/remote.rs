@@ -1,7 +1,8 @@
-//! JWK sets fetched from a `jwk_url` (plain http with `disable_jwk_security`; https waits on
-//! TLS and is refused by `check`). One background std thread per set and process — never an
-//! event loop — fetches with std::net (connect/read timeouts, bounded response), parses the
-//! keys once, and publishes them through arc-swap; every core reads the same keys.
+//! JWK sets fetched from a `jwk_url` (https, verified as [`super::jwk_tls`] says; plain http
+//! only with `disable_jwk_security`). One background std thread per set and process — never
+//! an event loop — fetches with std::net (connect/read timeouts, bounded response; TLS as a
+//! blocking rustls stream), parses the keys once, and publishes them through arc-swap; every
+//! core reads the same keys.
 //!
 //! Schedule: the first fetch when `proxy run` starts (it waits for it briefly); a refresh at
 //! 80% of `cache_duration`; on failure, retries with backoff (1 s doubling to 30 s). Keys
@@ -11,6 +12,7 @@
 
 use super::alg::Alg;
 use super::jwk::{self, KeySet};
+use super::jwk_tls::{self, JwkUrl};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -29,6 +31,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// The keys of one URL, shared by every core.
 pub struct Remote {
     pub url: String,
+    src: JwkUrl,
     alg: Alg,
     cache: Duration,
     cooldown: Duration,
@@ -59,10 +62,11 @@ static REGISTRY: OnceLock<ArcSwap<Vec<Weak<Remote>>>> = OnceLock::new();
 
 impl Remote {
     /// The shared set for this URL and settings (a new one, not started, if none is alive).
-    pub fn shared(url: &str, alg: Alg, cache: Duration, cooldown: Duration) -> Arc<Remote> {
+    pub fn shared(src: &JwkUrl, alg: Alg, cache: Duration, cooldown: Duration) -> Arc<Remote> {
         let reg = REGISTRY.get_or_init(|| ArcSwap::from_pointee(Vec::new()));
-        let same =
-            |r: &Remote| r.url == url && r.alg == alg && r.cache == cache && r.cooldown == cooldown;
+        let same = |r: &Remote| {
+            r.src == *src && r.alg == alg && r.cache == cache && r.cooldown == cooldown
+        };
         if let Some(r) = reg
             .load()
             .iter()
@@ -72,7 +76,8 @@ impl Remote {
             return r;
         }
         let fresh = Arc::new(Remote {
-            url: url.to_string(),
+            url: src.url.clone(),
+            src: src.clone(),
             alg,
             cache,
             cooldown,
@@ -103,6 +108,7 @@ impl Remote {
         if self.started.swap(true, Ordering::AcqRel) {
             return Ok(false);
         }
+        jwk_tls::warn_insecure("auth/validator", &self.src);
         let weak = Arc::downgrade(self);
         let t = std::thread::Builder::new()
             .name("proxy-jwk".into())
@@ -150,7 +156,7 @@ impl Remote {
 
     /// One fetch now; publishes the keys on success.
     fn fetch_once(&self) -> Result<(), String> {
-        let body = http_get(&self.url)?;
+        let body = http_get(&self.src)?;
         let set = jwk::parse_set(&body, self.alg)?;
         for s in &set.skipped {
             crate::warn!("[JWK] {}: key skipped: {s}", self.url);
@@ -204,11 +210,15 @@ fn fetch_loop(weak: Weak<Remote>) {
     }
 }
 
-/// Split `http://host[:port]/path` into (host:port, host header, path).
-fn split_url(url: &str) -> Result<(String, String, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| "only http:// is fetched".to_string())?;
+/// Split `http[s]://host[:port]/path` into (host:port, host header, path, https).
+fn split_url(url: &str) -> Result<(String, String, String, bool), String> {
+    let (rest, https) = if let Some(r) = url.strip_prefix("https://") {
+        (r, true)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (r, false)
+    } else {
+        return Err("only http:// and https:// URLs are fetched".to_string());
+    };
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) => (rest.get(..i).unwrap_or(""), rest.get(i..).unwrap_or("/")),
         None => (rest, "/"),
@@ -228,22 +238,22 @@ fn split_url(url: &str) -> Result<(String, String, String), String> {
     {
         authority.to_string()
     } else {
-        format!("{authority}:80")
+        format!("{authority}:{}", if https { 443 } else { 80 })
     };
-    Ok((addr, authority.to_string(), path))
+    Ok((addr, authority.to_string(), path, https))
 }
 
 /// GET over HTTP/1.1 with timeouts and a size bound; the body of a 200 answer whose
 /// Content-Type is JSON.
-pub fn http_get(url: &str) -> Result<Vec<u8>, String> {
-    let (addr, host, path) = split_url(url)?;
+pub fn http_get(src: &JwkUrl) -> Result<Vec<u8>, String> {
+    let (addr, host, path, https) = split_url(&src.url)?;
     let deadline = Instant::now() + FETCH_DEADLINE;
     let sock = addr
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {addr}: {e}"))?
         .next()
         .ok_or_else(|| format!("{addr} resolves to no address"))?;
-    let mut s = TcpStream::connect_timeout(&sock, IO_TIMEOUT).map_err(|e| e.to_string())?;
+    let s = TcpStream::connect_timeout(&sock, IO_TIMEOUT).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(IO_TIMEOUT))
         .map_err(|e| e.to_string())?;
     s.set_write_timeout(Some(IO_TIMEOUT))
@@ -253,7 +263,19 @@ pub fn http_get(url: &str) -> Result<Vec<u8>, String> {
          proxy-jwk/{}\r\nConnection: close\r\n\r\n",
         crate::VERSION
     );
+    if https {
+        // SNI and the verified name: the URL's host (the socket timeouts bound the handshake).
+        let tls = jwk_tls::connect(s, jwk_tls::sni_host(&host), &src.tls)?;
+        exchange(tls, &req, deadline)
+    } else {
+        exchange(s, &req, deadline)
+    }
+}
+
+/// Send the request and read the whole answer (bounded in size and time).
+fn exchange<S: Read + Write>(mut s: S, req: &str, deadline: Instant) -> Result<Vec<u8>, String> {
     s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    s.flush().map_err(|e| e.to_string())?;
     let mut buf = Vec::with_capacity(8192);
     let mut chunk = [0u8; 8192];
     loop {
@@ -262,6 +284,9 @@ pub fn http_get(url: &str) -> Result<Vec<u8>, String> {
         }
         let n = match s.read(&mut chunk) {
             Ok(n) => n,
+            // A server closing without close_notify after a complete answer is common; the
+            // answer is checked for completeness below either way.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.to_string()),
         };
@@ -385,14 +410,31 @@ mod tests {
             (
                 "127.0.0.1:8081".into(),
                 "127.0.0.1:8081".into(),
-                "/jwk/symmetric".into()
+                "/jwk/symmetric".into(),
+                false
             )
         );
         assert_eq!(
             split_url("http://keys.example").unwrap(),
-            ("keys.example:80".into(), "keys.example".into(), "/".into())
+            (
+                "keys.example:80".into(),
+                "keys.example".into(),
+                "/".into(),
+                false
+            )
         );
-        assert!(split_url("https://x/").is_err());
+        assert_eq!(
+            split_url("https://keys.example/jwks").unwrap(),
+            (
+                "keys.example:443".into(),
+                "keys.example".into(),
+                "/jwks".into(),
+                true
+            )
+        );
+        assert_eq!(jwk_tls::sni_host("keys.example:8443"), "keys.example");
+        assert_eq!(jwk_tls::sni_host("[::1]:8443"), "::1");
+        assert!(split_url("ftp://x/").is_err());
         assert!(split_url("http://user@x/").is_err());
     }
 

@@ -7,6 +7,7 @@
 
 use super::alg::{Alg, SignKey};
 use super::config::{self, Source};
+use super::jwk_tls::JwkUrl;
 use super::{b64, jwk};
 use crate::guard::fragment::{flag, strings};
 use crate::json::Fields;
@@ -67,6 +68,7 @@ impl Signer {
         if self.key.get().is_some() {
             return Ok(());
         }
+        super::jwk_tls::warn_insecure(NS, url);
         let first = fetch_key(url, &self.kid, self.alg).map(|k| {
             let _ = self.key.set(k);
         });
@@ -124,12 +126,14 @@ impl Signer {
     }
 }
 
-fn fetch_key(url: &str, kid: &str, alg: Alg) -> Result<SignKey, String> {
-    let doc = super::remote::http_get(url).map_err(|e| format!("{NS}: {url}: {e}"))?;
+fn fetch_key(src: &JwkUrl, kid: &str, alg: Alg) -> Result<SignKey, String> {
+    let url = &src.url;
+    let doc = super::remote::http_get(src).map_err(|e| format!("{NS}: {url}: {e}"))?;
     jwk::signing_key(&doc, kid, alg).map_err(|e| format!("{NS}: {url}: {e}"))
 }
 
-fn retry_key(slot: std::sync::Weak<OnceLock<SignKey>>, url: &str, kid: &str, alg: Alg) {
+fn retry_key(slot: std::sync::Weak<OnceLock<SignKey>>, src: &JwkUrl, kid: &str, alg: Alg) {
+    let url = &src.url;
     let mut wait = std::time::Duration::from_secs(1);
     loop {
         std::thread::sleep(wait);
@@ -137,7 +141,7 @@ fn retry_key(slot: std::sync::Weak<OnceLock<SignKey>>, url: &str, kid: &str, alg
         if slot.get().is_some() {
             return;
         }
-        match fetch_key(url, kid, alg) {
+        match fetch_key(src, kid, alg) {
             Ok(k) => {
                 let _ = slot.set(k);
                 crate::info!("[ENDPOINT: {NS}] key {kid:?} loaded from {url}");
