@@ -181,7 +181,10 @@ fn fetch_loop(weak: Weak<Remote>) {
         let wait = match r.fetch_once() {
             Ok(()) => {
                 backoff = Duration::from_secs(1);
-                r.cache.mul_f64(0.8).max(Duration::from_secs(1))
+                // Strictly before the keys expire, whatever `cache_duration` is (a 1 s floor
+                // made a 1 s cache refresh at the very moment its keys expired, leaving a
+                // window of 401s); the 100 ms floor only stops a zero duration from spinning.
+                r.cache.mul_f64(0.8).max(Duration::from_millis(100))
             }
             Err(e) => {
                 crate::error!("[JWK] fetching {} failed: {e}", r.url);
