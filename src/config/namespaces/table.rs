@@ -121,8 +121,10 @@ pub static REGISTRY: &[Namespace] = &[
         "telemetry/logging",
         S,
         Implemented,
-        "the log `level`; its other keys (`format`, `syslog`, `prefix`...) only change log lines \
-         and are ignored",
+        "`level`, `prefix`, `stdout`, `syslog` + `syslog_facility` (local socket as Go's \
+         log/syslog; our `syslog_address` picks a unix or UDP one), `format` (`default`, \
+         `logstash`, `custom` + `custom_format`); our `access_log_format: json` for JSON access \
+         lines; written by a thread of its own, lines dropped and counted if the output stalls",
     ),
     ns(
         "security/cors",
