@@ -160,12 +160,12 @@ fn syslog_gets_rfc3164_frames_with_the_facility_and_severity() {
 }
 
 /// One GET on a fresh connection; how long the answer took.
-fn timed_get(addr: std::net::SocketAddr) -> Duration {
+fn timed_get(addr: std::net::SocketAddr, path: &str) -> Duration {
     let t = Instant::now();
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /e HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     assert!(
@@ -179,7 +179,7 @@ fn timed_get(addr: std::net::SocketAddr) -> Duration {
 #[test]
 fn a_stalled_log_output_drops_lines_instead_of_stalling_requests() {
     let b = Backend::json(r#"{"a":1}"#);
-    let mut cfg = one("/e", "GET", &b.url(), "/e");
+    let mut cfg = one("/e/{id}", "GET", &b.url(), "/e");
     cfg["extra_config"]["telemetry/logging"] = json!({"level": "INFO", "stdout": true});
     let path = gateway::temp_config_path();
     std::fs::write(&path, cfg.to_string()).unwrap();
@@ -202,11 +202,13 @@ fn a_stalled_log_output_drops_lines_instead_of_stalling_requests() {
         }
     };
     // Nobody reads stdout now: the pipe (64 KiB) fills, then the writer blocks on it.
+    // 4 KiB access lines: a few hundred fill the pipe, the writer's buffer and the queue.
+    let long = format!("/e/{}", "x".repeat(4000));
     let mut worst = Duration::ZERO;
     let stalled = Instant::now();
     let mut sent = 0;
-    while stalled.elapsed() < Duration::from_secs(5) || sent < 2000 {
-        worst = worst.max(timed_get(addr));
+    while stalled.elapsed() < Duration::from_secs(3) || sent < 1000 {
+        worst = worst.max(timed_get(addr, &long));
         sent += 1;
     }
     assert!(
@@ -230,4 +232,103 @@ fn a_stalled_log_output_drops_lines_instead_of_stalling_requests() {
     let _ = std::fs::remove_file(&path);
     let report = report.expect("a drop report once stdout is read again");
     assert!(report.contains("WARNIN"), "{report}");
+}
+
+#[test]
+fn the_logstash_namespace_switches_lines_to_logstash_json() {
+    let b = Backend::json("{}");
+    let mut cfg = one("/e", "GET", &b.url(), "/e");
+    cfg["extra_config"]["telemetry/logging"] = json!({"level": "INFO", "stdout": true});
+    cfg["extra_config"]["telemetry/logstash"] = json!({"enabled": true});
+    let g = Gateway::start(&cfg.to_string());
+    let line = wait_line(&g, |l| l.contains("Listening on port"));
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["level"], "INFO");
+    assert_eq!(v["module"], "KRAKEND");
+}
+
+/// A gateway logging at DEBUG with the debug endpoint on, and `gelf` as its telemetry/gelf.
+fn gelf_gateway(gelf: Value) -> (Backend, Gateway) {
+    let b = Backend::json("{}");
+    let mut cfg = one("/e", "GET", &b.url(), "/e");
+    cfg["debug_endpoint"] = json!(true);
+    cfg["extra_config"]["telemetry/logging"] = json!({"level": "DEBUG"});
+    cfg["extra_config"]["telemetry/gelf"] = gelf;
+    let g = Gateway::start(&cfg.to_string());
+    (b, g)
+}
+
+/// Text gzip barely shrinks: hex of a simple PRNG.
+fn noise(len: usize) -> String {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from_digit((x % 16) as u32, 16).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn gelf_over_udp_sends_gzipped_chunked_messages_that_reassemble() {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let (_b, g) = gelf_gateway(json!({"address": sock.local_addr().unwrap().to_string()}));
+    let body = noise(20_000);
+    let r = request("POST", &g.url("/__debug/x"), &[], body.as_bytes());
+    assert_eq!(r.status, 200);
+    // Collect datagrams until a chunked message is complete.
+    let mut parts: std::collections::BTreeMap<u8, Vec<u8>> = Default::default();
+    let mut buf = [0u8; 65_536];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let packed = loop {
+        assert!(Instant::now() < deadline, "no chunked message");
+        let n = sock.recv(&mut buf).expect("a GELF datagram");
+        let d = &buf[..n];
+        assert!(n <= 1420, "datagram of {n} bytes");
+        if d[..2] != [0x1e, 0x0f] {
+            continue; // a short message, gzipped whole
+        }
+        let (seq, count) = (d[10], d[11]);
+        parts.insert(seq, d[12..].to_vec());
+        if parts.len() == count as usize {
+            break parts.values().flatten().copied().collect::<Vec<u8>>();
+        }
+    };
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(&packed[..])
+        .read_to_string(&mut json)
+        .unwrap();
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["version"], "1.1");
+    assert_eq!(v["level"], 7, "DEBUG is syslog severity 7");
+    assert!(v["short_message"].as_str().unwrap().contains(&body), "{v}");
+}
+
+#[test]
+fn gelf_over_tcp_sends_nul_terminated_json() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (_b, _g) = gelf_gateway(json!({
+        "address": l.local_addr().unwrap().to_string(), "enable_tcp": true
+    }));
+    let (s, _) = l.accept().unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut r = BufReader::new(s);
+    loop {
+        let mut msg = Vec::new();
+        r.read_until(0, &mut msg).unwrap();
+        assert_eq!(msg.pop(), Some(0), "a NUL-terminated message");
+        let v: Value = serde_json::from_slice(&msg).unwrap();
+        assert_eq!(v["version"], "1.1");
+        if v["short_message"]
+            .as_str()
+            .unwrap()
+            .contains("[SERVICE: proxy] Listening on port")
+        {
+            assert_eq!(v["level"], 6);
+            break;
+        }
+    }
 }

@@ -32,6 +32,8 @@ pub struct LogConfig {
     pub syslog: Option<(SyslogTarget, u8)>,
     pub format: Format,
     pub access_json: bool,
+    /// `telemetry/gelf`: (address, enable_tcp).
+    pub gelf: Option<(String, bool)>,
 }
 
 impl Default for LogConfig {
@@ -44,8 +46,27 @@ impl Default for LogConfig {
             syslog: None,
             format: Format::Plain,
             access_json: false,
+            gelf: None,
         }
     }
+}
+
+/// `telemetry/gelf`: `address` (required) and `enable_tcp`.
+fn gelf(extra: &ExtraConfig) -> Result<Option<(String, bool)>, String> {
+    let Some(v) = extra.get("telemetry/gelf") else {
+        return Ok(None);
+    };
+    let m = v.as_object().ok_or("telemetry/gelf: expected an object")?;
+    let address = match m.get("address") {
+        Some(Value::String(a)) if !a.is_empty() => a.clone(),
+        _ => return Err("telemetry/gelf.address: the Graylog `host:port` is required".into()),
+    };
+    let tcp = match m.get("enable_tcp") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err("telemetry/gelf.enable_tcp: expected true or false".into()),
+    };
+    Ok(Some((address, tcp)))
 }
 
 /// Syslog facility names as Go's log/syslog numbers them.
@@ -94,8 +115,12 @@ fn get_bool(m: &serde_json::Map<String, Value>, k: &str) -> Result<bool, String>
 impl LogConfig {
     /// Read the service `extra_config`. Bad values are startup errors.
     pub fn from_extra(extra: &ExtraConfig) -> Result<LogConfig, String> {
+        let gelf = gelf(extra)?;
         let Some(v) = extra.get("telemetry/logging") else {
-            return Ok(LogConfig::default());
+            return Ok(LogConfig {
+                gelf,
+                ..LogConfig::default()
+            });
         };
         let m = v
             .as_object()
@@ -105,11 +130,11 @@ impl LogConfig {
                 .ok_or_else(|| format!("telemetry/logging.level: unknown level `{l}`"))?,
             None => Level::Info,
         };
+        // KrakenD: the namespace's presence switches to the logstash logger (`enabled: false`
+        // is the only way to say no).
         let logstash = extra
             .get("telemetry/logstash")
-            .and_then(|v| v.get("enabled"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+            .is_some_and(|v| v.get("enabled").and_then(Value::as_bool) != Some(false));
         let format = match get_str(m, "format")?.unwrap_or("default") {
             _ if logstash => Format::Logstash,
             "default" | "" => Format::Default,
@@ -158,6 +183,7 @@ impl LogConfig {
             syslog,
             format,
             access_json,
+            gelf,
         })
     }
 }

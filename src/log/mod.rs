@@ -8,6 +8,7 @@
 
 mod config;
 mod format;
+mod gelf;
 mod writer;
 
 pub use config::LogConfig;

@@ -147,6 +147,7 @@ struct Sinks {
     cfg: LogConfig,
     stdout: std::io::BufWriter<std::io::Stdout>,
     syslog: Option<(Syslog, u8)>,
+    gelf: Option<super::gelf::Gelf>,
     host: String,
     program: String,
     seq: u64,
@@ -209,6 +210,10 @@ impl Sinks {
             Some((t, fac)) => Some((open_syslog(t)?, *fac)),
             None => None,
         };
+        let gelf = match &cfg.gelf {
+            Some((addr, tcp)) => Some(super::gelf::Gelf::open(addr, *tcp)?),
+            None => None,
+        };
         let program = std::env::args()
             .next()
             .and_then(|a| {
@@ -221,6 +226,7 @@ impl Sinks {
             cfg,
             stdout: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
             syslog,
+            gelf,
             host: hostname(),
             program,
             seq: 0,
@@ -272,6 +278,19 @@ impl Sinks {
                 }
                 if self.cfg.stderr {
                     let _ = writeln!(std::io::stderr().lock(), "{text}");
+                }
+                if let Some(g) = &mut self.gelf {
+                    // The line as formatted for the other outputs, as krakend-gelf sends it;
+                    // the level is the line's (go-gelf always says 6, informational).
+                    let at_secs = at.secs as f64 + f64::from(at.micros) / 1e6;
+                    let m = super::gelf::message(
+                        &self.host,
+                        &self.program,
+                        &text,
+                        severity(level),
+                        at_secs,
+                    );
+                    g.send(&m);
                 }
                 if let Some((sock, fac)) = &self.syslog {
                     // KrakenD: go-logging's syslog backend sends the formatted line under the

@@ -127,6 +127,20 @@ pub static REGISTRY: &[Namespace] = &[
          lines; written by a thread of its own, lines dropped and counted if the output stalls",
     ),
     ns(
+        "telemetry/gelf",
+        S,
+        Implemented,
+        "application lines to Graylog as GELF 1.1: UDP (gzip, chunked) or TCP with \
+         `enable_tcp` (NUL-terminated); the level is the line's (KrakenD always sends 6)",
+    ),
+    ns(
+        "telemetry/logstash",
+        S,
+        Implemented,
+        "application lines as logstash JSON (`@timestamp`, `@version`, `host`, `level`, \
+         `message`, `module`); `enabled: false` turns it off",
+    ),
+    ns(
         "security/cors",
         S,
         Implemented,
@@ -203,7 +217,7 @@ pub static REGISTRY: &[Namespace] = &[
         ALL,
         Ignored,
         "every other telemetry namespace: metrics, traces and log shipping (`opentelemetry`, \
-         `metrics`, `influx`, `opencensus`, `gelf`, `logstash`...); they observe and never \
+         `metrics`, `influx`, `opencensus`...); they observe and never \
          change an answer",
     ),
     ns(
