@@ -332,3 +332,20 @@ fn gelf_over_tcp_sends_nul_terminated_json() {
         }
     }
 }
+
+#[test]
+fn check_refuses_logging_options_run_would_refuse() {
+    let b = Backend::json("{}");
+    let mut cfg = one("/e", "GET", &b.url(), "/e");
+    cfg["extra_config"]["telemetry/logging"] = json!({
+        "level": "INFO", "format": "custom", "custom_format": "%{shortfunc} %{message}"
+    });
+    let (code, _out, err) = gateway::check(&cfg.to_string());
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("%{shortfunc}"), "{err}");
+    cfg["extra_config"]["telemetry/logging"] = json!({"level": "INFO"});
+    cfg["extra_config"]["telemetry/gelf"] = json!({"enable_tcp": true});
+    let (code, _out, err) = gateway::check(&cfg.to_string());
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("telemetry/gelf.address"), "{err}");
+}

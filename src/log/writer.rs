@@ -15,10 +15,10 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendE
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Batches waiting per thread. An access batch holds up to 16 KiB (or one 200 ms tick of
-/// lines), so a core buffers at most 256 KiB, or about 3 s of a quiet core, for a stalled
-/// output before it drops.
-const QUEUE: usize = 16;
+/// Messages waiting per thread: an access batch (up to 16 KiB, or one 200 ms tick of lines)
+/// or one application line. A core buffers at most about 1 MiB for a stalled output before it
+/// drops, and a burst of application lines (backend errors under load) has room.
+const QUEUE: usize = 64;
 
 pub enum Msg {
     /// Ready-made access lines for stdout.
