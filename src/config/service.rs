@@ -462,7 +462,18 @@ fn service_extra(
             _ => {}
         }
     }
-    to_extra(&members)
+    let extra = to_extra(&members);
+    // The logging options `run` would refuse (an unknown format or facility, a pattern verb,
+    // a gelf block without address) are `check` errors too.
+    if let Err(e) = crate::log::LogConfig::from_extra(&extra) {
+        let at = members
+            .iter()
+            .find(|(ns, _)| e.starts_with(ns.as_str()))
+            .map(|(_, m)| (m.value.pos, child(path, &m.key)));
+        let (pos, p) = at.unwrap_or((v.pos, path.to_string()));
+        ctx.error(pos, &p, e);
+    }
+    extra
 }
 
 fn logging_level(ctx: &mut Ctx, v: &Spanned, path: &str) -> Option<String> {

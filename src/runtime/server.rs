@@ -73,8 +73,18 @@ pub fn run(opts: RunOpts) -> i32 {
         eprintln!("proxy: {}: configuration rejected", opts.config.display());
         return EXIT_CONFIG;
     };
-    if let Some(level) = cfg.log_level.as_deref().and_then(crate::log::Level::parse) {
-        crate::log::set_level(level);
+    // The log writer thread and its outputs (stdout, syslog) before anything logs from an
+    // event loop; a bad logging option or an unreachable syslog fails the start.
+    let log_cfg = match crate::log::LogConfig::from_extra(&cfg.extra_config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("proxy: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    if let Err(e) = crate::log::start(log_cfg) {
+        eprintln!("proxy: {e}");
+        return EXIT_CONFIG;
     }
     crate::log::set_access_log(!cfg.router.disable_access_log);
     // Backend names are looked up from now on, off the event loops.
@@ -188,7 +198,7 @@ pub fn run(opts: RunOpts) -> i32 {
     for t in threads {
         let _ = t.join();
     }
-    crate::log::flush_access();
+    crate::log::shutdown();
     EXIT_OK
 }
 

@@ -122,8 +122,24 @@ pub static REGISTRY: &[Namespace] = &[
         "telemetry/logging",
         S,
         Implemented,
-        "the log `level`; its other keys (`format`, `syslog`, `prefix`...) only change log lines \
-         and are ignored",
+        "`level`, `prefix`, `stdout`, `syslog` + `syslog_facility` (local socket as Go's \
+         log/syslog; our `syslog_address` picks a unix or UDP one), `format` (`default`, \
+         `logstash`, `custom` + `custom_format`); our `access_log_format: json` for JSON access \
+         lines; written by a thread of its own, lines dropped and counted if the output stalls",
+    ),
+    ns(
+        "telemetry/gelf",
+        S,
+        Implemented,
+        "application lines to Graylog as GELF 1.1: UDP (gzip, chunked) or TCP with \
+         `enable_tcp` (NUL-terminated); the level is the line's (KrakenD always sends 6)",
+    ),
+    ns(
+        "telemetry/logstash",
+        S,
+        Implemented,
+        "application lines as logstash JSON (`@timestamp`, `@version`, `host`, `level`, \
+         `message`, `module`); `enabled: false` turns it off",
     ),
     ns(
         "security/cors",
@@ -203,7 +219,7 @@ pub static REGISTRY: &[Namespace] = &[
         ALL,
         Ignored,
         "every other telemetry namespace: metrics, traces and log shipping (`opentelemetry`, \
-         `metrics`, `influx`, `opencensus`, `gelf`, `logstash`...); they observe and never \
+         `metrics`, `influx`, `opencensus`...); they observe and never \
          change an answer",
     ),
     ns(
