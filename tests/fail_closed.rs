@@ -156,7 +156,11 @@ fn endpoint_level_req_resp_plugin_fails_a_merging_endpoint_closed() {
 
 #[test]
 fn endpoint_level_req_resp_plugin_fails_a_sequential_endpoint_closed() {
-    assert_fails_closed(Level::Endpoint, Kind::Sequential, "plugin/req-resp-modifier");
+    assert_fails_closed(
+        Level::Endpoint,
+        Kind::Sequential,
+        "plugin/req-resp-modifier",
+    );
 }
 
 #[test]
