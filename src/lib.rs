@@ -41,6 +41,7 @@ pub mod redis;
 pub mod render;
 pub mod router;
 pub mod runtime;
+pub mod telemetry;
 pub mod tls;
 
 /// The version this build reports (`proxy version`, the `X-KrakenD` header).

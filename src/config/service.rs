@@ -459,6 +459,11 @@ fn service_extra(
         match ns.as_str() {
             "router" => *router = router_ns(ctx, &m.value, &p),
             "telemetry/logging" => *log_level = logging_level(ctx, &m.value, &p),
+            crate::telemetry::otel::NS => {
+                for w in crate::telemetry::otel::warnings(&m.value.to_json()) {
+                    ctx.warn(m.key_pos, &p, w);
+                }
+            }
             _ => {}
         }
     }

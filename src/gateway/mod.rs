@@ -114,11 +114,17 @@ pub async fn handle(
             Verdict::Actual => {}
         }
     }
+    let started = plan
+        .otel
+        .as_ref()
+        .filter(|o| o.global)
+        .map(|_| std::time::Instant::now());
+    let mut matched = None;
     let mut r = match &plan.secure {
-        None => route(plan, ctx, head, body, peer).await,
+        None => route(plan, ctx, head, body, peer, &mut matched).await,
         Some(secure) => match secure.check(head) {
             Check::Pass => {
-                let mut r = route(plan, ctx, head, body, peer).await;
+                let mut r = route(plan, ctx, head, body, peer, &mut matched).await;
                 secure.lines(head, &mut r.lines);
                 r
             }
@@ -138,7 +144,56 @@ pub async fn handle(
             None => cors.actual(head, &mut r.headers, &mut r.lines),
         }
     }
+    if let (Some(t), Some(o)) = (started, &plan.otel) {
+        record_server(plan, o, head, matched, &r, t.elapsed().as_secs_f64());
+    }
     r
+}
+
+/// `http_server_duration` and `http_server_response_size` for one answered request.
+fn record_server(
+    plan: &Plan,
+    o: &crate::telemetry::otel::Otel,
+    head: &RequestHead,
+    matched: Option<usize>,
+    r: &Response,
+    secs: f64,
+) {
+    let ep = matched.and_then(|i| plan.endpoints.get(i)?.labels.as_ref());
+    match ep {
+        Some(l) if l.skip => return,
+        Some(_) => {}
+        // KrakenD: gin's route of a builtin (`/__health`, `/__debug/*param`) meets the skip
+        // list like an endpoint's; an unmatched request is reported as "404 Not Found".
+        None => {
+            let path = head.path();
+            let skipped = o.skip_paths.iter().any(|p| {
+                let p = p.as_bytes();
+                path == p || (p.ends_with(b"/") && path.starts_with(p))
+            });
+            if skipped {
+                return;
+            }
+        }
+    }
+    // A streamed (no-op) body is counted by its declared length.
+    let size = match &r.stream {
+        None => r.body.len() as u64,
+        Some(s) => s
+            .headers
+            .get("content-length")
+            .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok())
+            .unwrap_or(0),
+    };
+    crate::telemetry::store::server(
+        ep,
+        &head.method,
+        r.status,
+        secs,
+        size,
+        &o.time_buckets,
+        &o.size_buckets,
+    );
 }
 
 /// Everything after the edge checks: builtins, then the router.
@@ -148,6 +203,7 @@ async fn route(
     head: &RequestHead,
     body: Bytes,
     peer: SocketAddr,
+    matched: &mut Option<usize>,
 ) -> Response {
     // KrakenD: the service-level Lua middleware runs after `security/http`, before the bot
     // detector, on every route but the health check (registered before the middleware); the
@@ -200,7 +256,10 @@ async fn route(
     match plan.router.route(method, path, query) {
         Route::Found { value, params } => match *value {
             RouteTarget::Endpoint(i) => match plan.endpoints.get(i) {
-                Some(ep) => proxy::endpoint(plan, ctx, ep, head, body, &params, peer).await,
+                Some(ep) => {
+                    *matched = Some(i);
+                    proxy::endpoint(plan, ctx, ep, head, body, &params, peer).await
+                }
                 None => Response::new(500),
             },
             RouteTarget::Health => builtin::health(),

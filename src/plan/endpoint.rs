@@ -76,6 +76,8 @@ impl NameFilter {
 }
 
 pub struct EndpointPlan {
+    /// `telemetry/opentelemetry`: this endpoint's metric labels (set by [`crate::plan::Plan::compile`]).
+    pub labels: Option<Arc<crate::telemetry::otel::EndpointLabels>>,
     pub path: String,
     pub method: String,
     pub timeout: Duration,
@@ -158,6 +160,8 @@ impl StaticStrategy {
 }
 
 pub struct BackendPlan {
+    /// `telemetry/opentelemetry`: this backend's metric labels (set by [`crate::plan::Plan::compile`]).
+    pub labels: Option<Arc<crate::telemetry::otel::BackendLabels>>,
     /// The hosts to balance over: fixed, or `sd: dns` SRV answers (names resolved at run time).
     pub hosts: Hosts,
     pub url: UrlTemplate,
@@ -330,6 +334,7 @@ pub(super) fn compile_endpoint(
     }
     let ttl = e.cache_ttl.as_secs();
     Ok(EndpointPlan {
+        labels: None,
         path: e.endpoint.clone(),
         method: e.method.clone(),
         timeout: e.timeout,
@@ -523,6 +528,7 @@ fn compile_backend(
     let second =
         |list: &[String], lower: bool| (!list.is_empty()).then(|| NameFilter::compile(list, lower));
     Ok(BackendPlan {
+        labels: None,
         hosts,
         url: UrlTemplate::compile(&b.url_pattern),
         method: Bytes::from(b.method.clone()),

@@ -50,6 +50,8 @@ pub struct Plan {
     /// Service-level `modifier/lua-endpoint`: a gin middleware in KrakenD, run after
     /// `security/http` and before the bot detector on every route.
     pub lua_endpoint: Option<Arc<crate::modifier::lua::LuaScript>>,
+    /// `telemetry/opentelemetry` with a Prometheus exporter: what the request path records.
+    pub otel: Option<crate::telemetry::otel::Otel>,
 }
 
 /// Service-wide settings the connection loop and the gateway need.
@@ -244,6 +246,13 @@ impl Plan {
                     errors.push(err(&ns_at(crate::modifier::lua::ENDPOINT_NS), m));
                     None
                 });
+        let otel = match cfg.extra_config.get(crate::telemetry::otel::NS) {
+            Some(v) => crate::telemetry::otel::Otel::compile(v).unwrap_or_else(|m| {
+                errors.push(err(&ns_at(crate::telemetry::otel::NS), m));
+                None
+            }),
+            None => None,
+        };
         let mut endpoints = Vec::with_capacity(cfg.endpoints.len());
         for (i, e) in cfg.endpoints.iter().enumerate() {
             let refusal = crate::config::pending::refusal(&pending, i);
@@ -302,6 +311,7 @@ impl Plan {
         if !errors.is_empty() {
             return Err(errors);
         }
+        label_endpoints(&mut endpoints, cfg, otel.as_ref());
         let version = version_text();
         let limits = Limits {
             max_header_bytes: cfg.max_header_bytes,
@@ -371,6 +381,24 @@ impl Plan {
             cors,
             secure,
             lua_endpoint,
+            otel,
         })
+    }
+}
+
+/// Every endpoint and backend gets its metric labels (compiled endpoints are in config order).
+fn label_endpoints(
+    endpoints: &mut [EndpointPlan],
+    cfg: &Config,
+    otel: Option<&crate::telemetry::otel::Otel>,
+) {
+    use crate::telemetry::otel::{BackendLabels, EndpointLabels};
+    for (ep, e) in endpoints.iter_mut().zip(&cfg.endpoints) {
+        let l = Arc::new(EndpointLabels::new(&e.endpoint, &e.method, otel));
+        for (b, bc) in ep.backends.iter_mut().zip(&e.backend) {
+            let bl = BackendLabels::new(&l, &bc.url_pattern, &bc.method, &bc.host);
+            b.labels = Some(Arc::new(bl));
+        }
+        ep.labels = Some(l);
     }
 }

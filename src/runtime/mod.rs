@@ -92,6 +92,7 @@ pub fn run_worker(
     listener: std::net::TcpListener,
     handle: PlanHandle,
     shutdown: Arc<AtomicBool>,
+    mailbox: Mailbox,
     on_start: impl FnOnce(Driver),
 ) -> Result<(), String> {
     let force_epoll = std::env::var_os("PROXY_FORCE_EPOLL").is_some_and(|v| !v.is_empty());
@@ -114,7 +115,7 @@ pub fn run_worker(
         };
         if let Some(mut rt) = rt {
             on_start(Driver::IoUring);
-            return rt.block_on(worker_main(listener, handle, shutdown));
+            return rt.block_on(worker_main(listener, handle, shutdown, mailbox));
         }
     }
     let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
@@ -122,13 +123,17 @@ pub fn run_worker(
         .build()
         .map_err(|e| format!("cannot build an event loop: {e}"))?;
     on_start(Driver::Epoll);
-    rt.block_on(worker_main(listener, handle, shutdown))
+    rt.block_on(worker_main(listener, handle, shutdown, mailbox))
 }
+
+/// Where the metrics scrape thread asks this core for a copy of its series.
+pub type Mailbox = std::sync::mpsc::Receiver<crate::telemetry::scrape::Ask>;
 
 async fn worker_main(
     listener: std::net::TcpListener,
     handle: PlanHandle,
     shutdown: Arc<AtomicBool>,
+    mailbox: Mailbox,
 ) -> Result<(), String> {
     let listener =
         monoio::net::TcpListener::from_std(listener).map_err(|e| format!("listener: {e}"))?;
@@ -148,6 +153,14 @@ async fn worker_main(
             if tick % 5 == 0 {
                 release_freed_memory();
             }
+        }
+    });
+    // Scrapes are answered from their own task: a copy of this core's series, between
+    // requests. It ends when no scrape thread is listening (no Prometheus exporter).
+    let flag = shutdown.clone();
+    monoio::spawn(async move {
+        while !flag.load(Ordering::Relaxed) && crate::telemetry::scrape::answer(&mailbox) {
+            monoio::time::sleep(Duration::from_millis(20)).await;
         }
     });
     let mut stop = std::pin::pin!(wait_for(shutdown.clone()));

@@ -128,9 +128,21 @@ pub fn run(opts: RunOpts) -> i32 {
             return EXIT_RUNTIME;
         }
     };
+    // One mailbox per core for the metrics scrape threads; without a Prometheus exporter the
+    // senders are dropped here and each core's answering task ends at once.
+    let (asks, mailboxes): (Vec<_>, Vec<_>) =
+        (0..cores).map(|_| std::sync::mpsc::channel()).unzip();
+    if let Some(o) = &handle.load().otel {
+        if let Err(e) = crate::telemetry::scrape::start(&o.exporters, asks) {
+            eprintln!("proxy: {e}");
+            return EXIT_RUNTIME;
+        }
+    } else {
+        drop(asks);
+    }
     let (tx, rx) = std::sync::mpsc::channel();
     let mut threads = Vec::with_capacity(cores);
-    for (i, l) in listeners.into_iter().enumerate() {
+    for (i, (l, mailbox)) in listeners.into_iter().zip(mailboxes).enumerate() {
         let (h, s, tx) = (handle.clone(), shutdown.clone(), tx.clone());
         let core = available.get(i).copied();
         let t = std::thread::Builder::new()
@@ -144,7 +156,7 @@ pub fn run(opts: RunOpts) -> i32 {
                     core_affinity::set_for_current(c);
                 }
                 crate::guard::ratelimit::set_core(i);
-                let res = run_worker(l, h, s, |d| {
+                let res = run_worker(l, h, s, mailbox, |d| {
                     let _ = tx.send(Ok((i, d)));
                 });
                 if let Err(e) = res {
@@ -225,6 +237,10 @@ fn reload(handle: &PlanHandle, path: &Path, debug: bool, bound_port: u16) {
             if let Err(e) = crate::guard::jwt::start(&remotes, &signers) {
                 crate::error!("[SERVICE: proxy] reload rejected: {e}; the previous configuration keeps serving");
                 return;
+            }
+            let exporters = |p: &Plan| p.otel.as_ref().map(|o| o.exporters.clone());
+            if exporters(&handle.load()) != exporters(&plan) {
+                crate::warn!("[SERVICE: proxy] reload: Prometheus exporter changes need a restart; the listeners stay as they were");
             }
             let n = plan.endpoints.len();
             handle.store(Arc::new(plan));

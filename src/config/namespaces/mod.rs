@@ -266,14 +266,22 @@ mod tests {
 
     #[test]
     fn only_what_observes_or_has_nothing_to_act_on_is_ignored() {
-        for ns in [
-            "telemetry/opentelemetry",
-            "telemetry/metrics",
-            "telemetry/newrelic",
-        ] {
+        for ns in ["telemetry/metrics", "telemetry/newrelic"] {
             for level in [Level::Service, Level::Endpoint, Level::Backend] {
                 assert_eq!(class(ns, level), Class::Ignored, "{ns} {level:?}");
             }
+        }
+        // Built at service level; KrakenD CE reads it nowhere else (overrides are EE).
+        assert_eq!(
+            class("telemetry/opentelemetry", Level::Service),
+            Class::Implemented
+        );
+        for level in [Level::Endpoint, Level::Backend] {
+            assert_eq!(
+                class("telemetry/opentelemetry", level),
+                Class::Ignored,
+                "{level:?}"
+            );
         }
         assert_eq!(
             class("documentation/openapi", Level::Endpoint),

@@ -213,14 +213,22 @@ pub static REGISTRY: &[Namespace] = &[
          `port.Modifier`, `port.Filter`, `stash.Modifier`, `fifo.Group`, `priority.Group`, \
          with `scope`; any other modifier refuses the config",
     ),
+    ns(
+        "telemetry/opentelemetry",
+        S,
+        Implemented,
+        "the `prometheus` exporter: `GET /metrics` on its own `port` (9090) with KrakenD's \
+         metric and label names, per-core series merged when scraped; `layers` metric toggles, \
+         `skip_paths`, `histograms`, `process_metrics`; `otlp` exporters (metrics and traces) \
+         are not built yet and are ignored with a warning",
+    ),
     // Ignored with a warning: they observe, or have nothing to act on.
     ns(
         "telemetry/*",
         ALL,
         Ignored,
-        "every other telemetry namespace: metrics, traces and log shipping (`opentelemetry`, \
-         `metrics`, `influx`, `opencensus`...); they observe and never \
-         change an answer",
+        "every other telemetry namespace: metrics, traces and log shipping (`metrics`, \
+         `influx`, `opencensus`...); they observe and never change an answer",
     ),
     ns(
         "documentation/*",

@@ -64,8 +64,37 @@ impl Failure {
 }
 
 /// Call backend `b` once, or `concurrent_calls` times at once keeping the first success.
-/// `deadline` is the caller's; `start` is when the request's pipe began.
+/// `deadline` is the caller's; `start` is when the request's pipe began. Timed as
+/// krakend-otel's backend stage (`krakend_backend_duration`), which wraps the whole backend
+/// stack.
 pub(super) async fn call(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    ep: &EndpointPlan,
+    b: &BackendPlan,
+    req: (&OutRequest, &[(&str, String)]),
+    deadline: Instant,
+    start: Instant,
+) -> Outcome {
+    let metered = match (&plan.otel, &b.labels) {
+        (Some(o), Some(l)) if o.backend_stage && !l.skip => Some((o, l)),
+        _ => None,
+    };
+    let Some((o, l)) = metered else {
+        return concurrent(plan, ctx, ep, b, req, deadline, start).await;
+    };
+    let t = Instant::now();
+    let r = concurrent(plan, ctx, ep, b, req, deadline, start).await;
+    // KrakenD: a backend's data is a complete response; any failure is an error.
+    let flags = match &r {
+        Outcome::Data(_) => crate::telemetry::store::COMPLETE,
+        Outcome::Failed(_) => crate::telemetry::store::ERROR,
+    };
+    crate::telemetry::store::backend(l, flags, t.elapsed().as_secs_f64(), &o.time_buckets);
+    r
+}
+
+async fn concurrent(
     plan: &Plan,
     ctx: &WorkerCtx,
     ep: &EndpointPlan,
@@ -240,9 +269,15 @@ async fn fetch_at(
     deadline: Instant,
 ) -> Result<(Fetched, Headers), BackendError> {
     admit(b)?;
-    let s = client::call_stream(&ctx.pool, target, out, &opts(plan, deadline))
-        .await
-        .inspect_err(|e| crate::warn!("[BACKEND: {}] {}", b.url_pattern, e))?;
+    let opts = opts(plan, deadline);
+    let s = round_trip(
+        plan,
+        b,
+        target,
+        client::call_stream(&ctx.pool, target, out, &opts),
+    )
+    .await
+    .inspect_err(|e| crate::warn!("[BACKEND: {}] {}", b.url_pattern, e))?;
     read_whole(plan, ctx, b, s).await
 }
 
@@ -461,7 +496,43 @@ async fn pick_and_call(
     deadline: Instant,
 ) -> Result<Streaming, BackendError> {
     let picked = pick(ctx, b, deadline).await?;
-    client::call_stream(&ctx.pool, picked.target()?, out, &opts(plan, deadline)).await
+    let target = picked.target()?;
+    let opts = opts(plan, deadline);
+    let call = client::call_stream(&ctx.pool, target, out, &opts);
+    round_trip(plan, b, target, call).await
+}
+
+/// One HTTP round trip to a backend host, counted and timed as krakend-otel's instrumented
+/// transport does (`http_client_*`, `layers.backend.metrics.round_trip`).
+async fn round_trip(
+    plan: &Plan,
+    b: &BackendPlan,
+    target: &Target,
+    call: impl std::future::Future<Output = Result<Streaming, BackendError>>,
+) -> Result<Streaming, BackendError> {
+    let metered = match (&plan.otel, &b.labels) {
+        (Some(o), Some(l)) if o.round_trip && !l.skip => Some((o, l)),
+        _ => None,
+    };
+    let Some((o, l)) = metered else {
+        return call.await;
+    };
+    let t = Instant::now();
+    let r = call.await;
+    use crate::telemetry::store::RoundTrip;
+    let end = match &r {
+        Ok(s) => RoundTrip::Status(s.status),
+        Err(BackendError::Timeout) => RoundTrip::TimedOut,
+        Err(_) => RoundTrip::Failed,
+    };
+    crate::telemetry::store::client(
+        l,
+        &target.authority,
+        end,
+        t.elapsed().as_secs_f64(),
+        &o.time_buckets,
+    );
+    r
 }
 
 /// The host one call goes to: the plan's, or one of an `sd: dns` answer (held for the call).

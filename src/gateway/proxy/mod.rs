@@ -238,8 +238,31 @@ fn signed(signer: &crate::guard::jwt::signer::Signer, pipe: Pipe) -> Response {
     Response::json(200, Bytes::from(out))
 }
 
-/// Call the backends and merge: lura's proxy stack under the Lua proxy stage.
+/// Call the backends and merge: lura's proxy stack under the Lua proxy stage, timed as
+/// krakend-otel's proxy stage (`krakend_proxy_duration`).
 async fn pipe(plan: &Plan, ctx: &WorkerCtx, ep: &EndpointPlan, inb: &Inbound<'_>) -> Pipe {
+    let metered = match (&plan.otel, &ep.labels) {
+        (Some(o), Some(l)) if o.proxy && !l.skip => Some((o, l)),
+        _ => None,
+    };
+    let Some((o, l)) = metered else {
+        return merged(plan, ctx, ep, inb).await;
+    };
+    let start = Instant::now();
+    let p = merged(plan, ctx, ep, inb).await;
+    // KrakenD: `error` when the stack returned an error, `complete` from the response.
+    let mut flags = 0;
+    if p.error.is_some() {
+        flags |= crate::telemetry::store::ERROR;
+    }
+    if p.data.is_some() && p.complete {
+        flags |= crate::telemetry::store::COMPLETE;
+    }
+    crate::telemetry::store::proxy(l, flags, start.elapsed().as_secs_f64(), &o.time_buckets);
+    p
+}
+
+async fn merged(plan: &Plan, ctx: &WorkerCtx, ep: &EndpointPlan, inb: &Inbound<'_>) -> Pipe {
     let server = &plan.server;
     let start = Instant::now();
     match ep.backends.as_slice() {
