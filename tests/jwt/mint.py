@@ -18,7 +18,7 @@ import sys
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from jwt.algorithms import RSAAlgorithm
 
 
 def b64(data):
@@ -34,8 +34,15 @@ def make_key(spec):
     elif kind in ("EC256", "EC384"):
         curve = ec.SECP256R1() if kind == "EC256" else ec.SECP384R1()
         priv = ec.generate_private_key(curve)
-        pub_jwk = json.loads(ECAlgorithm.to_jwk(priv.public_key()))
-        priv_jwk = json.loads(ECAlgorithm.to_jwk(priv))
+        # Coordinates written here at the curve's full size (RFC 7518 6.2.1.2): Debian's PyJWT
+        # drops leading zero bytes, so about one key in 128 had a 31-byte coordinate that
+        # go-jose (and we) rightly refuse, failing a test at random.
+        size = (curve.key_size + 7) // 8
+        nums = priv.private_numbers()
+        pub = nums.public_numbers
+        pub_jwk = {"kty": "EC", "crv": "P-256" if kind == "EC256" else "P-384",
+                   "x": b64(pub.x.to_bytes(size, "big")), "y": b64(pub.y.to_bytes(size, "big"))}
+        priv_jwk = dict(pub_jwk, d=b64(nums.private_value.to_bytes(size, "big")))
     elif kind == "Ed25519":
         priv = ed25519.Ed25519PrivateKey.generate()
         raw_pub = priv.public_key().public_bytes(
