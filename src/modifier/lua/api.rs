@@ -158,6 +158,41 @@ fn list_values(v: &Value) -> mlua::Result<Vec<String>> {
     Ok(values)
 }
 
+/// `headers(name, value)` on a request or a response: set one value, or delete with `nil`.
+fn set_header_args(
+    headers: &mut Vec<(String, Vec<String>)>,
+    args: &MultiValue,
+) -> mlua::Result<Value> {
+    let name = canonical(&text(&arg(args, 0)));
+    let value = match arg(args, 1) {
+        Value::Nil => None,
+        v => Some(vec![text(&v)]),
+    };
+    set_header(headers, name, value)?;
+    Ok(Value::Nil)
+}
+
+/// `headerList(name)` / `headerList(name, list)`, the same on a request and a response.
+fn header_list_method(
+    lua: &Lua,
+    headers: &mut Vec<(String, Vec<String>)>,
+    args: &MultiValue,
+) -> mlua::Result<Value> {
+    match args.len() {
+        0 => Err(need_args()),
+        1 => {
+            let l = header_list(headers, &canonical(&text(&arg(args, 0))));
+            Ok(Value::UserData(lua.create_userdata(l)?))
+        }
+        _ => {
+            let name = canonical(&text(&arg(args, 0)));
+            let values = list_values(&arg(args, 1))?;
+            set_header(headers, name, Some(values))?;
+            Ok(Value::Nil)
+        }
+    }
+}
+
 fn header_list(headers: &[(String, Vec<String>)], name: &str) -> LuaList {
     let values = headers
         .iter()
@@ -254,32 +289,11 @@ impl UserData for Request {
                     let v = first(&r.headers, &canonical(&text(&arg(&args, 0))));
                     Ok(Value::String(lua.create_string(&v)?))
                 }
-                _ => {
-                    let name = canonical(&text(&arg(&args, 0)));
-                    let value = match arg(&args, 1) {
-                        Value::Nil => None,
-                        v => Some(vec![text(&v)]),
-                    };
-                    set_header(&mut r.headers, name, value)?;
-                    Ok(Value::Nil)
-                }
+                _ => set_header_args(&mut r.headers, &args),
             }
         });
         m.add_method("headerList", |lua, this, args: MultiValue| {
-            let mut r = busy(this.0.try_borrow_mut())?;
-            match args.len() {
-                0 => Err(need_args()),
-                1 => {
-                    let l = header_list(&r.headers, &canonical(&text(&arg(&args, 0))));
-                    Ok(Value::UserData(lua.create_userdata(l)?))
-                }
-                _ => {
-                    let name = canonical(&text(&arg(&args, 0)));
-                    let values = list_values(&arg(&args, 1))?;
-                    set_header(&mut r.headers, name, Some(values))?;
-                    Ok(Value::Nil)
-                }
-            }
+            header_list_method(lua, &mut busy(this.0.try_borrow_mut())?.headers, &args)
         });
         m.add_method("body", |lua, this, args: MultiValue| {
             let mut r = busy(this.0.try_borrow_mut())?;
@@ -334,32 +348,11 @@ impl UserData for Response {
                     let v = first(&r.headers, &text(&arg(&args, 0)));
                     Ok(Value::String(lua.create_string(&v)?))
                 }
-                _ => {
-                    let name = canonical(&text(&arg(&args, 0)));
-                    let value = match arg(&args, 1) {
-                        Value::Nil => None,
-                        v => Some(vec![text(&v)]),
-                    };
-                    set_header(&mut r.headers, name, value)?;
-                    Ok(Value::Nil)
-                }
+                _ => set_header_args(&mut r.headers, &args),
             }
         });
         m.add_method("headerList", |lua, this, args: MultiValue| {
-            let mut r = busy(this.0.try_borrow_mut())?;
-            match args.len() {
-                0 => Err(need_args()),
-                1 => {
-                    let l = header_list(&r.headers, &canonical(&text(&arg(&args, 0))));
-                    Ok(Value::UserData(lua.create_userdata(l)?))
-                }
-                _ => {
-                    let name = canonical(&text(&arg(&args, 0)));
-                    let values = list_values(&arg(&args, 1))?;
-                    set_header(&mut r.headers, name, Some(values))?;
-                    Ok(Value::Nil)
-                }
-            }
+            header_list_method(lua, &mut busy(this.0.try_borrow_mut())?.headers, &args)
         });
         m.add_method("body", |lua, this, args: MultiValue| {
             let mut r = busy(this.0.try_borrow_mut())?;
