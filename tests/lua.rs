@@ -475,15 +475,6 @@ fn a_syntax_error_in_a_source_is_a_check_error_with_file_and_line() {
     ));
     assert_ne!(code, 0);
     assert!(format!("{out}{err}").contains("pre:1:"), "{out}{err}");
-    // KrakenD's `http_response` is not built: a script naming it is refused, not run.
-    let (code, out, err) = check(&lua_config(json!({"modifier/lua-proxy": {
-        "pre": "local r = http_response.new('http://127.0.0.1:9/')"
-    }})));
-    assert_ne!(code, 0);
-    assert!(
-        format!("{out}{err}").contains("http_response"),
-        "{out}{err}"
-    );
 }
 
 #[test]

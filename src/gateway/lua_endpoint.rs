@@ -6,7 +6,7 @@
 use super::Response;
 use crate::http::request::RequestHead;
 use crate::http::{Header, Headers};
-use crate::modifier::lua::{canonical, encode_query, LuaScript, ReqState, Session};
+use crate::modifier::lua::{canonical, encode_query, Http, LuaScript, ReqState, Session};
 use bytes::Bytes;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -29,15 +29,16 @@ impl Rewrite {
     }
 }
 
-pub fn run(
+pub async fn run(
     script: &Arc<LuaScript>,
     head: &RequestHead,
     body: &Bytes,
     params: &[(&str, String)],
     service: bool,
+    http: &Http<'_>,
 ) -> Result<Rewrite, Response> {
     let fail = |status: u16| Response::new(status);
-    let session = Session::start(script).map_err(|e| {
+    let session = Session::start(script, http).await.map_err(|e| {
         crate::warn!("[Lua] {e}");
         fail(500)
     })?;
@@ -74,7 +75,7 @@ pub fn run(
     let original_query = state.query.clone();
     let original_host = state.host.clone();
     let ctx = Rc::new(RefCell::new(state));
-    if let Err(e) = session.endpoint(&ctx) {
+    if let Err(e) = session.endpoint(&ctx, http).await {
         crate::warn!("[Lua] {e}");
         // KrakenD: the service-level middleware always aborts with 500.
         return Err(fail(if service { 500 } else { e.status() }));

@@ -211,10 +211,14 @@ async fn route(
     let health = head.method.as_ref() == b"GET"
         && plan.health_path.as_deref().map(str::as_bytes) == Some(head.path());
     let rewrite = match &plan.lua_endpoint {
-        Some(script) if !health => match lua_endpoint::run(script, head, &body, &[], true) {
-            Ok(r) => Some(r),
-            Err(resp) => return resp,
-        },
+        Some(script) if !health => {
+            let deadline = std::time::Instant::now() + plan.server.timeout;
+            let http = proxy::lua_http(plan, ctx, deadline);
+            match lua_endpoint::run(script, head, &body, &[], true, &http).await {
+                Ok(r) => Some(r),
+                Err(resp) => return resp,
+            }
+        }
         _ => None,
     };
     let (head, body) = match &rewrite {

@@ -263,7 +263,7 @@ fn is_token_byte(b: u8) -> bool {
 /// Whether every byte of a non-empty name is a `tchar`. Branch-free over the bytes: names
 /// are nearly always valid, and an early exit per byte cost more than it saved (callgrind:
 /// the per-byte checks were a third of the instructions spent writing a response head).
-fn is_token(name: &[u8]) -> bool {
+pub(crate) fn is_token(name: &[u8]) -> bool {
     !name.is_empty() && name.iter().fold(true, |ok, &b| ok & is_token_byte(b))
 }
 

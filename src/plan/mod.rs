@@ -61,6 +61,8 @@ pub struct ServerPlan {
     pub listen_ip: Option<std::net::IpAddr>,
     pub limits: Limits,
     pub timeouts: Timeouts,
+    /// The service's `timeout`: how long a service-level script's HTTP calls may take.
+    pub timeout: Duration,
     pub max_shutdown_wait: Option<Duration>,
     pub return_error_msg: bool,
     /// `X-Krakend` header value.
@@ -333,6 +335,7 @@ impl Plan {
             listen_ip: cfg.listen_ip,
             limits,
             timeouts: Timeouts::compile(cfg),
+            timeout: cfg.timeout,
             max_shutdown_wait: cfg.max_shutdown_wait_time,
             return_error_msg: rc.return_error_msg,
             version_header: Bytes::from(if rc.hide_version_header {

@@ -205,7 +205,8 @@ async fn attempt(
     };
     // KrakenD: the Lua backend stage sits inside the circuit breaker and the rate limit,
     // outside the HTTP client (and its cache).
-    let run = match super::lua::backend_pre(script, b, out) {
+    let http = super::lua::http(plan, ctx, deadline);
+    let run = match super::lua::backend_pre(script, b, out, &http).await {
         Ok(r) => r,
         Err(e) => return Outcome::Failed(Failure::lua(e)),
     };
@@ -214,7 +215,7 @@ async fn attempt(
     } else {
         attempt_at(plan, ctx, b, &run.out, run.target.as_ref(), deadline).await
     };
-    super::lua::backend_post(&run, o)
+    super::lua::backend_post(&run, o, &http).await
 }
 
 /// [`attempt`] without the script: to the balanced hosts, or to `target` a script chose.
@@ -403,8 +404,13 @@ async fn no_op_stages(
     deadline: Instant,
 ) -> Result<NoOp, BackendError> {
     let modifier = |e: crate::modifier::lua::LuaError| BackendError::Modifier(e.to_string());
+    let http = super::lua::http(plan, ctx, deadline);
     let run = match &b.lua {
-        Some(script) => Some(super::lua::backend_pre(script, b, out).map_err(modifier)?),
+        Some(script) => Some(
+            super::lua::backend_pre(script, b, out, &http)
+                .await
+                .map_err(modifier)?,
+        ),
         None => None,
     };
     if run.is_some() && b.lua.as_ref().is_some_and(|s| s.skip_next) {
@@ -457,7 +463,9 @@ async fn no_op_stages(
             (f.status, h, f.body)
         }
     };
-    super::lua::backend_post_raw(&run, status, headers, body).map_err(modifier)
+    super::lua::backend_post_raw(&run, status, headers, body, &http)
+        .await
+        .map_err(modifier)
 }
 
 /// Pick a host (round robin per core), call it and follow redirects; the body stays on the

@@ -8,7 +8,7 @@ use super::{Pipe, PipeError};
 use crate::backend::{OutRequest, Target};
 use crate::gateway::forward::{self, Inbound, Rewritten};
 use crate::json::Fields;
-use crate::modifier::lua::{canonical, LuaError, LuaScript, ReqState, RespState, Session};
+use crate::modifier::lua::{canonical, Http, LuaError, LuaScript, ReqState, RespState, Session};
 use crate::plan::{BackendPlan, EndpointPlan, ServerPlan};
 use bytes::Bytes;
 use std::cell::RefCell;
@@ -54,14 +54,15 @@ pub(super) struct ProxyRun {
 }
 
 /// Run the proxy-level `pre` and fold its changes into `inb`.
-pub(super) fn proxy_pre(
+pub(super) async fn proxy_pre(
     script: &Arc<LuaScript>,
     server: &ServerPlan,
     ep: &EndpointPlan,
     inb: &mut Inbound<'_>,
     params: &mut Vec<(String, String)>,
+    http: &Http<'_>,
 ) -> Result<ProxyRun, LuaError> {
-    let session = Session::start(script)?;
+    let session = Session::start(script, http).await?;
     let head = inb.head;
     let query: Vec<(String, String)> = inb
         .query
@@ -80,7 +81,7 @@ pub(super) fn proxy_pre(
         body: inb.body.clone(),
     };
     let request = Rc::new(RefCell::new(state));
-    session.pre(&request)?;
+    session.pre(&request, http).await?;
     {
         let r = request.borrow();
         inb.query = r.query.clone();
@@ -94,7 +95,11 @@ pub(super) fn proxy_pre(
 }
 
 /// Run the proxy-level `post` on a pipe without error (KrakenD skips it after an error).
-pub(super) fn proxy_post(run: &ProxyRun, pipe: &mut Pipe) -> Result<(), LuaError> {
+pub(super) async fn proxy_post(
+    run: &ProxyRun,
+    pipe: &mut Pipe,
+    http: &Http<'_>,
+) -> Result<(), LuaError> {
     if !run.session.has_post() || pipe.error.is_some() {
         return Ok(());
     }
@@ -106,7 +111,7 @@ pub(super) fn proxy_post(run: &ProxyRun, pipe: &mut Pipe) -> Result<(), LuaError
         headers: Vec::new(),
         body: None,
     }));
-    let r = run.session.post(&run.request, &response);
+    let r = run.session.post(&run.request, &response, http).await;
     let mut resp = response.borrow_mut();
     pipe.data = Some(resp.take_fields()?.unwrap_or_default());
     r?;
@@ -134,12 +139,13 @@ pub(super) struct BackendRun {
     pub target: Option<Target>,
 }
 
-pub(super) fn backend_pre(
+pub(super) async fn backend_pre(
     script: &Arc<LuaScript>,
     b: &BackendPlan,
     out: &OutRequest,
+    http: &Http<'_>,
 ) -> Result<BackendRun, LuaError> {
-    let session = Session::start(script)?;
+    let session = Session::start(script, http).await?;
     let authority = b.hosts.first_authority();
     let (path, query) = match out.path_and_query.split_once('?') {
         Some((p, q)) => (p, q),
@@ -156,7 +162,7 @@ pub(super) fn backend_pre(
         body: out.body.clone(),
     };
     let request = Rc::new(RefCell::new(state));
-    session.pre(&request)?;
+    session.pre(&request, http).await?;
     let (next, target) = {
         let r = request.borrow();
         let (target, path_and_query) = split_url(&r.url, &authority)?;
@@ -222,7 +228,7 @@ fn split_url(url: &str, authority: &str) -> Result<(Option<Target>, String), Lua
 }
 
 /// The backend-level `post` on a successful call.
-pub(super) fn backend_post(run: &BackendRun, outcome: Outcome) -> Outcome {
+pub(super) async fn backend_post(run: &BackendRun, outcome: Outcome, http: &Http<'_>) -> Outcome {
     let Outcome::Data(fields) = outcome else {
         // KrakenD: after an error the post code does not run.
         return outcome;
@@ -238,7 +244,7 @@ pub(super) fn backend_post(run: &BackendRun, outcome: Outcome) -> Outcome {
         headers: Vec::new(),
         body: None,
     }));
-    if let Err(e) = run.session.post(&run.request, &response) {
+    if let Err(e) = run.session.post(&run.request, &response, http).await {
         return Outcome::Failed(Failure::lua(e));
     }
     let fields = response.borrow_mut().take_fields();
@@ -249,32 +255,35 @@ pub(super) fn backend_post(run: &BackendRun, outcome: Outcome) -> Outcome {
 }
 
 /// The proxy-level `post` on a whole no-op answer.
-pub(super) fn proxy_post_raw(
+pub(super) async fn proxy_post_raw(
     run: &ProxyRun,
     status: u16,
     headers: crate::http::Headers,
     body: Bytes,
+    http: &Http<'_>,
 ) -> Result<super::call::NoOp, LuaError> {
-    post_raw(&run.session, &run.request, status, headers, body)
+    post_raw(&run.session, &run.request, status, headers, body, http).await
 }
 
 /// The backend-level `post` on a whole no-op answer: its status, headers and body, as the
 /// script leaves them.
-pub(super) fn backend_post_raw(
+pub(super) async fn backend_post_raw(
     run: &BackendRun,
     status: u16,
     headers: crate::http::Headers,
     body: Bytes,
+    http: &Http<'_>,
 ) -> Result<super::call::NoOp, LuaError> {
-    post_raw(&run.session, &run.request, status, headers, body)
+    post_raw(&run.session, &run.request, status, headers, body, http).await
 }
 
-fn post_raw(
+async fn post_raw(
     session: &Session,
     request: &Rc<RefCell<ReqState>>,
     status: u16,
     headers: crate::http::Headers,
     body: Bytes,
+    http: &Http<'_>,
 ) -> Result<super::call::NoOp, LuaError> {
     let pairs: Vec<(Bytes, Bytes)> = headers.0.into_iter().map(|h| (h.name, h.value)).collect();
     let response = Rc::new(RefCell::new(RespState {
@@ -285,7 +294,7 @@ fn post_raw(
         headers: grouped(&pairs),
         body: Some(body),
     }));
-    session.post(request, &response)?;
+    session.post(request, &response, http).await?;
     let r = response.borrow();
     Ok(super::call::NoOp::Whole {
         status: if (100..=999).contains(&r.status) {
@@ -306,4 +315,18 @@ fn post_raw(
 /// `skip_next` at backend level: KrakenD's empty response.
 pub(super) fn skipped() -> Outcome {
     Outcome::Data(Fields::new())
+}
+
+/// What a script's `http_response` calls go through: the core's pool and the backend client
+/// settings, until `deadline`.
+pub(crate) fn http<'a>(
+    plan: &'a crate::plan::Plan,
+    ctx: &'a crate::gateway::WorkerCtx,
+    deadline: std::time::Instant,
+) -> Http<'a> {
+    Http {
+        pool: &ctx.pool,
+        opts: super::call::opts(plan, deadline),
+        user_agent: &plan.server.user_agent,
+    }
 }

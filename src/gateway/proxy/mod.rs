@@ -7,6 +7,7 @@
 mod cached;
 mod call;
 mod lua;
+pub(crate) use lua::http as lua_http;
 mod martian;
 mod merge;
 mod validate;
@@ -77,10 +78,13 @@ pub(super) async fn endpoint(
     // KrakenD: the endpoint's Lua handler runs after the bot detector and JWT, before the
     // router rate limit.
     let rewrite = match &ep.lua_endpoint {
-        Some(script) => match super::lua_endpoint::run(script, head, &body, params, false) {
-            Ok(r) => Some(r),
-            Err(resp) => return resp,
-        },
+        Some(script) => {
+            let http = lua::http(plan, ctx, Instant::now() + ep.timeout);
+            match super::lua_endpoint::run(script, head, &body, params, false, &http).await {
+                Ok(r) => Some(r),
+                Err(resp) => return resp,
+            }
+        }
         None => None,
     };
     let view: Vec<(&str, String)>;
@@ -124,7 +128,8 @@ pub(super) async fn endpoint(
         .iter()
         .map(|(k, v)| (forward::title(k), v.clone()))
         .collect();
-    let run_state = match lua::proxy_pre(script, server, ep, &mut inb, &mut owned) {
+    let http = lua::http(plan, ctx, Instant::now() + ep.timeout);
+    let run_state = match lua::proxy_pre(script, server, ep, &mut inb, &mut owned, &http).await {
         Ok(r) => r,
         Err(e) => return with_version(plan, finish(plan, ep, lua::pipe_error(e), None)),
     };
@@ -139,11 +144,11 @@ pub(super) async fn endpoint(
             headers: Vec::new(),
         }
     } else if ep.output == Output::NoOp {
-        return no_op_scripted(plan, ctx, ep, &inb, &run_state).await;
+        return no_op_scripted(plan, ctx, ep, &inb, &run_state, &http).await;
     } else {
         pipe(plan, ctx, ep, &inb).await
     };
-    if let Err(e) = lua::proxy_post(&run_state, &mut pipe) {
+    if let Err(e) = lua::proxy_post(&run_state, &mut pipe, &http).await {
         pipe = lua::pipe_error(e);
     }
     if let Some(s) = &ep.static_response {
@@ -163,6 +168,7 @@ async fn no_op_scripted(
     ep: &EndpointPlan,
     inb: &Inbound<'_>,
     run_state: &lua::ProxyRun,
+    http: &crate::modifier::lua::Http<'_>,
 ) -> Response {
     let ([b], true) = (ep.backends.as_slice(), run_state.session.has_post()) else {
         return run(plan, ctx, ep, inb).await;
@@ -180,10 +186,12 @@ async fn no_op_scripted(
         }) => Ok((status, headers, body)),
         Err(e) => Err(e),
     };
-    let r = answer.and_then(|(status, headers, body)| {
-        lua::proxy_post_raw(run_state, status, headers, body)
-            .map_err(|e| crate::backend::BackendError::Modifier(e.to_string()))
-    });
+    let r = match answer {
+        Ok((status, headers, body)) => lua::proxy_post_raw(run_state, status, headers, body, http)
+            .await
+            .map_err(|e| crate::backend::BackendError::Modifier(e.to_string())),
+        Err(e) => Err(e),
+    };
     with_version(plan, no_op(r))
 }
 

@@ -76,7 +76,7 @@ pub fn canonical(name: &str) -> String {
     String::from_utf8_lossy(&crate::gateway::forward::canonical(name.as_bytes())).into_owned()
 }
 
-fn first(headers: &[(String, Vec<String>)], name: &str) -> String {
+pub(super) fn first(headers: &[(String, Vec<String>)], name: &str) -> String {
     headers
         .iter()
         .find(|(k, _)| k == name)
@@ -193,7 +193,7 @@ fn header_list_method(
     }
 }
 
-fn header_list(headers: &[(String, Vec<String>)], name: &str) -> LuaList {
+pub(super) fn header_list(headers: &[(String, Vec<String>)], name: &str) -> LuaList {
     let values = headers
         .iter()
         .find(|(k, _)| k == name)

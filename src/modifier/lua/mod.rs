@@ -13,10 +13,12 @@
 //! default 64 MiB). KrakenD has no such limits: a `while true do end` takes a core there.
 
 mod api;
+mod http;
 mod runtime;
 mod value;
 
 pub use api::{canonical, encode_query, CustomError, ReqState, RespState};
+pub use http::Http;
 pub use runtime::Session;
 
 use serde_json::{Map, Value};
@@ -157,21 +159,6 @@ impl LuaScript {
                 }
             }
             Some(v) => return Err(format!("{ns}.md5: must be an object of file: sum, got {v}")),
-        }
-        // KrakenD's `http_response` makes an HTTP call from inside a script; it is not built
-        // here, and a script that names it is refused now rather than failing every request.
-        let uses_http = |t: &str| t.contains("http_response");
-        if let Some(at) = read
-            .iter()
-            .find(|s| uses_http(&s.text))
-            .map(|s| s.path.clone())
-            .or_else(|| uses_http(&pre).then(|| "pre".to_string()))
-            .or_else(|| uses_http(&post).then(|| "post".to_string()))
-        {
-            return Err(format!(
-                "{ns}: {at} uses http_response (an HTTP call from a script), which this gateway \
-                 does not provide yet"
-            ));
         }
         runtime::syntax_check("=pre", &pre).map_err(|e| format!("{ns}.pre: {e}"))?;
         runtime::syntax_check("=post", &post).map_err(|e| format!("{ns}.post: {e}"))?;

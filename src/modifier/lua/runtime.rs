@@ -6,10 +6,20 @@
 //!
 //! Every call runs under an instruction budget (a count hook) and a memory limit; either one
 //! ends the script with an error, the request gets a 500 and the core goes on serving.
+//!
+//! Each call runs as a coroutine so that `http_response.new` can wait without blocking the
+//! core: it yields a marker, the gateway makes the call on the event loop, and resumes the
+//! coroutine with the answer. Between two stretches other requests use the same state, so
+//! what a call owns (its globals, its closure, its budget and memory left, what
+//! `request.load()` returns) is the call's own and bound again at each resume.
 
 use super::api::{self, Ctx, ReqState, Request, RespState, Response};
+use super::http::Http;
 use super::{LuaError, LuaScript};
-use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
+use mlua::{
+    Function, HookTriggers, LightUserData, Lua, LuaOptions, MultiValue, StdLib, Table, Thread,
+    ThreadStatus, Value, VmState,
+};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -25,14 +35,16 @@ thread_local! {
     /// Set once the running call ran out of budget: `pcall` wrappers re-raise while it is set,
     /// so a script cannot catch its own stop.
     static STOPPED: Cell<bool> = const { Cell::new(false) };
-    static CURRENT: RefCell<Current> = RefCell::new(Current::default());
+    /// What the running stretch of a call binds to `request.load()` and the others.
+    static CURRENT: RefCell<Bound> = RefCell::new(Bound::default());
 }
 
-#[derive(Default)]
-struct Current {
-    request: Option<Rc<RefCell<ReqState>>>,
-    response: Option<Rc<RefCell<RespState>>>,
-    ctx: Option<Rc<RefCell<ReqState>>>,
+/// What `http_response.new` yields with, so the gateway tells its calls from a script's own
+/// yields: the address of this static, as a light userdata.
+static MARKER: u8 = 0;
+
+fn marker() -> LightUserData {
+    LightUserData(std::ptr::addr_of!(MARKER).cast_mut().cast())
 }
 
 /// The marker error of an exhausted budget.
@@ -104,14 +116,60 @@ const OPEN_LIBS: &[&str] = &["io", "os", "package"];
 /// Lua code run once per core: `pcall`, `xpcall` and `coroutine.resume` re-raise a stop, and
 /// the shared libraries are read-only views.
 const PRELUDE: &str = r#"
-local safe, open, stopped = ...
-local raw_pcall, raw_xpcall, raw_resume, error, setmetatable = pcall, xpcall, coroutine.resume, error, setmetatable
+local safe, open, stopped, marker = ...
+local raw_pcall, raw_xpcall, raw_create, raw_resume, raw_yield, raw_status =
+  pcall, xpcall, coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
+local error, setmetatable, select = error, setmetatable, select
 local function check(...)
   if stopped() then error("lua: instruction budget exceeded", 0) end
   return ...
 end
-local pcall = function(...) return check(raw_pcall(...)) end
-local xpcall = function(...) return check(raw_xpcall(...)) end
+-- Lua 5.1 cannot yield across pcall, and http_response.new yields to the gateway: a protected
+-- call runs its function as a coroutine instead, and every yield inside is passed on out
+-- (the script's own coroutine.yield too: Lua 5.2's semantics). A C function cannot yield and
+-- keeps the plain pcall.
+local function drive(c, ok, ...)
+  if not ok then return false, ... end
+  if raw_status(c) == "dead" then return true, ... end
+  return drive(c, raw_resume(c, raw_yield(...)))
+end
+local function pcall(f, ...)
+  local made, c = raw_pcall(raw_create, f)
+  if not made then return check(raw_pcall(f, ...)) end
+  return check(drive(c, raw_resume(c, ...)))
+end
+local function handled(handler, ok, ...)
+  if ok then return true, ... end
+  local hok, v = raw_pcall(handler, (...))
+  if hok then return false, v end
+  return false, "error in error handling"
+end
+local function xpcall(f, handler)
+  local made, c = raw_pcall(raw_create, f)
+  if not made then return check(raw_xpcall(f, handler)) end
+  return check(handled(handler, drive(c, raw_resume(c))))
+end
+-- A script's coroutine that makes an HTTP call: the call's yield goes on out to the gateway
+-- and its answer back in; the script's own yields come back to it as usual.
+local function relay(c, ok, ...)
+  if ok and (...) == marker and raw_status(c) == "suspended" then
+    return relay(c, raw_resume(c, raw_yield(...)))
+  end
+  return ok, ...
+end
+local function unwrap(ok, ...)
+  if stopped() then error("lua: instruction budget exceeded", 0) end
+  if ok then return ... end
+  error((...), 0)
+end
+local http = {}
+http.new = function(...)
+  local n = select('#', ...)
+  if n == 0 or n == 2 then error("need 1, 3 or 4 arguments", 2) end
+  local r, e = raw_yield(marker, ...)
+  if r == nil then error(e, 2) end
+  return r
+end
 local function readonly(lib)
   return setmetatable({}, {
     __index = lib,
@@ -121,7 +179,11 @@ local function readonly(lib)
 end
 local co = {}
 for k, v in pairs(coroutine) do co[k] = v end
-co.resume = function(...) return check(raw_resume(...)) end
+co.resume = function(c, ...) return check(relay(c, raw_resume(c, ...))) end
+co.wrap = function(f)
+  local c = raw_create(f)
+  return function(...) return unwrap(relay(c, raw_resume(c, ...))) end
+end
 -- os.exit would end the whole gateway (every core), not a request.
 local os_lib = {}
 for k, v in pairs(open.os) do if k ~= "exit" then os_lib[k] = v end end
@@ -130,6 +192,7 @@ for _, base in ipairs({safe, open}) do
   base.pcall, base.xpcall = pcall, xpcall
   base.string, base.table, base.math = readonly(string), readonly(table), readonly(math)
   base.coroutine = readonly(co)
+  base.http_response = readonly(http)
 end
 getmetatable("").__metatable = false
 "#;
@@ -154,10 +217,15 @@ fn new_core() -> mlua::Result<Core> {
         register_api(&lua, base)?;
     }
     let stopped = lua.create_function(|_, ()| Ok(STOPPED.get()))?;
-    lua.load(PRELUDE)
-        .set_name("=prelude")
-        .call::<()>((safe.clone(), open.clone(), stopped))?;
-    lua.set_hook(
+    lua.load(PRELUDE).set_name("=prelude").call::<()>((
+        safe.clone(),
+        open.clone(),
+        stopped,
+        marker(),
+    ))?;
+    // Global: every coroutine (each call runs as one, and scripts make their own) counts
+    // against the budget.
+    lua.set_global_hook(
         HookTriggers::new().every_nth_instruction(HOOK_STEP),
         |_, _| {
             let left = BUDGET.get();
@@ -239,8 +307,12 @@ fn with_core<R>(f: impl FnOnce(&mut Core) -> Result<R, LuaError>) -> Result<R, L
     })
 }
 
+/// Compile `code` as a factory: calling it returns a fresh closure of the code, which takes the
+/// factory's globals at that moment. A run that waits on an HTTP call keeps its own closure and
+/// globals while other requests run the same script (setting the globals of one shared chunk
+/// would swap them under the waiting run). The wrapper adds no line: error lines stay right.
 fn compile(lua: &Lua, name: &str, code: &str) -> Result<Function, LuaError> {
-    lua.load(code)
+    lua.load(format!("return function(...) {code}\nend"))
         .set_name(name)
         .into_function()
         .map_err(|e| LuaError::Source(message(&e)))
@@ -300,9 +372,17 @@ pub struct Session {
     script: Arc<LuaScript>,
 }
 
+/// What one call binds to `request.load()`, `response.load()` and `ctx.load()`.
+#[derive(Clone, Default)]
+struct Bound {
+    request: Option<Rc<RefCell<ReqState>>>,
+    response: Option<Rc<RefCell<RespState>>>,
+    ctx: Option<Rc<RefCell<ReqState>>>,
+}
+
 impl Session {
     /// Fresh globals, with the script's sources run into them.
-    pub fn start(script: &Arc<LuaScript>) -> Result<Session, LuaError> {
+    pub async fn start(script: &Arc<LuaScript>, http: &Http<'_>) -> Result<Session, LuaError> {
         let (lua, chunks, meta) = with_core(|core| {
             let chunks = chunks(core, script)?;
             let meta = if script.open_libs {
@@ -322,94 +402,172 @@ impl Session {
             script: script.clone(),
         };
         for f in &session.chunks.sources {
-            session.call(f)?;
+            session.call(f, Bound::default(), http).await?;
         }
         Ok(session)
     }
 
     /// The `pre` code with `request.load()` (proxy and backend hooks).
-    pub fn pre(&self, request: &Rc<RefCell<ReqState>>) -> Result<(), LuaError> {
+    pub async fn pre(
+        &self,
+        request: &Rc<RefCell<ReqState>>,
+        http: &Http<'_>,
+    ) -> Result<(), LuaError> {
         let Some(f) = &self.chunks.pre else {
             return Ok(());
         };
-        bind(Some(request.clone()), None, None);
-        let r = self.call(f);
-        bind(None, None, None);
-        r
+        let bound = Bound {
+            request: Some(request.clone()),
+            ..Bound::default()
+        };
+        self.call(f, bound, http).await
     }
 
     /// The `post` code with `request.load()` and `response.load()`.
-    pub fn post(
+    pub async fn post(
         &self,
         request: &Rc<RefCell<ReqState>>,
         response: &Rc<RefCell<RespState>>,
+        http: &Http<'_>,
     ) -> Result<(), LuaError> {
         let Some(f) = &self.chunks.post else {
             return Ok(());
         };
-        bind(Some(request.clone()), Some(response.clone()), None);
-        let r = self.call(f);
-        bind(None, None, None);
-        r
+        let bound = Bound {
+            request: Some(request.clone()),
+            response: Some(response.clone()),
+            ctx: None,
+        };
+        self.call(f, bound, http).await
     }
 
     /// The `pre` code with `ctx.load()` (endpoint hook).
-    pub fn endpoint(&self, ctx: &Rc<RefCell<ReqState>>) -> Result<(), LuaError> {
+    pub async fn endpoint(
+        &self,
+        ctx: &Rc<RefCell<ReqState>>,
+        http: &Http<'_>,
+    ) -> Result<(), LuaError> {
         let Some(f) = &self.chunks.pre else {
             return Ok(());
         };
-        bind(None, None, Some(ctx.clone()));
-        let r = self.call(f);
-        bind(None, None, None);
-        r
+        let bound = Bound {
+            ctx: Some(ctx.clone()),
+            ..Bound::default()
+        };
+        self.call(f, bound, http).await
     }
 
     pub fn has_post(&self) -> bool {
         self.chunks.post.is_some()
     }
 
-    /// Call `f` with this session's globals, under the budget and the memory limit.
-    fn call(&self, f: &Function) -> Result<(), LuaError> {
-        f.set_environment(self.env.clone()).map_err(script_error)?;
+    /// Run the code of `factory` with this session's globals, as a coroutine: each stretch up
+    /// to an HTTP call (or the end) runs under what is left of the call's instruction budget
+    /// and memory limit; the HTTP call itself runs on the event loop while other requests use
+    /// the core's Lua state, and the coroutine is resumed with its answer.
+    async fn call(
+        &self,
+        factory: &Function,
+        bound: Bound,
+        http: &Http<'_>,
+    ) -> Result<(), LuaError> {
+        factory
+            .set_environment(self.env.clone())
+            .map_err(script_error)?;
+        let f: Function = factory.call(()).map_err(script_error)?;
+        let thread = self.lua.create_thread(f).map_err(script_error)?;
         let limits = &self.script.limits;
-        BUDGET.set(limits.instructions / u64::from(HOOK_STEP) + 1);
+        let mut left = Left {
+            steps: limits.instructions / u64::from(HOOK_STEP) + 1,
+            heap: limits.memory,
+            rust: limits.memory,
+        };
+        let mut args = MultiValue::new();
+        loop {
+            let r = self.stretch(&thread, args, &bound, &mut left);
+            let yielded = match r {
+                Ok(values) => values,
+                Err(err) => {
+                    if matches!(err, LuaError::Budget | LuaError::Memory) {
+                        // What a stopped script left is garbage now: give it back at once.
+                        let _ = self.lua.gc_collect();
+                    }
+                    return Err(err);
+                }
+            };
+            if thread.status() != ThreadStatus::Resumable {
+                return Ok(());
+            }
+            let mut values = yielded.into_iter();
+            if values.next() != Some(Value::LightUserData(marker())) {
+                return Err(LuaError::Script(
+                    "attempt to yield from outside a coroutine".into(),
+                ));
+            }
+            let rest: MultiValue = values.collect();
+            args = match super::http::parse(&rest, http.user_agent) {
+                Err(e) => self.reply_error(e)?,
+                Ok(call) => match super::http::fetch(http, &call).await {
+                    Ok(resp) => {
+                        // The body stays outside the Lua heap until the script reads it.
+                        left.rust = left.rust.checked_sub(resp.size()).ok_or(LuaError::Memory)?;
+                        let ud = self.lua.create_userdata(resp).map_err(script_error)?;
+                        MultiValue::from_iter([Value::UserData(ud)])
+                    }
+                    Err(e) => self.reply_error(e)?,
+                },
+            };
+        }
+    }
+
+    /// `http_response.new`'s failure: it raises `message` in the script.
+    fn reply_error(&self, message: String) -> Result<MultiValue, LuaError> {
+        let m = self.lua.create_string(message).map_err(script_error)?;
+        Ok(MultiValue::from_iter([Value::Nil, Value::String(m)]))
+    }
+
+    /// Resume `thread` once, under the budget and limits left.
+    fn stretch(
+        &self,
+        thread: &Thread,
+        args: MultiValue,
+        bound: &Bound,
+        left: &mut Left,
+    ) -> Result<MultiValue, LuaError> {
+        bind(bound.clone());
+        BUDGET.set(left.steps);
         STOPPED.set(false);
         let used = self.lua.used_memory();
-        let _ = self
-            .lua
-            .set_memory_limit(used.saturating_add(limits.memory));
-        super::value::set_allowance(limits.memory);
-        let r = f.call::<()>(());
+        let _ = self.lua.set_memory_limit(used.saturating_add(left.heap));
+        super::value::set_allowance(left.rust);
+        let r = thread.resume::<MultiValue>(args);
+        left.rust = super::value::allowance();
         super::value::set_allowance(usize::MAX);
+        left.heap = left
+            .heap
+            .saturating_sub(self.lua.used_memory().saturating_sub(used));
         let _ = self.lua.set_memory_limit(0);
-        BUDGET.set(u64::MAX);
+        left.steps = BUDGET.replace(u64::MAX);
         let stopped = STOPPED.replace(false);
-        match r {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let err = classify(&e, stopped);
-                if matches!(err, LuaError::Budget | LuaError::Memory) {
-                    // What a stopped script left is garbage now: give it back at once.
-                    let _ = self.lua.gc_collect();
-                }
-                Err(err)
-            }
-        }
+        bind(Bound::default());
+        r.map_err(|e| classify(&e, stopped))
     }
 }
 
-fn bind(
-    request: Option<Rc<RefCell<ReqState>>>,
-    response: Option<Rc<RefCell<RespState>>>,
-    ctx: Option<Rc<RefCell<ReqState>>>,
-) {
+/// What a call may still use.
+struct Left {
+    /// Hook steps of [`HOOK_STEP`] instructions.
+    steps: u64,
+    /// Bytes the Lua heap may still grow by.
+    heap: usize,
+    /// Bytes of Rust-side data (tables, headers, HTTP answers) it may still hold.
+    rust: usize,
+}
+
+fn bind(b: Bound) {
     CURRENT.with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
-            *c = Current {
-                request,
-                response,
-                ctx,
-            };
+            *c = b;
         }
     });
 }

@@ -31,6 +31,10 @@ pub(super) fn set_allowance(bytes: usize) {
     ALLOWANCE.set(bytes);
 }
 
+pub(super) fn allowance() -> usize {
+    ALLOWANCE.get()
+}
+
 /// Charge `bytes` of Rust-side data to the running call; past its memory limit, a memory
 /// error (the same one the Lua heap raises).
 pub(super) fn charge(bytes: usize) -> mlua::Result<()> {
