@@ -59,6 +59,9 @@ pub struct LuaScript {
     pub skip_next: bool,
     pub open_libs: bool,
     pub limits: Limits,
+    /// Whether the script names `http_response`: only then does each call run as a coroutine
+    /// that can wait on an HTTP call (see `runtime.rs`).
+    pub calls_out: bool,
 }
 
 /// Why a script call failed.
@@ -179,7 +182,14 @@ impl LuaScript {
                     format!("{ns}.max_memory: must be a number of bytes, at least 65536")
                 })?,
         };
+        // With `live`, a source may start calling out after startup.
+        let calls_out = live
+            || [pre.as_str(), post.as_str()]
+                .into_iter()
+                .chain(read.iter().map(|s| s.text.as_str()))
+                .any(|t| t.contains("http_response"));
         Ok(Arc::new(LuaScript {
+            calls_out,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             sources: read,
             live,

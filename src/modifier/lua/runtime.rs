@@ -311,8 +311,16 @@ fn with_core<R>(f: impl FnOnce(&mut Core) -> Result<R, LuaError>) -> Result<R, L
 /// factory's globals at that moment. A run that waits on an HTTP call keeps its own closure and
 /// globals while other requests run the same script (setting the globals of one shared chunk
 /// would swap them under the waiting run). The wrapper adds no line: error lines stay right.
-fn compile(lua: &Lua, name: &str, code: &str) -> Result<Function, LuaError> {
-    lua.load(format!("return function(...) {code}\nend"))
+/// A script that never calls out is compiled as is: it runs start to end in one go, so its
+/// shared chunk can take each call's globals directly (a thread and a closure per call cost
+/// about a microsecond).
+fn compile(lua: &Lua, name: &str, code: &str, calls_out: bool) -> Result<Function, LuaError> {
+    let chunk = if calls_out {
+        lua.load(format!("return function(...) {code}\nend"))
+    } else {
+        lua.load(code)
+    };
+    chunk
         .set_name(name)
         .into_function()
         .map_err(|e| LuaError::Source(message(&e)))
@@ -325,7 +333,7 @@ fn chunks(core: &mut Core, script: &Arc<LuaScript>) -> Result<Rc<Compiled>, LuaE
         if c.trim().is_empty() {
             Ok(None)
         } else {
-            compile(&core.lua, name, c).map(Some)
+            compile(&core.lua, name, c, script.calls_out).map(Some)
         }
     };
     if script.live {
@@ -334,7 +342,12 @@ fn chunks(core: &mut Core, script: &Arc<LuaScript>) -> Result<Rc<Compiled>, LuaE
             let text = std::fs::read_to_string(&s.path).map_err(|_| {
                 LuaError::Source(format!("lua: unable to load required source {}", s.path))
             })?;
-            sources.push(compile(&core.lua, &format!("@{}", s.path), &text)?);
+            sources.push(compile(
+                &core.lua,
+                &format!("@{}", s.path),
+                &text,
+                script.calls_out,
+            )?);
         }
         return Ok(Rc::new(Compiled {
             owner: Arc::downgrade(script),
@@ -348,7 +361,12 @@ fn chunks(core: &mut Core, script: &Arc<LuaScript>) -> Result<Rc<Compiled>, LuaE
     }
     let mut sources = Vec::new();
     for s in &script.sources {
-        sources.push(compile(&core.lua, &format!("@{}", s.path), &s.text)?);
+        sources.push(compile(
+            &core.lua,
+            &format!("@{}", s.path),
+            &s.text,
+            script.calls_out,
+        )?);
     }
     let pre = code(&script.pre, "=pre")?;
     let post = code(&script.post, "=post")?;
@@ -465,23 +483,22 @@ impl Session {
     /// to an HTTP call (or the end) runs under what is left of the call's instruction budget
     /// and memory limit; the HTTP call itself runs on the event loop while other requests use
     /// the core's Lua state, and the coroutine is resumed with its answer.
-    async fn call(
-        &self,
-        factory: &Function,
-        bound: Bound,
-        http: &Http<'_>,
-    ) -> Result<(), LuaError> {
-        factory
+    async fn call(&self, chunk: &Function, bound: Bound, http: &Http<'_>) -> Result<(), LuaError> {
+        chunk
             .set_environment(self.env.clone())
             .map_err(script_error)?;
-        let f: Function = factory.call(()).map_err(script_error)?;
-        let thread = self.lua.create_thread(f).map_err(script_error)?;
         let limits = &self.script.limits;
         let mut left = Left {
             steps: limits.instructions / u64::from(HOOK_STEP) + 1,
             heap: limits.memory,
             rust: limits.memory,
         };
+        if !self.script.calls_out {
+            return self.whole(chunk, &bound, &mut left);
+        }
+        // `chunk` is a factory (see `compile`): this call's own closure, run as a coroutine.
+        let f: Function = chunk.call(()).map_err(script_error)?;
+        let thread = self.lua.create_thread(f).map_err(script_error)?;
         let mut args = MultiValue::new();
         loop {
             let r = self.stretch(&thread, args, &bound, &mut left);
@@ -526,6 +543,16 @@ impl Session {
         Ok(MultiValue::from_iter([Value::Nil, Value::String(m)]))
     }
 
+    /// Run a script that never calls out, start to end (an `http_response.new` reached some
+    /// other way than by its name fails: there is no coroutine to yield).
+    fn whole(&self, f: &Function, bound: &Bound, left: &mut Left) -> Result<(), LuaError> {
+        let r = self.under_limits(bound, left, || f.call::<()>(()));
+        if matches!(r, Err(LuaError::Budget | LuaError::Memory)) {
+            let _ = self.lua.gc_collect();
+        }
+        r
+    }
+
     /// Resume `thread` once, under the budget and limits left.
     fn stretch(
         &self,
@@ -534,13 +561,24 @@ impl Session {
         bound: &Bound,
         left: &mut Left,
     ) -> Result<MultiValue, LuaError> {
+        self.under_limits(bound, left, || thread.resume::<MultiValue>(args))
+    }
+
+    /// Run `f` with `bound` and what is left of the budget and the limits, and take back what
+    /// it used.
+    fn under_limits<R>(
+        &self,
+        bound: &Bound,
+        left: &mut Left,
+        f: impl FnOnce() -> mlua::Result<R>,
+    ) -> Result<R, LuaError> {
         bind(bound.clone());
         BUDGET.set(left.steps);
         STOPPED.set(false);
         let used = self.lua.used_memory();
         let _ = self.lua.set_memory_limit(used.saturating_add(left.heap));
         super::value::set_allowance(left.rust);
-        let r = thread.resume::<MultiValue>(args);
+        let r = f();
         left.rust = super::value::allowance();
         super::value::set_allowance(usize::MAX);
         left.heap = left
