@@ -1,6 +1,8 @@
 //! Observability that reads the request path without slowing it: `telemetry/opentelemetry`'s
 //! Prometheus exporter ([`otel`] compiles the namespace, [`store`] keeps each core's series,
-//! [`scrape`] merges the cores and serves `GET /metrics` on its own thread).
+//! [`scrape`] merges the cores and serves `GET /metrics` on its own thread), and
+//! `telemetry/metrics`' `/__stats` ([`stats`], [`stats_store`], [`stats_serve`]), which asks
+//! the cores through the same mailboxes.
 //!
 //! Why per-core cells and a mailbox, not atomics: a worker records into a plain `RefCell` map
 //! of its own (no atomic instruction, no lock, no shared cache line on the request path). The
@@ -12,4 +14,7 @@
 
 pub mod otel;
 pub mod scrape;
+pub mod stats;
+pub mod stats_serve;
+pub mod stats_store;
 pub mod store;
