@@ -278,7 +278,9 @@ fn backend_pairs(be: &super::otel::BackendLabels) -> Vec<(&'static str, String)>
     vec![
         ("http_request_method", be.method.to_string()),
         ("http_route", be.route.to_string()),
-        ("krakend_endpoint", be.endpoint.to_string()),
+        // KrakenD: krakend-otel's `krakend.endpoint.route` (its first releases said
+        // `krakend.endpoint`; KrakenD's Grafana dashboard reads `krakend_endpoint_route`).
+        ("krakend_endpoint_route", be.endpoint.to_string()),
         ("krakend_endpoint_method", be.endpoint_method.to_string()),
         ("server_address", be.server_address.to_string()),
     ]
