@@ -5,7 +5,7 @@
 
 use super::scrape::{read_target, Ask, Cores};
 use super::stats::Stats;
-use super::stats_store::{bucket_floor, Copy, Hist, Kind};
+use super::stats_store::{bucket_floor, Copy, Entry, Hist, Kind};
 use super::store::{COMPLETE, ERROR};
 use crate::plan::PlanHandle;
 use std::collections::BTreeMap;
@@ -106,7 +106,7 @@ fn respond(
     conn.write_all(body.as_bytes())
 }
 
-type Merged = BTreeMap<(Kind, Arc<str>), Hist>;
+type Merged = BTreeMap<(Kind, Arc<str>), Entry>;
 
 struct State {
     cores: Cores<Copy>,
@@ -150,9 +150,12 @@ impl State {
             conn.0 += copy.connected;
             conn.1 += copy.disconnected;
             for e in &copy.entries {
-                m.entry((e.kind, e.name.clone()))
-                    .or_default()
-                    .merge(&e.hist);
+                match m.entry((e.kind, e.name.clone())) {
+                    std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().merge(e),
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(e.clone());
+                    }
+                }
             }
         }
         (m, conn)
@@ -190,25 +193,26 @@ impl State {
         }
         self.registered(&mut keys);
         let empty = Hist::default();
-        for ((kind, name), h) in &m {
-            let base = self.base.get(&(*kind, name.clone())).unwrap_or(&empty);
+        for ((kind, name), e) in &m {
+            let base = self.base.get(&(*kind, name.clone()));
+            let (base_hist, base_size) = base.map_or((&empty, &empty), |b| (&b.hist, &b.size));
             match kind {
-                Kind::Status(code) => {
-                    let k = format!("{r}response.{name}.status.{code}.count");
-                    keys.insert(k, Val::Int(h.count));
+                Kind::Router => {
+                    for (code, n) in &e.statuses {
+                        let k = format!("{r}response.{name}.status.{code}.count");
+                        keys.insert(k, Val::Int(*n));
+                    }
+                    let size = format!("{r}response.{name}.size");
+                    hist(&mut keys, &size, &e.size, base_size);
+                    let time = format!("{r}response.{name}.time");
+                    hist(&mut keys, &time, &e.hist, base_hist);
                 }
-                Kind::Size => hist(&mut keys, &format!("{r}response.{name}.size"), h, base),
-                Kind::Time => hist(&mut keys, &format!("{r}response.{name}.time"), h, base),
                 Kind::Pipe(f) | Kind::Backend(f) => {
                     let labels = proxy_labels(*kind, name, *f);
                     let k = format!("krakend.proxy.requests.{labels}");
-                    keys.insert(k, Val::Int(h.count));
-                    hist(
-                        &mut keys,
-                        &format!("krakend.proxy.latency.{labels}"),
-                        h,
-                        base,
-                    );
+                    keys.insert(k, Val::Int(e.hist.count));
+                    let latency = format!("krakend.proxy.latency.{labels}");
+                    hist(&mut keys, &latency, &e.hist, base_hist);
                 }
             }
         }

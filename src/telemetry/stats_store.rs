@@ -14,12 +14,9 @@ use std::sync::Arc;
 /// What one entry counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
-    /// `krakend.router.response.<endpoint>.status.<code>.count`.
-    Status(u16),
-    /// `krakend.router.response.<endpoint>.size` (bytes).
-    Size,
-    /// `krakend.router.response.<endpoint>.time` (nanoseconds).
-    Time,
+    /// `krakend.router.response.<endpoint>.{status.<code>.count,size,time}`: one entry per
+    /// endpoint, so a response costs one map lookup.
+    Router,
     /// `krakend.proxy.{requests,latency}.layer.pipe.name.<endpoint>...`, with
     /// [`super::store::COMPLETE`] / [`super::store::ERROR`] flags.
     Pipe(u8),
@@ -109,8 +106,31 @@ pub struct Entry {
     pub kind: Kind,
     /// The endpoint (`/users/{id}`) or the backend's `url_pattern` as lura holds it.
     pub name: Arc<str>,
-    /// Counters use `count` only.
+    /// Handler time (router) or latency (pipe, backend), in nanoseconds; its count is the
+    /// `requests` counter.
     pub hist: Hist,
+    /// Router only: body bytes, and answers by status.
+    pub size: Hist,
+    pub statuses: Vec<(u16, u64)>,
+}
+
+impl Entry {
+    /// Add another core's copy of the same series.
+    pub fn merge(&mut self, o: &Entry) {
+        self.hist.merge(&o.hist);
+        self.size.merge(&o.size);
+        for (code, n) in &o.statuses {
+            add_status(&mut self.statuses, *code, *n);
+        }
+    }
+}
+
+fn add_status(statuses: &mut Vec<(u16, u64)>, code: u16, n: u64) {
+    // A handful of statuses per endpoint: a scan beats hashing.
+    match statuses.iter_mut().find(|(c, _)| *c == code) {
+        Some((_, count)) => *count += n,
+        None => statuses.push((code, n)),
+    }
 }
 
 /// A copy of one core's series.
@@ -140,24 +160,18 @@ thread_local! {
     static CORE: RefCell<Core> = RefCell::new(Core::default());
 }
 
-fn entry<'a>(core: &'a mut Core, kind: Kind, name: &Arc<str>) -> &'a mut Hist {
+fn entry<'a>(core: &'a mut Core, kind: Kind, name: &Arc<str>) -> &'a mut Entry {
     let key = Key {
         kind,
         id: Arc::as_ptr(name) as *const u8 as usize,
     };
-    &mut core
-        .map
-        .entry(key)
-        .or_insert_with(|| Entry {
-            kind,
-            name: name.clone(),
-            hist: Hist::default(),
-        })
-        .hist
-}
-
-fn add(core: &mut Core, kind: Kind, name: &Arc<str>, v: u64) {
-    entry(core, kind, name).add(v);
+    core.map.entry(key).or_insert_with(|| Entry {
+        kind,
+        name: name.clone(),
+        hist: Hist::default(),
+        size: Hist::default(),
+        statuses: Vec::new(),
+    })
 }
 
 fn with(f: impl FnOnce(&mut Core)) {
@@ -178,20 +192,21 @@ pub fn connected() {
 pub fn response(name: &Arc<str>, status: u16, size: u64, nanos: u64) {
     with(|c| {
         c.disconnected += 1;
-        entry(c, Kind::Status(status), name).count += 1;
-        add(c, Kind::Size, name, size);
-        add(c, Kind::Time, name, nanos);
+        let e = entry(c, Kind::Router, name);
+        add_status(&mut e.statuses, status, 1);
+        e.size.add(size);
+        e.hist.add(nanos);
     });
 }
 
 /// One run of an endpoint's proxy stack (`layer.pipe`).
 pub fn pipe(name: &Arc<str>, flags: u8, nanos: u64) {
-    with(|c| add(c, Kind::Pipe(flags), name, nanos));
+    with(|c| entry(c, Kind::Pipe(flags), name).hist.add(nanos));
 }
 
 /// One backend call (`layer.backend`).
 pub fn backend(name: &Arc<str>, flags: u8, nanos: u64) {
-    with(|c| add(c, Kind::Backend(flags), name, nanos));
+    with(|c| entry(c, Kind::Backend(flags), name).hist.add(nanos));
 }
 
 /// A copy of this core's series, for the stats thread.
@@ -239,18 +254,12 @@ mod tests {
         response(&name, 200, 10, 1000);
         connected();
         response(&name, 200, 30, 3000);
+        response(&name, 404, 0, 10);
         let s = snapshot();
-        assert_eq!((s.connected, s.disconnected), (2, 2));
-        let time = s.entries.iter().find(|e| e.kind == Kind::Time).unwrap();
-        assert_eq!(
-            (time.hist.count, time.hist.min, time.hist.max),
-            (2, 1000, 3000)
-        );
-        let ok = s
-            .entries
-            .iter()
-            .find(|e| e.kind == Kind::Status(200))
-            .unwrap();
-        assert_eq!(ok.hist.count, 2);
+        assert_eq!((s.connected, s.disconnected), (2, 3));
+        let r = s.entries.iter().find(|e| e.kind == Kind::Router).unwrap();
+        assert_eq!((r.hist.count, r.hist.min, r.hist.max), (3, 10, 3000));
+        assert_eq!((r.size.count, r.size.max), (3, 30));
+        assert_eq!(r.statuses, vec![(200, 2), (404, 1)]);
     }
 }
