@@ -142,14 +142,25 @@ pub struct Copy {
     pub disconnected: u64,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Key {
     kind: Kind,
     /// The address of the name's `Arc` (kept alive by the entry, so never reused).
     id: usize,
 }
 
-#[derive(Default)]
+// One word for the hasher instead of one per field.
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let tag: u64 = match self.kind {
+            Kind::Router => 1,
+            Kind::Pipe(f) => 2 | u64::from(f) << 8,
+            Kind::Backend(f) => 3 | u64::from(f) << 8,
+        };
+        h.write_u64(self.id as u64 ^ tag.rotate_left(48));
+    }
+}
+
 struct Core {
     map: HashMap<Key, Entry, foldhash::fast::FixedState>,
     connected: u64,
@@ -157,7 +168,14 @@ struct Core {
 }
 
 thread_local! {
-    static CORE: RefCell<Core> = RefCell::new(Core::default());
+    // A const initialiser: no lazy-init check on each of the request path's accesses.
+    static CORE: RefCell<Core> = const {
+        RefCell::new(Core {
+            map: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0)),
+            connected: 0,
+            disconnected: 0,
+        })
+    };
 }
 
 fn entry<'a>(core: &'a mut Core, kind: Kind, name: &Arc<str>) -> &'a mut Entry {
