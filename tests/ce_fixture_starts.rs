@@ -118,6 +118,9 @@ fn krakend_ces_own_fixture_starts_unmodified() {
         "/tests/ce_specs/krakend.json"
     ))
     .unwrap();
+    // Its `telemetry/metrics` listens on :8090; tests running at once (and other checkouts on
+    // this machine) would race for that port, so only that address moves to a free one.
+    let text = text.replace("\":8090\"", "\"127.0.0.1:0\"");
     // KrakenD CE runs it from its `tests/` folder, where `fixtures/lua/*.lua` (its Lua
     // sources, read at startup) are found: the same layout, in a scratch folder.
     let cwd = std::env::temp_dir().join(format!("proxy-ce-fixture-{}", std::process::id()));

@@ -484,6 +484,8 @@ fn fixture_config(gw_port: u16, backend_url: &str) -> String {
                 &format!("http://127.0.0.1:{gw_port}"),
             )
             .replace("fixtures/lua/", &lua_dir)
+            // `telemetry/metrics` on :8090 would race other tests for the port.
+            .replace("\":8090\"", "\"127.0.0.1:0\"")
     };
     let mut cfg: Value = serde_json::from_str(&rewrite(&text)).unwrap();
     let added: Vec<Value> = serde_json::from_str(&rewrite(ADDED_ENDPOINTS)).unwrap();

@@ -213,7 +213,7 @@ fn telemetry_at_every_level_is_ignored_and_the_endpoint_serves() {
     let b = Backend::json(r#"{"id":7}"#);
     let mut cfg = config_for(&b, Kind::Merge);
     place(&mut cfg, Level::Service, "telemetry/opentelemetry");
-    place(&mut cfg, Level::Endpoint, "telemetry/metrics");
+    place(&mut cfg, Level::Endpoint, "telemetry/influx");
     place(&mut cfg, Level::Backend, "telemetry/opentelemetry");
     let g = Gateway::start(&cfg.to_string());
     let r = get(&g.url("/x"));
@@ -262,13 +262,13 @@ fn service_level_auth_validator_only_tunes_a_cache_and_is_ignored() {
 fn check_lists_each_namespace_with_its_path_and_what_happens() {
     let b = Backend::json("{}");
     let mut cfg = config_for(&b, Kind::Merge);
-    place(&mut cfg, Level::Service, "telemetry/metrics");
+    place(&mut cfg, Level::Service, "telemetry/influx");
     place(&mut cfg, Level::Backend, "backend/lambda");
     let out = check_file(&cfg.to_string(), &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stdout
-            .contains("$.extra_config[\"telemetry/metrics\"]: telemetry/metrics: ignored"),
+            .contains("$.extra_config[\"telemetry/influx\"]: telemetry/influx: ignored"),
         "{}",
         out.stdout
     );

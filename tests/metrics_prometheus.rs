@@ -236,7 +236,7 @@ fn scrape_counts_every_request_once_per_route_status_and_backend_across_two_core
     let addr = b.url();
     let backend_ok = [
         ("http_route", "/i/:id"),
-        ("krakend_endpoint", "/items/:id"),
+        ("krakend_endpoint_route", "/items/:id"),
         ("krakend_endpoint_method", "GET"),
         ("server_address", addr.as_str()),
         ("error", "false"),

@@ -111,7 +111,7 @@ fn namespaces_not_built_warn_and_are_listed_with_what_happens() {
     use super::namespaces::Level;
     use super::pending::{pending, Refuses};
     let l = load_ok(
-        r#"{"version": 3, "host": ["h"], "extra_config": {"plugin/http-server": {}, "telemetry/metrics": {}},
+        r#"{"version": 3, "host": ["h"], "extra_config": {"plugin/http-server": {}, "telemetry/influx": {}},
             "endpoints": [{"endpoint": "/a", "extra_config": {"plugin/req-resp-modifier": {}, "proxy": {}},
               "backend": [{"url_pattern": "/", "extra_config": {"backend/lambda": {}, "backend/http": {}}}]}]}"#,
     );
@@ -130,8 +130,8 @@ fn namespaces_not_built_warn_and_are_listed_with_what_happens() {
                 Refuses::Every
             ),
             (
-                "$.extra_config[\"telemetry/metrics\"]".to_string(),
-                "telemetry/metrics".to_string(),
+                "$.extra_config[\"telemetry/influx\"]".to_string(),
+                "telemetry/influx".to_string(),
                 Level::Service,
                 Refuses::No
             ),

@@ -176,24 +176,27 @@ fn record_server(
             }
         }
     }
-    // A streamed (no-op) body is counted by its declared length.
-    let size = match &r.stream {
+    crate::telemetry::store::server(
+        ep,
+        &head.method,
+        r.status,
+        secs,
+        body_size(r),
+        &o.time_buckets,
+        &o.size_buckets,
+    );
+}
+
+/// The bytes of a response's body; a streamed (no-op) body is counted by its declared length.
+fn body_size(r: &Response) -> u64 {
+    match &r.stream {
         None => r.body.len() as u64,
         Some(s) => s
             .headers
             .get("content-length")
             .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok())
             .unwrap_or(0),
-    };
-    crate::telemetry::store::server(
-        ep,
-        &head.method,
-        r.status,
-        secs,
-        size,
-        &o.time_buckets,
-        &o.size_buckets,
-    );
+    }
 }
 
 /// Everything after the edge checks: builtins, then the router.
@@ -262,7 +265,23 @@ async fn route(
             RouteTarget::Endpoint(i) => match plan.endpoints.get(i) {
                 Some(ep) => {
                     *matched = Some(i);
-                    proxy::endpoint(plan, ctx, ep, head, body, &params, peer).await
+                    if !plan.stats.as_ref().is_some_and(|s| s.router) {
+                        return proxy::endpoint(plan, ctx, ep, head, body, &params, peer).await;
+                    }
+                    // KrakenD: krakend-metrics wraps each endpoint handler (inside the bot
+                    // detector, outside JWT): one connection, then the status, body size
+                    // and time of what the handler wrote.
+                    use crate::telemetry::stats_store as stats;
+                    let t = std::time::Instant::now();
+                    stats::connected();
+                    let r = proxy::endpoint(plan, ctx, ep, head, body, &params, peer).await;
+                    stats::response(
+                        &ep.stats_name,
+                        r.status,
+                        body_size(&r),
+                        stats::nanos_since(t),
+                    );
+                    r
                 }
                 None => Response::new(500),
             },

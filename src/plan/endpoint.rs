@@ -78,6 +78,8 @@ impl NameFilter {
 pub struct EndpointPlan {
     /// `telemetry/opentelemetry`: this endpoint's metric labels (set by [`crate::plan::Plan::compile`]).
     pub labels: Option<Arc<crate::telemetry::otel::EndpointLabels>>,
+    /// `telemetry/metrics`: the name KrakenD's keys carry (the endpoint as configured).
+    pub stats_name: Arc<str>,
     pub path: String,
     pub method: String,
     pub timeout: Duration,
@@ -162,6 +164,8 @@ impl StaticStrategy {
 pub struct BackendPlan {
     /// `telemetry/opentelemetry`: this backend's metric labels (set by [`crate::plan::Plan::compile`]).
     pub labels: Option<Arc<crate::telemetry::otel::BackendLabels>>,
+    /// `telemetry/metrics`: the name KrakenD's keys carry (lura's `url_pattern` template).
+    pub stats_name: Arc<str>,
     /// The hosts to balance over: fixed, or `sd: dns` SRV answers (names resolved at run time).
     pub hosts: Hosts,
     pub url: UrlTemplate,
@@ -335,6 +339,7 @@ pub(super) fn compile_endpoint(
     let ttl = e.cache_ttl.as_secs();
     Ok(EndpointPlan {
         labels: None,
+        stats_name: Arc::from(e.endpoint.as_str()),
         path: e.endpoint.clone(),
         method: e.method.clone(),
         timeout: e.timeout,
@@ -529,6 +534,7 @@ fn compile_backend(
         |list: &[String], lower: bool| (!list.is_empty()).then(|| NameFilter::compile(list, lower));
     Ok(BackendPlan {
         labels: None,
+        stats_name: Arc::from(crate::telemetry::stats::lura_template(&b.url_pattern).as_str()),
         hosts,
         url: UrlTemplate::compile(&b.url_pattern),
         method: Bytes::from(b.method.clone()),

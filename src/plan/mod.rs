@@ -52,6 +52,8 @@ pub struct Plan {
     pub lua_endpoint: Option<Arc<crate::modifier::lua::LuaScript>>,
     /// `telemetry/opentelemetry` with a Prometheus exporter: what the request path records.
     pub otel: Option<crate::telemetry::otel::Otel>,
+    /// `telemetry/metrics` (served unless `endpoint_disabled`): what the request path records.
+    pub stats: Option<crate::telemetry::stats::Stats>,
 }
 
 /// Service-wide settings the connection loop and the gateway need.
@@ -255,6 +257,13 @@ impl Plan {
             }),
             None => None,
         };
+        let stats = match cfg.extra_config.get(crate::telemetry::stats::NS) {
+            Some(v) => crate::telemetry::stats::Stats::compile(v).unwrap_or_else(|m| {
+                errors.push(err(&ns_at(crate::telemetry::stats::NS), m));
+                None
+            }),
+            None => None,
+        };
         let mut endpoints = Vec::with_capacity(cfg.endpoints.len());
         for (i, e) in cfg.endpoints.iter().enumerate() {
             let refusal = crate::config::pending::refusal(&pending, i);
@@ -385,6 +394,7 @@ impl Plan {
             secure,
             lua_endpoint,
             otel,
+            stats,
         })
     }
 }

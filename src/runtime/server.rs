@@ -128,18 +128,23 @@ pub fn run(opts: RunOpts) -> i32 {
             return EXIT_RUNTIME;
         }
     };
-    // One mailbox per core for the metrics scrape threads; without a Prometheus exporter the
+    // One mailbox per core for the metrics threads (Prometheus, /__stats); without either the
     // senders are dropped here and each core's answering task ends at once.
     let (asks, mailboxes): (Vec<_>, Vec<_>) =
         (0..cores).map(|_| std::sync::mpsc::channel()).unzip();
     if let Some(o) = &handle.load().otel {
-        if let Err(e) = crate::telemetry::scrape::start(&o.exporters, asks) {
+        if let Err(e) = crate::telemetry::scrape::start(&o.exporters, asks.clone()) {
             eprintln!("proxy: {e}");
             return EXIT_RUNTIME;
         }
-    } else {
-        drop(asks);
     }
+    if let Some(s) = &handle.load().stats {
+        if let Err(e) = crate::telemetry::stats_serve::start(s, asks.clone(), handle.clone()) {
+            eprintln!("proxy: {e}");
+            return EXIT_RUNTIME;
+        }
+    }
+    drop(asks);
     let (tx, rx) = std::sync::mpsc::channel();
     let mut threads = Vec::with_capacity(cores);
     for (i, (l, mailbox)) in listeners.into_iter().zip(mailboxes).enumerate() {
@@ -241,6 +246,10 @@ fn reload(handle: &PlanHandle, path: &Path, debug: bool, bound_port: u16) {
             let exporters = |p: &Plan| p.otel.as_ref().map(|o| o.exporters.clone());
             if exporters(&handle.load()) != exporters(&plan) {
                 crate::warn!("[SERVICE: proxy] reload: Prometheus exporter changes need a restart; the listeners stay as they were");
+            }
+            let stats_addr = |p: &Plan| p.stats.as_ref().map(|s| s.addr);
+            if stats_addr(&handle.load()) != stats_addr(&plan) {
+                crate::warn!("[SERVICE: proxy] reload: telemetry/metrics listener changes need a restart; /__stats stays as it was");
             }
             let n = plan.endpoints.len();
             handle.store(Arc::new(plan));

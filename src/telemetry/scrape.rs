@@ -11,16 +11,22 @@ use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A scrape's question to one core: where to send its copy.
-pub type Ask = SyncSender<Vec<Series>>;
+/// A question to one core: where to send a copy of its series (Prometheus' or `/__stats`').
+pub enum Ask {
+    Series(SyncSender<Vec<Series>>),
+    Stats(SyncSender<super::stats_store::Copy>),
+}
 
 /// Each worker's side: answer the questions that arrived (called from a task on its loop).
 /// False once no scrape thread can ask any more.
 pub fn answer(rx: &Receiver<Ask>) -> bool {
     loop {
         match rx.try_recv() {
-            Ok(reply) => {
+            Ok(Ask::Series(reply)) => {
                 let _ = reply.send(super::store::snapshot());
+            }
+            Ok(Ask::Stats(reply)) => {
+                let _ = reply.send(super::stats_store::snapshot());
             }
             Err(TryRecvError::Empty) => return true,
             Err(TryRecvError::Disconnected) => return false,
@@ -33,29 +39,32 @@ const CORE_WAIT: Duration = Duration::from_millis(500);
 
 /// The cores' mailboxes and each core's last copy (a core that does not answer in time is
 /// merged from it: counters never go backwards).
-struct Cores {
+pub(crate) struct Cores<T> {
     asks: Vec<Sender<Ask>>,
-    last: Vec<Vec<Series>>,
+    last: Vec<T>,
+    ask: fn(SyncSender<T>) -> Ask,
 }
 
-impl Cores {
-    fn collect(&mut self) -> Vec<Series> {
+impl<T: Clone + Default> Cores<T> {
+    pub(crate) fn new(asks: Vec<Sender<Ask>>, ask: fn(SyncSender<T>) -> Ask) -> Cores<T> {
+        let last = vec![T::default(); asks.len()];
+        Cores { asks, last, ask }
+    }
+
+    /// Every core's copy: fresh where the core answered in time, else its last one.
+    pub(crate) fn collect(&mut self) -> &[T] {
         let mut waiting = Vec::with_capacity(self.asks.len());
         for tx in &self.asks {
             let (reply, rx) = sync_channel(1);
-            waiting.push(tx.send(reply).ok().map(|_| rx));
+            waiting.push(tx.send((self.ask)(reply)).ok().map(|_| rx));
         }
-        let mut all = Vec::new();
         for (i, rx) in waiting.into_iter().enumerate() {
             let fresh = rx.and_then(|rx| rx.recv_timeout(CORE_WAIT).ok());
             if let (Some(copy), Some(slot)) = (fresh, self.last.get_mut(i)) {
                 *slot = copy;
             }
-            if let Some(copy) = self.last.get(i) {
-                all.extend(copy.iter().cloned());
-            }
         }
-        all
+        &self.last
     }
 }
 
@@ -72,13 +81,9 @@ pub fn start(exporters: &[Exporter], asks: Vec<Sender<Ask>>) -> Result<(), Strin
         })?;
         bound.push((l, e.process_metrics));
     }
-    let n = asks.len();
     for (l, process) in bound {
         // Each listener asks the cores on its own (no lock between listeners).
-        let mut cores = Cores {
-            asks: asks.clone(),
-            last: vec![Vec::new(); n],
-        };
+        let mut cores = Cores::new(asks.clone(), Ask::Series);
         std::thread::Builder::new()
             .name("proxy-metrics".into())
             .spawn(move || serve(l, process, &mut cores))
@@ -87,19 +92,19 @@ pub fn start(exporters: &[Exporter], asks: Vec<Sender<Ask>>) -> Result<(), Strin
     Ok(())
 }
 
-fn serve(l: TcpListener, process: bool, cores: &mut Cores) {
+fn serve(l: TcpListener, process: bool, cores: &mut Cores<Vec<Series>>) {
     for conn in l.incoming() {
         let Ok(mut conn) = conn else { continue };
         let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
         let _ = conn.set_write_timeout(Some(Duration::from_secs(5)));
-        let Some(path) = read_target(&mut conn) else {
+        let Some((method, path)) = read_target(&mut conn) else {
             continue;
         };
-        if path != "/metrics" {
+        if path != "/metrics" || (method != "GET" && method != "HEAD") {
             let _ = respond(&mut conn, "404 Not Found", "404 page not found\n");
             continue;
         }
-        let series = cores.collect();
+        let series: Vec<Series> = cores.collect().iter().flatten().cloned().collect();
         let mut body = render(&series);
         if process {
             process_metrics(&mut body);
@@ -108,8 +113,8 @@ fn serve(l: TcpListener, process: bool, cores: &mut Cores) {
     }
 }
 
-/// The request target of a `GET`, read up to the end of its head (at most 8 KiB).
-fn read_target(conn: &mut TcpStream) -> Option<String> {
+/// The method and path of a request, read up to the end of its head (at most 8 KiB).
+pub(crate) fn read_target(conn: &mut TcpStream) -> Option<(String, String)> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -123,10 +128,8 @@ fn read_target(conn: &mut TcpStream) -> Option<String> {
     let line = std::str::from_utf8(line).ok()?;
     let mut parts = line.split(' ');
     let (method, target) = (parts.next()?, parts.next()?);
-    if method != "GET" && method != "HEAD" {
-        return Some(String::new());
-    }
-    Some(target.split('?').next().unwrap_or(target).to_string())
+    let path = target.split('?').next().unwrap_or(target);
+    Some((method.to_string(), path.to_string()))
 }
 
 fn respond(conn: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {
@@ -275,7 +278,9 @@ fn backend_pairs(be: &super::otel::BackendLabels) -> Vec<(&'static str, String)>
     vec![
         ("http_request_method", be.method.to_string()),
         ("http_route", be.route.to_string()),
-        ("krakend_endpoint", be.endpoint.to_string()),
+        // KrakenD: krakend-otel's `krakend.endpoint.route` (its first releases said
+        // `krakend.endpoint`; KrakenD's Grafana dashboard reads `krakend_endpoint_route`).
+        ("krakend_endpoint_route", be.endpoint.to_string()),
         ("krakend_endpoint_method", be.endpoint_method.to_string()),
         ("server_address", be.server_address.to_string()),
     ]
@@ -300,6 +305,14 @@ fn escape(out: &mut String, v: &str) {
 
 /// `process_metrics: true`: what Prometheus' Go process collector reports, from /proc.
 fn process_metrics(out: &mut String) {
+    for (name, kind, v) in process_rows() {
+        out.push_str(&format!("# TYPE {name} {kind}\n{name} {}\n", fmt_f64(v)));
+    }
+}
+
+/// The process' CPU time, memory, start time and descriptors, from /proc: (Prometheus name,
+/// type, value).
+pub(crate) fn process_rows() -> [(&'static str, &'static str, f64); 6] {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (which may hold spaces) start at `state`.
     let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
@@ -335,17 +348,14 @@ fn process_metrics(out: &mut String) {
         })
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(0.0);
-    let rows: [(&str, &str, f64); 6] = [
+    [
         ("process_cpu_seconds_total", "counter", cpu),
         ("process_resident_memory_bytes", "gauge", rss),
         ("process_virtual_memory_bytes", "gauge", vsize),
         ("process_start_time_seconds", "gauge", start),
         ("process_open_fds", "gauge", fds as f64),
         ("process_max_fds", "gauge", max_fds),
-    ];
-    for (name, kind, v) in rows {
-        out.push_str(&format!("# TYPE {name} {kind}\n{name} {}\n", fmt_f64(v)));
-    }
+    ]
 }
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ pub struct Series {
     pub count: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Key {
     family: Family,
     /// The address of the labels' `Arc` (kept alive by the series, so never reused).
@@ -106,10 +106,21 @@ struct Key {
     host: u64,
 }
 
+// Two words for the hasher instead of one per field: the request path hashes six keys.
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let tag = (self.family as u64) << 32 | u64::from(self.status) << 8 | u64::from(self.small);
+        h.write_u64(self.id as u64 ^ tag.rotate_left(48));
+        h.write_u64(self.host);
+    }
+}
+
 type Map = HashMap<Key, Series, foldhash::fast::FixedState>;
 
 thread_local! {
-    static SERIES: RefCell<Map> = RefCell::new(Map::default());
+    // A const initialiser: no lazy-init check on each of the request path's accesses.
+    static SERIES: RefCell<Map> =
+        const { RefCell::new(Map::with_hasher(foldhash::fast::FixedState::with_seed(0))) };
 }
 
 fn record(key: Key, value: f64, labels: impl FnOnce() -> Labels, bounds: &Arc<[f64]>) {
@@ -130,8 +141,13 @@ fn record(key: Key, value: f64, labels: impl FnOnce() -> Labels, bounds: &Arc<[f
             return;
         }
         s.sum += value;
-        // OTel buckets are upper-inclusive: `le` holds values <= the bound.
-        let i = s.bounds.partition_point(|b| *b < value);
+        // OTel buckets are upper-inclusive: `le` holds values <= the bound. A scan from the
+        // low end: most values land in the first few buckets, sooner than a binary search.
+        let i = s
+            .bounds
+            .iter()
+            .position(|b| value <= *b)
+            .unwrap_or(s.bounds.len());
         if let Some(c) = s.counts.get_mut(i) {
             *c += 1;
         }

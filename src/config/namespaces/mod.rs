@@ -266,7 +266,7 @@ mod tests {
 
     #[test]
     fn only_what_observes_or_has_nothing_to_act_on_is_ignored() {
-        for ns in ["telemetry/metrics", "telemetry/newrelic"] {
+        for ns in ["telemetry/influx", "telemetry/newrelic"] {
             for level in [Level::Service, Level::Endpoint, Level::Backend] {
                 assert_eq!(class(ns, level), Class::Ignored, "{ns} {level:?}");
             }
@@ -276,6 +276,11 @@ mod tests {
             class("telemetry/opentelemetry", Level::Service),
             Class::Implemented
         );
+        assert_eq!(
+            class("telemetry/metrics", Level::Service),
+            Class::Implemented
+        );
+        assert_eq!(class("telemetry/metrics", Level::Endpoint), Class::Ignored);
         for level in [Level::Endpoint, Level::Backend] {
             assert_eq!(
                 class("telemetry/opentelemetry", level),
@@ -364,7 +369,7 @@ mod tests {
         assert!(w.contains("this endpoint answers 501"), "{w}");
         let w = warning("plugin/http-server", Level::Service).unwrap();
         assert!(w.contains("every endpoint answers 501"), "{w}");
-        let w = warning("telemetry/metrics", Level::Service).unwrap();
+        let w = warning("telemetry/influx", Level::Service).unwrap();
         assert!(w.contains("is ignored"), "{w}");
         let w = warning("qos/ratelimit/router", Level::Backend).unwrap();
         assert!(w.contains("only at endpoint level"), "{w}");

@@ -222,6 +222,15 @@ pub static REGISTRY: &[Namespace] = &[
          `skip_paths`, `histograms`, `process_metrics`; `otlp` exporters (metrics and traces) \
          are not built yet and are ignored with a warning",
     ),
+    ns(
+        "telemetry/metrics",
+        S,
+        Implemented,
+        "`GET /__stats` on its own `listen_address` (`:8090`): krakend-metrics' JSON keys \
+         (`krakend.router.*`, `krakend.proxy.*` for the `pipe` and `backend` layers), \
+         `collection_time`, `router_disabled`, `proxy_disabled`, `backend_disabled`, \
+         `endpoint_disabled`; per-core counters merged when read; no Go runtime keys",
+    ),
     // Ignored with a warning: they observe, or have nothing to act on.
     ns(
         "telemetry/*",

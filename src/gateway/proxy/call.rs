@@ -76,13 +76,16 @@ pub(super) async fn call(
     deadline: Instant,
     start: Instant,
 ) -> Outcome {
-    let metered = match (&plan.otel, &b.labels) {
+    let otel = match (&plan.otel, &b.labels) {
         (Some(o), Some(l)) if o.backend_stage && !l.skip => Some((o, l)),
         _ => None,
     };
-    let Some((o, l)) = metered else {
+    // KrakenD: krakend-metrics' `backend` layer wraps the same stack (outside the circuit
+    // breaker).
+    let stats = plan.stats.as_ref().is_some_and(|s| s.backend);
+    if otel.is_none() && !stats {
         return concurrent(plan, ctx, ep, b, req, deadline, start).await;
-    };
+    }
     let t = Instant::now();
     let r = concurrent(plan, ctx, ep, b, req, deadline, start).await;
     // KrakenD: a backend's data is a complete response; any failure is an error.
@@ -90,7 +93,13 @@ pub(super) async fn call(
         Outcome::Data(_) => crate::telemetry::store::COMPLETE,
         Outcome::Failed(_) => crate::telemetry::store::ERROR,
     };
-    crate::telemetry::store::backend(l, flags, t.elapsed().as_secs_f64(), &o.time_buckets);
+    if let Some((o, l)) = otel {
+        crate::telemetry::store::backend(l, flags, t.elapsed().as_secs_f64(), &o.time_buckets);
+    }
+    if stats {
+        use crate::telemetry::stats_store as s;
+        s::backend(&b.stats_name, flags, s::nanos_since(t));
+    }
     r
 }
 

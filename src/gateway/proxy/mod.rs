@@ -249,13 +249,15 @@ fn signed(signer: &crate::guard::jwt::signer::Signer, pipe: Pipe) -> Response {
 /// Call the backends and merge: lura's proxy stack under the Lua proxy stage, timed as
 /// krakend-otel's proxy stage (`krakend_proxy_duration`).
 async fn pipe(plan: &Plan, ctx: &WorkerCtx, ep: &EndpointPlan, inb: &Inbound<'_>) -> Pipe {
-    let metered = match (&plan.otel, &ep.labels) {
+    let otel = match (&plan.otel, &ep.labels) {
         (Some(o), Some(l)) if o.proxy && !l.skip => Some((o, l)),
         _ => None,
     };
-    let Some((o, l)) = metered else {
+    // KrakenD: krakend-metrics' `pipe` layer wraps the same proxy stack.
+    let stats = plan.stats.as_ref().is_some_and(|s| s.proxy);
+    if otel.is_none() && !stats {
         return merged(plan, ctx, ep, inb).await;
-    };
+    }
     let start = Instant::now();
     let p = merged(plan, ctx, ep, inb).await;
     // KrakenD: `error` when the stack returned an error, `complete` from the response.
@@ -266,7 +268,13 @@ async fn pipe(plan: &Plan, ctx: &WorkerCtx, ep: &EndpointPlan, inb: &Inbound<'_>
     if p.data.is_some() && p.complete {
         flags |= crate::telemetry::store::COMPLETE;
     }
-    crate::telemetry::store::proxy(l, flags, start.elapsed().as_secs_f64(), &o.time_buckets);
+    if let Some((o, l)) = otel {
+        crate::telemetry::store::proxy(l, flags, start.elapsed().as_secs_f64(), &o.time_buckets);
+    }
+    if stats {
+        use crate::telemetry::stats_store as s;
+        s::pipe(&ep.stats_name, flags, s::nanos_since(start));
+    }
     p
 }
 
