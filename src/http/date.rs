@@ -76,6 +76,18 @@ mod tests {
     }
 
     #[test]
+    fn cached_date_turns_with_the_wall_clock_second() {
+        let first = with_date(|d| d.to_vec());
+        std::thread::sleep(Duration::from_millis(1100));
+        let second = with_date(|d| d.to_vec());
+        assert_ne!(first, second);
+        let text = String::from_utf8_lossy(&second).into_owned();
+        let parsed = httpdate::parse_http_date(&text).ok();
+        let age = parsed.and_then(|t| SystemTime::now().duration_since(t).ok());
+        assert!(age.is_some_and(|a| a < Duration::from_secs(2)), "{text}");
+    }
+
+    #[test]
     fn with_date_may_be_nested() {
         let len = with_date(|outer| with_date(|inner| outer.len() + inner.len()));
         assert_eq!(len, 2 * DATE_LEN);
