@@ -9,6 +9,7 @@ use super::{dns, BackendError, BackendResponse, OutRequest, Target};
 use crate::http::body::BodyDecoder;
 use crate::http::response::parse_response;
 use crate::http::{write, Framing, Headers, HttpError, Limits};
+use crate::runtime::clock;
 use bytes::{Bytes, BytesMut};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
@@ -323,13 +324,11 @@ async fn exchange(
         .map_err(|f| f.error)
 }
 
-fn remaining(deadline: Instant) -> Result<Duration, BackendError> {
-    let rem = deadline.saturating_duration_since(Instant::now());
-    if rem.is_zero() {
-        Err(BackendError::Timeout)
-    } else {
-        Ok(rem)
-    }
+/// `deadline` as monoio's instant. `timeout_at` an absolute deadline costs no clock read
+/// (`timeout(duration)` reads the clock to make one), and a deadline that has passed still
+/// times out: monoio's timer wheel fires it at once, and the read is cancelled.
+fn until(deadline: Instant) -> monoio::time::Instant {
+    monoio::time::Instant::from_std(deadline)
 }
 
 /// A backend response whose head has arrived; the body is read with [`Streaming::next_chunk`].
@@ -475,11 +474,12 @@ async fn send_and_read_head(
         got_bytes,
         wire,
     };
-    let rem = match remaining(opts.deadline) {
-        Ok(r) => r,
-        Err(e) => return Err(fail(e, false, Some(wire))),
-    };
-    let wire = match monoio::time::timeout(rem, stream.write_all(wire)).await {
+    // Nothing is sent once the deadline has passed (a timed-out write may still go out). In
+    // the poll that built the request, so the clock reading is the one already made.
+    if opts.deadline <= clock::now() {
+        return Err(fail(BackendError::Timeout, false, Some(wire)));
+    }
+    let wire = match monoio::time::timeout_at(until(opts.deadline), stream.write_all(wire)).await {
         Err(_) => return Err(fail(BackendError::Timeout, false, None)),
         Ok((Err(e), w)) => return Err(fail(BackendError::Io(e), false, Some(w))),
         Ok((Ok(_), w)) => w,
@@ -487,7 +487,7 @@ async fn send_and_read_head(
     let mut buf = BytesMut::with_capacity(8192);
     let mut header_deadline = opts.deadline;
     if let Some(t) = opts.response_header_timeout {
-        if let Some(d) = Instant::now().checked_add(t) {
+        if let Some(d) = clock::after(t) {
             header_deadline = header_deadline.min(d);
         }
     }
@@ -537,14 +537,13 @@ pub(crate) async fn fill(
     buf: &mut BytesMut,
     deadline: Instant,
 ) -> Result<usize, BackendError> {
-    let rem = remaining(deadline)?;
     let mut b = std::mem::take(buf);
     if b.capacity() - b.len() < 4096 {
         b.reserve(8192);
     }
     // monoio reads into the start of a buffer: append through a slice over the spare capacity.
     let len = b.len();
-    match monoio::time::timeout(rem, stream.read(b.slice_mut(len..))).await {
+    match monoio::time::timeout_at(until(deadline), stream.read(b.slice_mut(len..))).await {
         Err(_) => Err(BackendError::Timeout),
         Ok((res, b)) => {
             *buf = b.into_inner();

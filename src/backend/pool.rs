@@ -9,6 +9,7 @@
 //! TLS connections are pooled the same way, keyed by address and server name: a connection
 //! verified for one name is never reused for another.
 
+use crate::runtime::clock;
 use crate::tls::stream::TlsStream;
 use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
@@ -122,7 +123,7 @@ impl Pool {
         let mut map = self.idle.try_borrow_mut().ok()?;
         let list = map.iter_mut().find(|(a, _)| a == key).map(|(_, l)| l)?;
         while let Some(idle) = list.pop() {
-            let age = idle.since.elapsed();
+            let age = clock::now().saturating_duration_since(idle.since);
             if idle_timeout.is_some_and(|t| age > t) {
                 continue;
             }
@@ -155,7 +156,7 @@ impl Pool {
         if list.len() < max_idle {
             list.push(Idle {
                 stream,
-                since: Instant::now(),
+                since: clock::now(),
             });
         }
     }

@@ -11,7 +11,7 @@ use super::request::{parse_request, RequestHead};
 use super::{write, Framing, HttpError, Version};
 use crate::gateway::{self, Response};
 use crate::plan::Timeout;
-use crate::runtime::{idle, Worker};
+use crate::runtime::{clock, idle, Worker};
 use bytes::{Bytes, BytesMut};
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
@@ -81,11 +81,13 @@ async fn fill<S: Transport>(
     let (res, b) = match deadline {
         None => stream.read(b.slice_mut(len..)).await,
         Some(d) => {
-            let rem = d.saturating_duration_since(Instant::now());
-            if rem.is_zero() {
+            if d <= clock::now() {
                 return Err(ReadEnd::Timeout);
             }
-            match monoio::time::timeout(rem, stream.read(b.slice_mut(len..))).await {
+            // An absolute deadline: monoio's timer wheel checks it against its own clock
+            // after each park, so `timeout_at` costs no clock read (`timeout` costs one).
+            let at = monoio::time::Instant::from_std(d);
+            match monoio::time::timeout_at(at, stream.read(b.slice_mut(len..))).await {
                 Ok(r) => r,
                 Err(_) => return Err(ReadEnd::Timeout),
             }
@@ -113,7 +115,7 @@ enum Hot {
 /// request). Boxed by the caller and dropped before the quiet wait, so its timer and buffer
 /// (about 2.2 KB) are only held for [`HOT_WAIT`].
 async fn hot_read<S: Transport>(stream: &mut S, buf: &mut BytesMut, idle: Option<Instant>) -> Hot {
-    let hot_until = Instant::now().checked_add(HOT_WAIT);
+    let hot_until = clock::after(HOT_WAIT);
     let first = match (hot_until, idle) {
         (Some(h), Some(i)) => Some(h.min(i)),
         (h, i) => h.or(i),
@@ -121,7 +123,7 @@ async fn hot_read<S: Transport>(stream: &mut S, buf: &mut BytesMut, idle: Option
     *buf = BytesMut::with_capacity(HOT_READ);
     match fill(stream, buf, first).await {
         Ok(_) => Hot::Data,
-        Err(ReadEnd::Timeout) if idle.is_none_or(|i| Instant::now() < i) => Hot::Quiet,
+        Err(ReadEnd::Timeout) if idle.is_none_or(|i| clock::now() < i) => Hot::Quiet,
         Err(_) => Hot::Closed,
     }
 }
@@ -172,7 +174,7 @@ fn quiet_wait<'a>(
     async move {
         // The idle sweep ends this wait by shutting the socket down once the deadline passes.
         let ready = stream.readable(true).await.is_ok();
-        ready && entry.is_none_or(|e| !e.passed(Instant::now()))
+        ready && entry.is_none_or(|e| !e.passed(clock::now()))
     }
 }
 
@@ -195,7 +197,7 @@ enum WriteLimit {
 impl WriteLimit {
     fn starting_now(t: Timeout) -> WriteLimit {
         match t {
-            Timeout::Total(d) => WriteLimit::Until(deadline(Instant::now(), d)),
+            Timeout::Total(d) => WriteLimit::Until(deadline(clock::now(), d)),
             Timeout::Stall(d) => WriteLimit::Stall(d),
         }
     }
@@ -214,7 +216,7 @@ pub async fn serve<S: Transport>(mut stream: S, peer: SocketAddr, worker: Rc<Wor
     let mut buf = BytesMut::new();
     loop {
         if buf.is_empty() {
-            let idle = deadline(Instant::now(), worker.plan().server.timeouts.idle.0);
+            let idle = deadline(clock::now(), worker.plan().server.timeouts.idle.0);
             let hot = if stream.buffered() {
                 // TLS: a record carried more than the last request; no socket wait needed.
                 Hot::Data
@@ -253,7 +255,7 @@ async fn request<S: Transport>(
     worker: &Worker,
 ) -> bool {
     let mut out: Vec<u8> = Vec::new();
-    let started = Instant::now();
+    let started = clock::now();
     let plan = worker.plan();
     let server = &plan.server;
     let head_deadline = deadline(started, server.timeouts.header.0);
@@ -508,8 +510,11 @@ async fn timed_write<S: Transport, B: IoBuf + 'static>(
             r.ok().map(|_| b)
         }
         WriteLimit::Until(Some(d)) => {
-            let rem = d.saturating_duration_since(Instant::now());
-            match monoio::time::timeout(rem, stream.write_all(data)).await {
+            if d <= clock::now() {
+                return None;
+            }
+            let at = monoio::time::Instant::from_std(d);
+            match monoio::time::timeout_at(at, stream.write_all(data)).await {
                 Ok((r, b)) => r.ok().map(|_| b),
                 Err(_) => None,
             }
@@ -520,9 +525,15 @@ async fn timed_write<S: Transport, B: IoBuf + 'static>(
             let mut buf = data;
             let mut done = 0;
             while done < len {
-                let (r, s) = monoio::time::timeout(d, stream.write(buf.slice(done..)))
-                    .await
-                    .ok()?;
+                let write = stream.write(buf.slice(done..));
+                let (r, s) = match clock::after(d) {
+                    Some(t) => {
+                        let at = monoio::time::Instant::from_std(t);
+                        monoio::time::timeout_at(at, write).await.ok()?
+                    }
+                    // An absurdly large limit: no deadline, as `monoio::time::timeout` did.
+                    None => write.await,
+                };
                 buf = s.into_inner();
                 match r {
                     Ok(n) if n > 0 => done += n,

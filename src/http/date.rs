@@ -1,6 +1,7 @@
 //! The `Date` header value, cached per thread and refreshed at most once a second.
+use crate::runtime::clock;
 use std::cell::Cell;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT` is always 29 bytes (until the year 10000).
 const DATE_LEN: usize = 29;
@@ -8,15 +9,26 @@ const DATE_LEN: usize = 29;
 thread_local! {
     /// (whole seconds since the epoch, that second as IMF-fixdate). `u64::MAX` = never set.
     static CACHE: Cell<(u64, [u8; DATE_LEN])> = const { Cell::new((u64::MAX, [0; DATE_LEN])) };
+    /// Until when (on the monotonic clock) the cached second is still the current one.
+    static VALID_UNTIL: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
 /// Call `f` with the current IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
 pub fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
-    // A vDSO clock read and one compare per call; formatting happens once per second.
-    let now = SystemTime::now()
+    // The wall clock is read once a second: within it, the per-poll monotonic instant
+    // (already read for the request's deadlines) says whether the second has turned.
+    let now = clock::now();
+    if VALID_UNTIL.get().is_some_and(|u| now < u) {
+        return f(&CACHE.get().1);
+    }
+    let wall = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    with_date_at(now, f)
+        .unwrap_or_default();
+    let left = Duration::from_nanos(u64::from(
+        1_000_000_000 - wall.subsec_nanos().min(999_999_999),
+    ));
+    VALID_UNTIL.set(now.checked_add(left));
+    with_date_at(wall.as_secs(), f)
 }
 
 fn with_date_at<R>(now_secs: u64, f: impl FnOnce(&[u8]) -> R) -> R {
@@ -61,6 +73,18 @@ mod tests {
         let parsed = httpdate::parse_http_date(&text).ok();
         let age = parsed.and_then(|t| SystemTime::now().duration_since(t).ok());
         assert!(age.is_some_and(|a| a < Duration::from_secs(5)), "{text}");
+    }
+
+    #[test]
+    fn cached_date_turns_with_the_wall_clock_second() {
+        let first = with_date(|d| d.to_vec());
+        std::thread::sleep(Duration::from_millis(1100));
+        let second = with_date(|d| d.to_vec());
+        assert_ne!(first, second);
+        let text = String::from_utf8_lossy(&second).into_owned();
+        let parsed = httpdate::parse_http_date(&text).ok();
+        let age = parsed.and_then(|t| SystemTime::now().duration_since(t).ok());
+        assert!(age.is_some_and(|a| a < Duration::from_secs(2)), "{text}");
     }
 
     #[test]

@@ -35,7 +35,7 @@ impl Timeout {
     pub fn deadline(self, start: Instant) -> Option<Instant> {
         match self {
             Timeout::Total(d) => start.checked_add(d),
-            Timeout::Stall(d) => Instant::now().checked_add(d),
+            Timeout::Stall(d) => crate::runtime::clock::after(d),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! runtime (io_uring with COOP_TASKRUN + SINGLE_ISSUER, epoll fallback) and its own
 //! `SO_REUSEPORT` listener; signals on the main thread (SIGHUP reload, SIGTERM/SIGINT drain).
 
+pub mod clock;
 pub mod idle;
 pub mod listener;
 pub mod server;
@@ -172,7 +173,12 @@ async fn worker_main(
             _ = &mut stop => break,
             res = listener.accept() => match res {
                 Ok((stream, peer)) => {
-                    monoio::spawn(crate::http::accept::accept(stream, peer, worker.clone()));
+                    // Every poll of a connection task reads the clock at most once.
+                    monoio::spawn(clock::Fresh::new(crate::http::accept::accept(
+                        stream,
+                        peer,
+                        worker.clone(),
+                    )));
                 }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.

@@ -173,7 +173,7 @@ async fn no_op_scripted(
     let ([b], true) = (ep.backends.as_slice(), run_state.session.has_post()) else {
         return run(plan, ctx, ep, inb).await;
     };
-    let start = Instant::now();
+    let start = crate::runtime::clock::now();
     let out = forward::build(&plan.server, ep, b, inb, &|_, _| None);
     let answer = match call::call_no_op(plan, ctx, b, &out, start + ep.timeout).await {
         Ok(call::NoOp::Stream(s)) => call::read_whole(plan, ctx, b, *s)
@@ -198,7 +198,7 @@ async fn no_op_scripted(
 /// The endpoint pipe and its answer, for an endpoint without a proxy-level script.
 async fn run(plan: &Plan, ctx: &WorkerCtx, ep: &EndpointPlan, inb: &Inbound<'_>) -> Response {
     if let ([b], Output::NoOp) = (ep.backends.as_slice(), ep.output) {
-        let start = Instant::now();
+        let start = crate::runtime::clock::now();
         let out = forward::build(&plan.server, ep, b, inb, &|_, _| None);
         let r = call::call_no_op(plan, ctx, b, &out, start + ep.timeout).await;
         return with_version(plan, no_op(r));
@@ -280,7 +280,7 @@ async fn pipe(plan: &Plan, ctx: &WorkerCtx, ep: &EndpointPlan, inb: &Inbound<'_>
 
 async fn merged(plan: &Plan, ctx: &WorkerCtx, ep: &EndpointPlan, inb: &Inbound<'_>) -> Pipe {
     let server = &plan.server;
-    let start = Instant::now();
+    let start = crate::runtime::clock::now();
     match ep.backends.as_slice() {
         [] => Pipe {
             data: None,
