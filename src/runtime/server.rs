@@ -133,6 +133,11 @@ pub fn run(opts: RunOpts) -> i32 {
     let (asks, mailboxes): (Vec<_>, Vec<_>) =
         (0..cores).map(|_| std::sync::mpsc::channel()).unzip();
     if let Some(o) = &handle.load().otel {
+        // The OTLP exporters ask the cores for their series as a scrape does.
+        if let Err(e) = crate::telemetry::otlp::start(o, &asks) {
+            eprintln!("proxy: {e}");
+            return EXIT_RUNTIME;
+        }
         if let Err(e) = crate::telemetry::scrape::start(&o.exporters, asks) {
             eprintln!("proxy: {e}");
             return EXIT_RUNTIME;
@@ -241,6 +246,10 @@ fn reload(handle: &PlanHandle, path: &Path, debug: bool, bound_port: u16) {
             let exporters = |p: &Plan| p.otel.as_ref().map(|o| o.exporters.clone());
             if exporters(&handle.load()) != exporters(&plan) {
                 crate::warn!("[SERVICE: proxy] reload: Prometheus exporter changes need a restart; the listeners stay as they were");
+            }
+            let otlp = |p: &Plan| p.otel.as_ref().map(|o| (o.otlp.clone(), o.resource.clone()));
+            if otlp(&handle.load()) != otlp(&plan) {
+                crate::warn!("[SERVICE: proxy] reload: OTLP exporter changes need a restart; the exporters stay as they were");
             }
             let n = plan.endpoints.len();
             handle.store(Arc::new(plan));

@@ -11,5 +11,11 @@
 //! last copy, so counters never go backwards.
 
 pub mod otel;
+pub mod otlp;
+mod otlp_grpc;
+pub mod otlp_proto;
+mod otlp_wire;
 pub mod scrape;
+pub mod spans;
 pub mod store;
+pub mod trace;

@@ -33,13 +33,21 @@ const CORE_WAIT: Duration = Duration::from_millis(500);
 
 /// The cores' mailboxes and each core's last copy (a core that does not answer in time is
 /// merged from it: counters never go backwards).
-struct Cores {
+pub(super) struct Cores {
     asks: Vec<Sender<Ask>>,
     last: Vec<Vec<Series>>,
 }
 
 impl Cores {
-    fn collect(&mut self) -> Vec<Series> {
+    pub(super) fn new(asks: Vec<Sender<Ask>>) -> Cores {
+        let n = asks.len();
+        Cores {
+            asks,
+            last: vec![Vec::new(); n],
+        }
+    }
+
+    pub(super) fn collect(&mut self) -> Vec<Series> {
         let mut waiting = Vec::with_capacity(self.asks.len());
         for tx in &self.asks {
             let (reply, rx) = sync_channel(1);
@@ -72,13 +80,9 @@ pub fn start(exporters: &[Exporter], asks: Vec<Sender<Ask>>) -> Result<(), Strin
         })?;
         bound.push((l, e.process_metrics));
     }
-    let n = asks.len();
     for (l, process) in bound {
         // Each listener asks the cores on its own (no lock between listeners).
-        let mut cores = Cores {
-            asks: asks.clone(),
-            last: vec![Vec::new(); n],
-        };
+        let mut cores = Cores::new(asks.clone());
         std::thread::Builder::new()
             .name("proxy-metrics".into())
             .spawn(move || serve(l, process, &mut cores))
@@ -216,7 +220,7 @@ fn b(v: bool) -> &'static str {
 
 /// Label names as krakend-otel's attributes read through the OTel Prometheus exporter (dots
 /// become underscores), sorted by name as that exporter writes them.
-fn label_text(l: &Labels) -> String {
+pub(super) fn label_text(l: &Labels) -> String {
     let mut pairs: Vec<(&str, String)> = match l {
         Labels::Server { ep, method, status } => vec![
             // KrakenD: a request no endpoint matched reports this route.

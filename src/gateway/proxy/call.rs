@@ -76,6 +76,31 @@ pub(super) async fn call(
     deadline: Instant,
     start: Instant,
 ) -> Outcome {
+    let span = match (req.0.trace.as_ref(), &b.labels) {
+        (Some(t), Some(l)) => crate::telemetry::spans::backend_start(t, l),
+        _ => None,
+    };
+    let r = metered(plan, ctx, ep, b, req, deadline, start).await;
+    if let Some(span) = span {
+        let error = match &r {
+            Outcome::Data(_) => None,
+            Outcome::Failed(f) => Some(f.text.clone()),
+        };
+        let complete = error.is_none();
+        crate::telemetry::spans::stage_end(span, error, complete);
+    }
+    r
+}
+
+async fn metered(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    ep: &EndpointPlan,
+    b: &BackendPlan,
+    req: (&OutRequest, &[(&str, String)]),
+    deadline: Instant,
+    start: Instant,
+) -> Outcome {
     let metered = match (&plan.otel, &b.labels) {
         (Some(o), Some(l)) if o.backend_stage && !l.skip => Some((o, l)),
         _ => None,
@@ -499,7 +524,42 @@ async fn pick_and_call(
     let target = picked.target()?;
     let opts = opts(plan, deadline);
     let call = client::call_stream(&ctx.pool, target, out, &opts);
-    round_trip(plan, b, target, call).await
+    traced_round_trip(plan, b, target, out, call).await
+}
+
+/// The round trip's client span, when this call is traced.
+async fn traced_round_trip(
+    plan: &Plan,
+    b: &BackendPlan,
+    target: &Target,
+    out: &OutRequest,
+    call: impl std::future::Future<Output = Result<Streaming, BackendError>>,
+) -> Result<Streaming, BackendError> {
+    let span = match (&out.trace, &b.labels) {
+        (Some(t), Some(l)) => {
+            let url = || {
+                format!(
+                    "{}://{}{}",
+                    target.scheme(),
+                    target.authority,
+                    out.path_and_query
+                )
+            };
+            crate::telemetry::spans::round_trip_start(t, l, url, &target.authority, out)
+        }
+        _ => None,
+    };
+    let Some(span) = span else {
+        return round_trip(plan, b, target, call).await;
+    };
+    let t = Instant::now();
+    let r = round_trip(plan, b, target, call).await;
+    let end = match &r {
+        Ok(s) => Ok(s.status),
+        Err(e) => Err(e.to_string()),
+    };
+    crate::telemetry::spans::round_trip_end(span, end, t.elapsed().as_secs_f64());
+    r
 }
 
 /// One HTTP round trip to a backend host, counted and timed as krakend-otel's instrumented

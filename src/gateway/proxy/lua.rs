@@ -172,6 +172,7 @@ pub(super) fn backend_pre(
                 headers: flat(&r.headers),
                 body: r.body.clone(),
                 params: Vec::new(),
+                trace: out.trace,
             },
             target,
         )

@@ -1,0 +1,325 @@
+//! OTLP protobuf, written by hand: `ExportTraceServiceRequest` and
+//! `ExportMetricsServiceRequest` (opentelemetry-proto v1), only the fields we send. The same
+//! bytes go over OTLP/HTTP and, framed, over gRPC.
+
+use super::otel::Resource;
+use super::store::{Family, Labels, Series, CANCELED, COMPLETE, ERROR};
+use super::trace::{SpanRec, Text, Val};
+
+/// krakend-otel's instrumentation scope name.
+const SCOPE: &str = "io.krakend.krakend-otel";
+
+// ---- wire primitives ----
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn key(out: &mut Vec<u8>, field: u32, wire: u8) {
+    varint(out, (u64::from(field) << 3) | u64::from(wire));
+}
+
+fn bytes_field(out: &mut Vec<u8>, field: u32, b: &[u8]) {
+    key(out, field, 2);
+    varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+fn fixed64(out: &mut Vec<u8>, field: u32, v: u64) {
+    key(out, field, 1);
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn double(out: &mut Vec<u8>, field: u32, v: f64) {
+    fixed64(out, field, v.to_bits());
+}
+
+fn uint(out: &mut Vec<u8>, field: u32, v: u64) {
+    key(out, field, 0);
+    varint(out, v);
+}
+
+/// A nested message: written into a scratch buffer, then length-prefixed.
+fn message(out: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
+    let mut inner = Vec::new();
+    body(&mut inner);
+    bytes_field(out, field, &inner);
+}
+
+// ---- common ----
+
+fn any_value(out: &mut Vec<u8>, v: &Val) {
+    match v {
+        Val::Text(t) => bytes_field(out, 1, t.as_str().as_bytes()),
+        Val::Bool(b) => uint(out, 2, u64::from(*b)),
+        Val::Int(i) => uint(out, 3, *i as u64),
+        Val::F64(f) => double(out, 4, *f),
+        Val::List(items) => message(out, 5, |a| {
+            for s in items {
+                message(a, 1, |v| bytes_field(v, 1, s.as_bytes()));
+            }
+        }),
+    }
+}
+
+fn key_value(out: &mut Vec<u8>, field: u32, k: &str, v: &Val) {
+    message(out, field, |kv| {
+        bytes_field(kv, 1, k.as_bytes());
+        message(kv, 2, |a| any_value(a, v));
+    });
+}
+
+fn resource(out: &mut Vec<u8>, r: &Resource) {
+    message(out, 1, |res| {
+        let s = |t: &str| Val::Text(Text::Owned(t.to_string()));
+        key_value(res, 1, "service.name", &s(&r.service_name));
+        key_value(res, 1, "service.version", &s(&r.service_version));
+        if let Some(env) = &r.deploy_env {
+            key_value(res, 1, "deployment.environment", &s(env));
+        }
+    });
+}
+
+fn scope(out: &mut Vec<u8>) {
+    message(out, 1, |s| {
+        bytes_field(s, 1, SCOPE.as_bytes());
+        bytes_field(s, 2, crate::VERSION.as_bytes());
+    });
+}
+
+// ---- traces ----
+
+/// One `ExportTraceServiceRequest` holding `spans`.
+pub fn traces(r: &Resource, spans: &[SpanRec]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(spans.len() * 400 + 256);
+    message(&mut out, 1, |rs| {
+        resource(rs, r);
+        message(rs, 2, |ss| {
+            scope(ss);
+            for sp in spans {
+                message(ss, 2, |m| span(m, sp));
+            }
+        });
+    });
+    out
+}
+
+fn span(out: &mut Vec<u8>, s: &SpanRec) {
+    bytes_field(out, 1, &s.trace);
+    bytes_field(out, 2, &s.id);
+    if s.parent != [0; 8] {
+        bytes_field(out, 4, &s.parent);
+    }
+    bytes_field(out, 5, s.name.as_str().as_bytes());
+    uint(out, 6, s.kind as u64);
+    fixed64(out, 7, s.start_ns);
+    fixed64(out, 8, s.end_ns.max(s.start_ns));
+    for (k, v) in &s.attrs {
+        key_value(out, 9, k.as_str(), v);
+    }
+    if let Some(status) = &s.status {
+        message(out, 15, |st| match status {
+            None => uint(st, 3, 1),
+            Some(msg) => {
+                bytes_field(st, 2, msg.as_bytes());
+                uint(st, 3, 2);
+            }
+        });
+    }
+}
+
+// ---- metrics ----
+
+/// The OTel instrument name of a family (Prometheus shows it with underscores).
+pub fn otel_name(f: Family) -> &'static str {
+    match f {
+        Family::ServerDuration => "http.server.duration",
+        Family::ServerSize => "http.server.response.size",
+        Family::ProxyDuration => "krakend.proxy.duration",
+        Family::BackendDuration => "krakend.backend.duration",
+        Family::ClientDuration => "http.client.duration",
+        Family::ClientStarted => "http.client.request.started.count",
+        Family::ClientFailed => "http.client.request.failed.count",
+        Family::ClientTimedOut => "http.client.request.timedout.count",
+    }
+}
+
+/// One series merged over the cores.
+pub struct MergedSeries {
+    pub family: Family,
+    pub attrs: Vec<(&'static str, Val)>,
+    pub bounds: std::sync::Arc<[f64]>,
+    pub counts: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+/// Merge every core's copy into one series per family and attribute set.
+pub fn merge(series: &[Series]) -> Vec<MergedSeries> {
+    use std::collections::BTreeMap;
+    let mut by: BTreeMap<(Family, String), MergedSeries> = BTreeMap::new();
+    for s in series {
+        let k = (s.family, super::scrape::label_text(&s.labels));
+        let m = by.entry(k).or_insert_with(|| MergedSeries {
+            family: s.family,
+            attrs: attributes(&s.labels),
+            bounds: s.bounds.clone(),
+            counts: vec![0; s.counts.len()],
+            sum: 0.0,
+            count: 0,
+        });
+        if m.bounds == s.bounds {
+            for (a, b) in m.counts.iter_mut().zip(&s.counts) {
+                *a += b;
+            }
+        } else if let Some(inf) = m.counts.last_mut() {
+            *inf += s.count;
+        }
+        m.sum += s.sum;
+        m.count += s.count;
+    }
+    by.into_values().collect()
+}
+
+/// One `ExportMetricsServiceRequest`: every series, cumulative since `start_ns`.
+pub fn metrics(r: &Resource, series: &[MergedSeries], start_ns: u64, now_ns: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(series.len() * 300 + 256);
+    message(&mut out, 1, |rm| {
+        resource(rm, r);
+        message(rm, 2, |sm| {
+            scope(sm);
+            for f in Family::ALL {
+                let rows: Vec<&MergedSeries> = series.iter().filter(|s| s.family == f).collect();
+                if rows.is_empty() {
+                    continue;
+                }
+                message(sm, 2, |m| {
+                    bytes_field(m, 1, otel_name(f).as_bytes());
+                    if f.is_counter() {
+                        // Sum: data points, cumulative (2), monotonic.
+                        message(m, 7, |sum| {
+                            for s in &rows {
+                                message(sum, 1, |dp| {
+                                    for (k, v) in &s.attrs {
+                                        key_value(dp, 7, k, v);
+                                    }
+                                    fixed64(dp, 2, start_ns);
+                                    fixed64(dp, 3, now_ns);
+                                    // as_int is sfixed64.
+                                    fixed64(dp, 6, s.count);
+                                });
+                            }
+                            uint(sum, 2, 2);
+                            uint(sum, 3, 1);
+                        });
+                    } else {
+                        message(m, 9, |h| {
+                            for s in &rows {
+                                message(h, 1, |dp| histogram_point(dp, s, start_ns, now_ns));
+                            }
+                            uint(h, 2, 2);
+                        });
+                    }
+                });
+            }
+        });
+    });
+    out
+}
+
+fn histogram_point(dp: &mut Vec<u8>, s: &MergedSeries, start_ns: u64, now_ns: u64) {
+    for (k, v) in &s.attrs {
+        key_value(dp, 9, k, v);
+    }
+    fixed64(dp, 2, start_ns);
+    fixed64(dp, 3, now_ns);
+    fixed64(dp, 4, s.count);
+    double(dp, 5, s.sum);
+    // Packed repeated fixed64 and double.
+    let mut counts = Vec::with_capacity(s.counts.len() * 8);
+    for c in &s.counts {
+        counts.extend_from_slice(&c.to_le_bytes());
+    }
+    bytes_field(dp, 6, &counts);
+    let mut bounds = Vec::with_capacity(s.bounds.len() * 8);
+    for b in s.bounds.iter() {
+        bounds.extend_from_slice(&b.to_bits().to_le_bytes());
+    }
+    bytes_field(dp, 7, &bounds);
+}
+
+/// The attributes of one series, named as krakend-otel names them (the Prometheus labels,
+/// with their dots and types).
+fn attributes(l: &Labels) -> Vec<(&'static str, Val)> {
+    let text = |s: &str| Val::Text(Text::Owned(s.to_string()));
+    let flags = |v: &mut Vec<(&'static str, Val)>, f: u8| {
+        v.push(("error", Val::Bool(f & ERROR != 0)));
+        v.push(("canceled", Val::Bool(f & CANCELED != 0)));
+        v.push(("complete", Val::Bool(f & COMPLETE != 0)));
+    };
+    let backend = |b: &super::otel::BackendLabels| {
+        vec![
+            ("http.request.method", text(&b.method)),
+            ("http.route", text(&b.route)),
+            ("krakend.endpoint", text(&b.endpoint)),
+            ("krakend.endpoint_method", text(&b.endpoint_method)),
+        ]
+    };
+    match l {
+        Labels::Server { ep, method, status } => vec![
+            // KrakenD: a request no endpoint matched reports this route.
+            (
+                "http.route",
+                text(ep.as_ref().map_or("404 Not Found", |e| &e.route)),
+            ),
+            ("http.request.method", text(method)),
+            ("http.response.status_code", Val::Int(i64::from(*status))),
+        ],
+        Labels::Proxy { ep, flags: f } => {
+            let mut v = vec![
+                ("http.route", text(&ep.route)),
+                ("http.request.method", text(&ep.method)),
+            ];
+            flags(&mut v, *f);
+            v
+        }
+        Labels::Backend { b, flags: f } => {
+            let mut v = backend(b);
+            v.push(("server.address", text(&b.server_address)));
+            flags(&mut v, *f);
+            v
+        }
+        Labels::Client {
+            b,
+            host,
+            port,
+            status,
+        } => {
+            let mut v = backend(b);
+            v.push(("server.address", text(host)));
+            v.push(("server.port", Val::Int(i64::from(*port))));
+            v.push(("http.response.status_code", Val::Int(i64::from(*status))));
+            v.push(("clientname", text(&b.route)));
+            v
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_encode_as_protobuf_does() {
+        let mut out = Vec::new();
+        varint(&mut out, 300);
+        assert_eq!(out, vec![0xac, 0x02]);
+        let mut out = Vec::new();
+        uint(&mut out, 6, 2);
+        assert_eq!(out, vec![0x30, 0x02]);
+    }
+}
