@@ -218,9 +218,11 @@ pub static REGISTRY: &[Namespace] = &[
         S,
         Implemented,
         "the `prometheus` exporter: `GET /metrics` on its own `port` (9090) with KrakenD's \
-         metric and label names, per-core series merged when scraped; `layers` metric toggles, \
-         `skip_paths`, `histograms`, `process_metrics`; `otlp` exporters (metrics and traces) \
-         are not built yet and are ignored with a warning",
+         metric and label names, per-core series merged when scraped; `layers` metric and trace \
+         toggles, `skip_paths`, `histograms`, `process_metrics`; `otlp` exporters over \
+         OTLP/HTTP (`use_http: true`): spans (server, proxy, backend, round trip) and the same \
+         metrics, `trace_sample_rate`, W3C `traceparent` in and to backends; OTLP over gRPC \
+         (`use_http: false`) is not built: that exporter sends nothing, with a warning",
     ),
     // Ignored with a warning: they observe, or have nothing to act on.
     ns(
