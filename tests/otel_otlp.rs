@@ -344,29 +344,3 @@ fn skip_paths_and_layer_toggles_leave_out_their_spans() {
         .collect();
     assert_eq!(skipped[0].header("traceparent"), None);
 }
-
-#[test]
-fn an_exporter_left_on_grpc_is_named_in_a_warning_by_check_and_at_startup() {
-    let b = Backend::start(|_| Reply::json(r#"{"id":1}"#));
-    let mut cfg = service(vec![endpoint(
-        "/items/{id}",
-        "GET",
-        vec![backend(&b.url(), "/i/{id}")],
-    )]);
-    cfg["extra_config"] = json!({"telemetry/opentelemetry":
-        {"exporters": {"otlp": [{"name": "collector", "host": "127.0.0.1"}]}}});
-    let (code, out, err) = common::gateway::check(&cfg.to_string());
-    let text = format!("{out}{err}");
-    assert_eq!(code, 0, "{text}");
-    assert!(
-        text.contains("\"collector\": OTLP over gRPC (use_http: false) is not built"),
-        "{text}"
-    );
-    let gw = Gateway::start(&cfg.to_string());
-    assert_eq!(client::get(&gw.url("/items/1")).status, 200);
-    let log = gw.output();
-    assert!(
-        log.contains("OTLP over gRPC (use_http: false) is not built"),
-        "{log}"
-    );
-}

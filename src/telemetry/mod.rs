@@ -10,6 +10,8 @@
 //! request holds. A core that does not answer in time (busy, or stopped) is merged from its
 //! last copy, so counters never go backwards.
 
+mod hpack;
+mod hpack_tables;
 pub mod otel;
 pub mod otlp;
 mod otlp_grpc;

@@ -392,23 +392,7 @@ pub fn warnings(v: &serde_json::Value) -> Vec<String> {
     if arr("/exporters/prometheus").is_empty() && arr("/exporters/otlp").is_empty() {
         out.push("no exporters: nothing is exported".to_string());
     }
-    for e in arr("/exporters/otlp") {
-        if !e.get("use_http").and_then(|v| v.as_bool()).unwrap_or(false) {
-            out.push(grpc_warning(
-                e.get("name").and_then(|v| v.as_str()).unwrap_or(""),
-            ));
-        }
-    }
     out
-}
-
-/// OTLP over gRPC (KrakenD's default, `use_http: false`) is not built.
-pub fn grpc_warning(name: &str) -> String {
-    format!(
-        "exporters.otlp {name:?}: OTLP over gRPC (use_http: false) is not built: this exporter \
-         sends no traces and no metrics; set \"use_http\": true and the collector's OTLP/HTTP \
-         port (4318)"
-    )
 }
 
 /// The labels of one endpoint's series, built once per plan.

@@ -44,13 +44,6 @@ pub fn start(o: &Otel, asks: &[Sender<Ask>]) -> Result<(), String> {
     let start_ns = trace::now_ns();
     let mut trace_queues = Vec::new();
     for (i, e) in o.otlp.iter().enumerate() {
-        if !e.use_http {
-            crate::warn!(
-                "[SERVICE: OpenTelemetry] {}",
-                super::otel::grpc_warning(&e.name)
-            );
-            continue;
-        }
         let queue = if e.traces && o.traces.is_some() {
             let (tx, rx) = sync_channel::<Arc<Batch>>(EXPORTER_QUEUE);
             trace_queues.push(tx);

@@ -42,6 +42,7 @@ pub struct Conn {
     port: u16,
     http: bool,
     stream: Option<TcpStream>,
+    h2: Option<super::otlp_grpc::H2>,
 }
 
 impl Conn {
@@ -51,6 +52,7 @@ impl Conn {
             port,
             http,
             stream: None,
+            h2: None,
         }
     }
 
@@ -66,7 +68,7 @@ impl Conn {
     pub fn send(&mut self, signal: Signal, body: &[u8]) -> Result<(), SendError> {
         // A kept-alive connection the collector closed meanwhile fails at once: one more try
         // on a fresh connection before reporting.
-        let reused = self.stream.is_some();
+        let reused = self.stream.is_some() || self.h2.is_some();
         let r = self.send_once(signal, body);
         match r {
             Err(SendError::Retry(_)) if reused => self.send_once(signal, body),
@@ -75,25 +77,27 @@ impl Conn {
     }
 
     fn send_once(&mut self, signal: Signal, body: &[u8]) -> Result<(), SendError> {
+        if !self.http {
+            let mut h2 = match self.h2.take() {
+                Some(h) => h,
+                None => super::otlp_grpc::H2::open(self.connect()?)?,
+            };
+            let r = h2.export(&self.authority(), signal, body);
+            // A refused call leaves the connection as good as it was; anything else drops it.
+            if matches!(r, Ok(()) | Err(SendError::Fatal(_))) {
+                self.h2 = Some(h2);
+            }
+            return r;
+        }
         let mut stream = match self.stream.take() {
             Some(s) => s,
             None => self.connect()?,
         };
-        let r = if self.http {
-            http_exchange(&mut stream, &self.authority(), signal, body)
-        } else {
-            super::otlp_grpc::exchange(&mut stream, &self.authority(), signal, body)
-        };
-        match r {
-            Ok(keep) => {
-                if keep {
-                    self.stream = Some(stream);
-                }
-                Ok(())
-            }
-            // Fatal answers leave the connection usable only for HTTP; reconnect either way.
-            Err(e) => Err(e),
+        let keep = http_exchange(&mut stream, &self.authority(), signal, body)?;
+        if keep {
+            self.stream = Some(stream);
         }
+        Ok(())
     }
 
     fn connect(&self) -> Result<TcpStream, SendError> {

@@ -219,10 +219,9 @@ pub static REGISTRY: &[Namespace] = &[
         Implemented,
         "the `prometheus` exporter: `GET /metrics` on its own `port` (9090) with KrakenD's \
          metric and label names, per-core series merged when scraped; `layers` metric and trace \
-         toggles, `skip_paths`, `histograms`, `process_metrics`; `otlp` exporters over \
-         OTLP/HTTP (`use_http: true`): spans (server, proxy, backend, round trip) and the same \
-         metrics, `trace_sample_rate`, W3C `traceparent` in and to backends; OTLP over gRPC \
-         (`use_http: false`) is not built: that exporter sends nothing, with a warning",
+         toggles, `skip_paths`, `histograms`, `process_metrics`; `otlp` exporters over gRPC \
+         (the default) or OTLP/HTTP (`use_http`): spans (server, proxy, backend, round trip) \
+         and the same metrics, `trace_sample_rate`, W3C `traceparent` in and to backends",
     ),
     // Ignored with a warning: they observe, or have nothing to act on.
     ns(
