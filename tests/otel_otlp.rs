@@ -28,6 +28,8 @@ fn gateway(b: &Backend, otel: Value) -> Gateway {
             "GET",
             vec![backend(&b.url(), "/a"), backend(&b.url(), "/b")],
         ),
+        json!({"endpoint": "/raw", "output_encoding": "no-op",
+               "backend": [{"host": [b.url()], "url_pattern": "/r", "encoding": "no-op"}]}),
     ]);
     cfg["name"] = json!("my-gateway");
     cfg["extra_config"] = json!({"telemetry/opentelemetry": otel});
@@ -343,4 +345,85 @@ fn skip_paths_and_layer_toggles_leave_out_their_spans() {
         .filter(|r| r.path == "/a")
         .collect();
     assert_eq!(skipped[0].header("traceparent"), None);
+}
+
+#[test]
+fn a_no_op_endpoint_links_its_round_trip_to_a_recorded_backend_span() {
+    let Some(mut rx) = OtlpReceiver::start("http", "ok") else {
+        return;
+    };
+    let b = Backend::start(|_| Reply::text("raw"));
+    let gw = gateway(
+        &b,
+        json!({"exporters": {"otlp": [otlp(rx.port, json!({"disable_metrics": true}))]}}),
+    );
+    assert_eq!(client::get(&gw.url("/raw")).text(), "raw");
+    let seen = rx.wait(Duration::from_secs(10), |s| spans(s).len() >= 3);
+    let all = spans(seen);
+    let server = by_stage(&all, "global")[0];
+    let stage = by_stage(&all, "backend")[0];
+    let rt = by_stage(&all, "backend-request")[0];
+    assert_eq!(stage["parent"], server["span_id"]);
+    assert_eq!(rt["parent"], stage["span_id"]);
+    let tp = b.last_request().header("traceparent").unwrap().to_string();
+    assert!(tp.contains(rt["span_id"].as_str().unwrap()), "{tp}");
+}
+
+#[test]
+fn disable_propagation_ignores_the_clients_traceparent() {
+    let Some(mut rx) = OtlpReceiver::start("http", "ok") else {
+        return;
+    };
+    let b = Backend::start(|_| Reply::json(r#"{"id":1}"#));
+    let gw = gateway(
+        &b,
+        json!({"layers": {"global": {"disable_propagation": true}},
+               "exporters": {"otlp": [otlp(rx.port, json!({"disable_metrics": true}))]}}),
+    );
+    let tp = format!("00-{PARENT_TRACE}-{PARENT_SPAN}-01");
+    let r = client::request("GET", &gw.url("/items/1"), &[("traceparent", &tp)], b"");
+    assert_eq!(r.status, 200);
+    let seen = rx.wait(Duration::from_secs(10), |s| spans(s).len() >= 4);
+    let server = by_stage(&spans(seen), "global")[0].clone();
+    assert_ne!(server["trace_id"], PARENT_TRACE);
+    assert_eq!(server["parent"], "");
+    assert!(!b
+        .last_request()
+        .header("traceparent")
+        .unwrap()
+        .contains(PARENT_TRACE));
+}
+
+#[test]
+fn a_collector_that_never_answers_makes_the_gateway_drop_spans_and_say_so() {
+    // Accepts connections (the kernel's backlog) and never reads or answers.
+    let stall = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = stall.local_addr().unwrap().port();
+    let b = Backend::start(|_| Reply::json(r#"{"id":1}"#));
+    let gw = gateway(
+        &b,
+        json!({"exporters": {"otlp": [otlp(port, json!({"disable_metrics": true}))]}}),
+    );
+    // 4 spans a request: far more than the queues hold while the exporter waits 5 s.
+    let mut conn = client::Conn::open(gw.addr()).unwrap();
+    let started = Instant::now();
+    let mut worst = Duration::ZERO;
+    for i in 0..4000 {
+        let t = Instant::now();
+        let r = conn.send("GET", &format!("/items/{i}"), &[], b"").unwrap();
+        worst = worst.max(t.elapsed());
+        assert_eq!(r.status, 200);
+    }
+    assert!(worst < Duration::from_millis(500), "{worst:?}");
+    let until = started + Duration::from_secs(15);
+    while !gw.output().contains("spans dropped") && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = gw.output();
+    assert!(out.contains("spans dropped"), "{out}");
+    // At most one line a second.
+    let lines = out.matches("spans dropped").count();
+    let secs = started.elapsed().as_secs() + 1;
+    assert!(lines as u64 <= secs, "{lines} lines in {secs} s");
+    drop(stall);
 }

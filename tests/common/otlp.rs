@@ -102,7 +102,10 @@ if mode == "http":
             self.send_header("Content-Type", "application/x-protobuf")
             self.send_header("Content-Length", "0")
             self.end_headers()
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    class S(ThreadingHTTPServer):
+        # A gateway stopping mid-export resets its connection: not worth a traceback.
+        def handle_error(self, *a): pass
+    srv = S(("127.0.0.1", 0), H)
     print(json.dumps({"port": srv.server_address[1]}), flush=True)
     srv.serve_forever()
 else:

@@ -411,6 +411,28 @@ pub(super) async fn call_no_op(
     out: &OutRequest,
     deadline: Instant,
 ) -> Result<NoOp, BackendError> {
+    // The backend stage span, as for a call that is not no-op (its id is the round trip's
+    // parent).
+    let span = match (out.trace.as_ref(), &b.labels) {
+        (Some(t), Some(l)) => crate::telemetry::spans::backend_start(t, l),
+        _ => None,
+    };
+    let r = breaker_no_op(plan, ctx, b, out, deadline).await;
+    if let Some(span) = span {
+        let error = r.as_ref().err().map(|e| e.to_string());
+        let complete = error.is_none();
+        crate::telemetry::spans::stage_end(span, error, complete);
+    }
+    r
+}
+
+async fn breaker_no_op(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    b: &BackendPlan,
+    out: &OutRequest,
+    deadline: Instant,
+) -> Result<NoOp, BackendError> {
     let Some(cb) = &b.circuit_breaker else {
         return no_op_stages(plan, ctx, b, out, deadline).await;
     };
