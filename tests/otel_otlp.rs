@@ -427,3 +427,23 @@ fn a_collector_that_never_answers_makes_the_gateway_drop_spans_and_say_so() {
     assert!(lines as u64 <= secs, "{lines} lines in {secs} s");
     drop(stall);
 }
+
+#[test]
+fn the_last_spans_and_metrics_are_sent_when_the_gateway_stops() {
+    let Some(mut rx) = OtlpReceiver::start("http", "ok") else {
+        return;
+    };
+    let b = Backend::start(|_| Reply::json(r#"{"id":1}"#));
+    // A metric period far longer than the test: only the shutdown sends metrics.
+    let mut gw = gateway(
+        &b,
+        json!({"metric_reporting_period": 3600, "exporters": {"otlp": [otlp(rx.port, json!({}))]}}),
+    );
+    assert_eq!(client::get(&gw.url("/items/1")).status, 200);
+    let status = gw.stop();
+    assert!(status.success(), "{status:?}");
+    let seen = rx.wait(Duration::from_secs(5), |s| {
+        spans(s).len() >= 4 && s.iter().any(|v| v["signal"] == "metrics")
+    });
+    assert_eq!(spans(seen).len(), 4);
+}

@@ -189,6 +189,7 @@ async fn worker_main(
     }
     crate::log::flush_access();
     crate::telemetry::trace::flush();
+    crate::telemetry::store::retire(crate::guard::ratelimit::core());
     Ok(())
 }
 

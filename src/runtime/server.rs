@@ -215,6 +215,8 @@ pub fn run(opts: RunOpts) -> i32 {
     for t in threads {
         let _ = t.join();
     }
+    // The workers handed over their last spans: give the exporters a moment to send them.
+    crate::telemetry::otlp::shutdown(std::time::Duration::from_secs(2));
     crate::log::shutdown();
     EXIT_OK
 }

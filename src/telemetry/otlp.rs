@@ -15,7 +15,7 @@ use super::otlp_proto;
 use super::otlp_wire::{Conn, SendError, Signal};
 use super::scrape::{Ask, Cores};
 use super::trace::{self, SpanRec};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +35,25 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// Spans dropped anywhere after the cores (an exporter's full queue, a batch given up on).
 static DROPPED_EXPORT: AtomicU64 = AtomicU64::new(0);
+/// Shutdown: send what is held now, once, without waiting for a batch to fill.
+static STOP: AtomicBool = AtomicBool::new(false);
+/// The collector handed its last batches over.
+static COLLECTED: AtomicBool = AtomicBool::new(false);
+/// Exporter threads running, and those that sent their last data.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+static FINISHED: AtomicUsize = AtomicUsize::new(0);
+
+/// At exit: the exporters send what they hold (one try each, no backoff, the metrics once
+/// more); wait for them at most `limit`, so a dead collector cannot hold the process.
+pub fn shutdown(limit: Duration) {
+    STOP.store(true, Ordering::Relaxed);
+    let start = Instant::now();
+    while FINISHED.load(Ordering::Relaxed) < RUNNING.load(Ordering::Relaxed)
+        && start.elapsed() < limit
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
 
 /// Start the exporters of `o` (once, at startup). `asks` are the cores' mailboxes.
 pub fn start(o: &Otel, asks: &[Sender<Ask>]) -> Result<(), String> {
@@ -43,6 +62,9 @@ pub fn start(o: &Otel, asks: &[Sender<Ask>]) -> Result<(), String> {
     }
     let start_ns = trace::now_ns();
     let mut trace_queues = Vec::new();
+    if !o.otlp.iter().any(|e| e.traces && o.traces.is_some()) {
+        COLLECTED.store(true, Ordering::Relaxed);
+    }
     for (i, e) in o.otlp.iter().enumerate() {
         let queue = if e.traces && o.traces.is_some() {
             let (tx, rx) = sync_channel::<Arc<Batch>>(EXPORTER_QUEUE);
@@ -60,9 +82,13 @@ pub fn start(o: &Otel, asks: &[Sender<Ask>]) -> Result<(), String> {
             start_ns,
             last_error: None,
         };
+        RUNNING.fetch_add(1, Ordering::Relaxed);
         std::thread::Builder::new()
             .name(format!("proxy-otlp-{i}"))
-            .spawn(move || ex.run(queue))
+            .spawn(move || {
+                ex.run(queue);
+                FINISHED.fetch_add(1, Ordering::Relaxed);
+            })
             .map_err(|err| format!("telemetry/opentelemetry: cannot start its thread: {err}"))?;
     }
     if !trace_queues.is_empty() {
@@ -84,6 +110,7 @@ fn collect(sink: &trace::Sink, resource: &Resource, exporters: &[SyncSender<Arc<
     let mut reported = 0u64;
     let mut last_report = Instant::now();
     loop {
+        let stopping = STOP.load(Ordering::Relaxed);
         sink.adopt(&mut queues);
         queues.retain(|rx| loop {
             if pending.len() >= MAX_PENDING {
@@ -98,7 +125,7 @@ fn collect(sink: &trace::Sink, resource: &Resource, exporters: &[SyncSender<Arc<
                 Err(TryRecvError::Disconnected) => return false,
             }
         });
-        let due = oldest.is_some_and(|t| t.elapsed() >= LINGER);
+        let due = stopping || oldest.is_some_and(|t| t.elapsed() >= LINGER);
         while pending.len() >= MAX_BATCH || (due && !pending.is_empty()) {
             let n = pending.len().min(MAX_BATCH);
             let body = Arc::new(Batch {
@@ -123,6 +150,10 @@ fn collect(sink: &trace::Sink, resource: &Resource, exporters: &[SyncSender<Arc<
             );
             reported = dropped;
             last_report = Instant::now();
+        }
+        if stopping {
+            COLLECTED.store(true, Ordering::Relaxed);
+            return;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -149,7 +180,13 @@ impl Exporter {
         let mut next_metrics = Instant::now() + self.cfg.period;
         let mut queue = queue;
         loop {
-            let wait = next_metrics.saturating_duration_since(Instant::now());
+            if STOP.load(Ordering::Relaxed) && COLLECTED.load(Ordering::Relaxed) {
+                return self.finish(queue.as_ref());
+            }
+            // Short waits: a shutdown is seen within 100 ms.
+            let wait = next_metrics
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(100));
             match &queue {
                 Some(rx) => match rx.recv_timeout(wait) {
                     Ok(batch) => self.send_spans(&batch),
@@ -166,9 +203,24 @@ impl Exporter {
         }
     }
 
+    /// The last batches, one try each, and the metrics' last totals.
+    fn finish(&mut self, queue: Option<&Receiver<Arc<Batch>>>) {
+        if let Some(rx) = queue {
+            while let Ok(batch) = rx.try_recv() {
+                if self.conn.send(Signal::Traces, &batch.body).is_err() {
+                    break;
+                }
+            }
+        }
+        self.send_metrics();
+    }
+
     fn send_spans(&mut self, batch: &Batch) {
         let mut backoff = BACKOFF_START;
         for attempt in 1..=TRIES {
+            if attempt > 1 && STOP.load(Ordering::Relaxed) {
+                break;
+            }
             match self.conn.send(Signal::Traces, &batch.body) {
                 Ok(()) => return,
                 Err(SendError::Fatal(e)) => {

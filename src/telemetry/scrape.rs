@@ -55,7 +55,10 @@ impl Cores {
         }
         let mut all = Vec::new();
         for (i, rx) in waiting.into_iter().enumerate() {
-            let fresh = rx.and_then(|rx| rx.recv_timeout(CORE_WAIT).ok());
+            // A stopped core is merged from the copy it left.
+            let fresh = rx
+                .and_then(|rx| rx.recv_timeout(CORE_WAIT).ok())
+                .or_else(|| super::store::retired(i));
             if let (Some(copy), Some(slot)) = (fresh, self.last.get_mut(i)) {
                 *slot = copy;
             }
