@@ -1,6 +1,9 @@
 //! Observability that reads the request path without slowing it: `telemetry/opentelemetry`'s
 //! Prometheus exporter ([`otel`] compiles the namespace, [`store`] keeps each core's series,
-//! [`scrape`] merges the cores and serves `GET /metrics` on its own thread).
+//! [`scrape`] merges the cores and serves `GET /metrics` on its own thread) and its OTLP
+//! exporters ([`trace`] and [`spans`] record spans per core, [`otlp`] drains them and pushes
+//! spans and merged series from its own threads, encoded by [`otlp_proto`], over OTLP/HTTP or
+//! gRPC: `otlp_wire`, `otlp_grpc`, `hpack`).
 //!
 //! Why per-core cells and a mailbox, not atomics: a worker records into a plain `RefCell` map
 //! of its own (no atomic instruction, no lock, no shared cache line on the request path). The
