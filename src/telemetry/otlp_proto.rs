@@ -1,6 +1,10 @@
 //! OTLP protobuf, written by hand: `ExportTraceServiceRequest` and
 //! `ExportMetricsServiceRequest` (opentelemetry-proto v1), only the fields we send. The same
 //! bytes go over OTLP/HTTP and, framed, over gRPC.
+//!
+//! Spans are the volume: their attributes are written with lengths computed ahead (no scratch
+//! buffer, no copy per level), each span once into a reused buffer, and the request's outer
+//! messages around them without copying the batch again and again.
 
 use super::otel::Resource;
 use super::store::{Family, Labels, Series, CANCELED, COMPLETE, ERROR};
@@ -50,27 +54,61 @@ fn message(out: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
     bytes_field(out, field, &inner);
 }
 
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// The size of a length-delimited field of `n` bytes (field numbers below 16).
+fn field_len(n: usize) -> usize {
+    1 + varint_len(n as u64) + n
+}
+
 // ---- common ----
 
-fn any_value(out: &mut Vec<u8>, v: &Val) {
-    match v {
-        Val::Text(t) => bytes_field(out, 1, t.as_str().as_bytes()),
-        Val::Bool(b) => uint(out, 2, u64::from(*b)),
-        Val::Int(i) => uint(out, 3, *i as u64),
-        Val::F64(f) => double(out, 4, *f),
-        Val::List(items) => message(out, 5, |a| {
-            for s in items {
-                message(a, 1, |v| bytes_field(v, 1, s.as_bytes()));
-            }
-        }),
-    }
+/// One `KeyValue` whose `AnyValue` is `av_len` bytes, written by `av`.
+fn kv(out: &mut Vec<u8>, field: u32, k: &str, av_len: usize, av: impl FnOnce(&mut Vec<u8>)) {
+    let len = field_len(k.len()) + field_len(av_len);
+    key(out, field, 2);
+    varint(out, len as u64);
+    bytes_field(out, 1, k.as_bytes());
+    key(out, 2, 2);
+    varint(out, av_len as u64);
+    av(out);
 }
 
 fn key_value(out: &mut Vec<u8>, field: u32, k: &str, v: &Val) {
-    message(out, field, |kv| {
-        bytes_field(kv, 1, k.as_bytes());
-        message(kv, 2, |a| any_value(a, v));
-    });
+    match v {
+        Val::Text(t) => {
+            let s = t.utf8();
+            kv(out, field, k, field_len(s.len()), |o| {
+                bytes_field(o, 1, s.as_bytes())
+            });
+        }
+        Val::Addr(a) => {
+            let s = a.to_string();
+            kv(out, field, k, field_len(s.len()), |o| {
+                bytes_field(o, 1, s.as_bytes())
+            });
+        }
+        Val::Bool(b) => kv(out, field, k, 2, |o| uint(o, 2, u64::from(*b))),
+        Val::Int(i) => kv(out, field, k, 1 + varint_len(*i as u64), |o| {
+            uint(o, 3, *i as u64)
+        }),
+        Val::F64(f) => kv(out, field, k, 9, |o| double(o, 4, *f)),
+        Val::List(items) => {
+            // ArrayValue { repeated AnyValue values = 1 }, each AnyValue a string_value.
+            let inner: usize = items.iter().map(|s| field_len(field_len(s.len()))).sum();
+            kv(out, field, k, field_len(inner), |o| {
+                key(o, 5, 2);
+                varint(o, inner as u64);
+                for s in items {
+                    key(o, 1, 2);
+                    varint(o, field_len(s.len()) as u64);
+                    bytes_field(o, 1, s.as_bytes());
+                }
+            });
+        }
+    }
 }
 
 fn resource(out: &mut Vec<u8>, r: &Resource) {
@@ -95,16 +133,28 @@ fn scope(out: &mut Vec<u8>) {
 
 /// One `ExportTraceServiceRequest` holding `spans`.
 pub fn traces(r: &Resource, spans: &[SpanRec]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(spans.len() * 400 + 256);
-    message(&mut out, 1, |rs| {
-        resource(rs, r);
-        message(rs, 2, |ss| {
-            scope(ss);
-            for sp in spans {
-                message(ss, 2, |m| span(m, sp));
-            }
-        });
-    });
+    // ScopeSpans.spans (field 2), each span written once into a reused buffer.
+    let mut body = Vec::with_capacity(spans.len() * 450);
+    let mut one = Vec::with_capacity(1024);
+    for sp in spans {
+        one.clear();
+        span(&mut one, sp);
+        bytes_field(&mut body, 2, &one);
+    }
+    let mut head = Vec::with_capacity(256);
+    resource(&mut head, r); // ResourceSpans.resource (1)
+    let mut sc = Vec::with_capacity(64);
+    scope(&mut sc); // ScopeSpans.scope (1)
+    let scope_spans = sc.len() + body.len();
+    let resource_spans = head.len() + field_len(scope_spans);
+    let mut out = Vec::with_capacity(field_len(resource_spans));
+    key(&mut out, 1, 2);
+    varint(&mut out, resource_spans as u64);
+    out.extend_from_slice(&head);
+    key(&mut out, 2, 2);
+    varint(&mut out, scope_spans as u64);
+    out.extend_from_slice(&sc);
+    out.extend_from_slice(&body);
     out
 }
 
@@ -114,12 +164,12 @@ fn span(out: &mut Vec<u8>, s: &SpanRec) {
     if s.parent != [0; 8] {
         bytes_field(out, 4, &s.parent);
     }
-    bytes_field(out, 5, s.name.as_str().as_bytes());
+    bytes_field(out, 5, s.name.utf8().as_bytes());
     uint(out, 6, s.kind as u64);
     fixed64(out, 7, s.start_ns);
     fixed64(out, 8, s.end_ns.max(s.start_ns));
     for (k, v) in &s.attrs {
-        key_value(out, 9, k.as_str(), v);
+        key_value(out, 9, &k.utf8(), v);
     }
     if let Some(status) = &s.status {
         message(out, 15, |st| match status {
@@ -312,6 +362,45 @@ fn attributes(l: &Labels) -> Vec<(&'static str, Val)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lengths_computed_ahead_match_what_is_written() {
+        for v in [0u64, 1, 127, 128, 16_383, 16_384, u64::MAX] {
+            let mut out = Vec::new();
+            varint(&mut out, v);
+            assert_eq!(out.len(), varint_len(v), "{v}");
+        }
+        let vals = [
+            Val::Text(Text::Owned("x".repeat(200))),
+            Val::Bool(true),
+            Val::Int(-1),
+            Val::F64(0.5),
+            Val::List(vec!["a".into(), "b".repeat(300)]),
+            Val::Addr("127.0.0.1:80".parse().unwrap()),
+        ];
+        for v in &vals {
+            let mut fast = Vec::new();
+            key_value(&mut fast, 9, "k", v);
+            // The same message built the slow way: nested scratch buffers.
+            let mut slow = Vec::new();
+            message(&mut slow, 9, |kv| {
+                bytes_field(kv, 1, b"k");
+                message(kv, 2, |a| match v {
+                    Val::Text(t) => bytes_field(a, 1, t.utf8().as_bytes()),
+                    Val::Addr(x) => bytes_field(a, 1, x.to_string().as_bytes()),
+                    Val::Bool(b) => uint(a, 2, u64::from(*b)),
+                    Val::Int(i) => uint(a, 3, *i as u64),
+                    Val::F64(f) => double(a, 4, *f),
+                    Val::List(items) => message(a, 5, |arr| {
+                        for s in items {
+                            message(arr, 1, |e| bytes_field(e, 1, s.as_bytes()));
+                        }
+                    }),
+                });
+            });
+            assert_eq!(fast, slow, "{v:?}");
+        }
+    }
 
     #[test]
     fn varints_encode_as_protobuf_does() {

@@ -10,10 +10,6 @@ use crate::http::request::RequestHead;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-fn owned(b: &[u8]) -> Text {
-    Text::Owned(String::from_utf8_lossy(b).into_owned())
-}
-
 /// The request's trace, and its server span (None when `layers.global` has no traces). None
 /// when the path is skipped or nothing is traced.
 pub fn server_start(
@@ -31,18 +27,21 @@ pub fn server_start(
     if !t.global {
         return Some((None, ReqTrace::new(root, t)));
     }
-    let mut span = Span::start(&root, Kind::Server, || owned(head.path()));
+    // Request bytes are kept by reference (`Bytes`), never copied on the request path.
+    let mut span = Span::start(&root, Kind::Server, || {
+        Text::slice_of(&head.target, head.path())
+    });
     if span.recording() {
-        span.text("url.full", || owned(&head.target));
+        span.text("url.full", || Text::Bytes(head.target.clone()));
         if let Some(h) = head.headers.get("host") {
-            span.text("server.address", || owned(h));
+            span.text("server.address", || Text::Bytes(h.clone()));
         }
-        span.text("http.request.method", || owned(&head.method));
+        span.text("http.request.method", || Text::Bytes(head.method.clone()));
         span.attr("http.request.body.size", Val::Int(body_len as i64));
         if let Some(ua) = head.headers.get("user-agent").filter(|v| !v.is_empty()) {
-            span.text("user_agent.original", || owned(ua));
+            span.text("user_agent.original", || Text::Bytes(ua.clone()));
         }
-        span.text("client.address", || Text::Owned(peer.to_string()));
+        span.attr("client.address", Val::Addr(peer));
         span.text("krakend.stage", || Text::Static("global"));
         if t.global_headers {
             let hs = head.headers.iter().map(|h| (&h.name[..], &h.value[..]));
@@ -130,7 +129,7 @@ pub fn backend_start(ct: &CallTrace, b: &BackendLabels) -> Option<Span> {
 pub fn round_trip_start(
     ct: &CallTrace,
     b: &BackendLabels,
-    url: impl FnOnce() -> String,
+    scheme: &str,
     authority: &str,
     out: &crate::backend::OutRequest,
 ) -> Option<Span> {
@@ -140,10 +139,19 @@ pub fn round_trip_start(
     if span.recording() {
         backend_attrs(&mut span, b, false);
         span.text("krakend.stage", || Text::Static("backend-request"));
-        span.text("url.full", || Text::Owned(url()));
+        span.text("url.full", || {
+            let mut url = String::with_capacity(
+                scheme.len() + 3 + authority.len() + out.path_and_query.len(),
+            );
+            url.push_str(scheme);
+            url.push_str("://");
+            url.push_str(authority);
+            url.push_str(&out.path_and_query);
+            Text::Owned(url)
+        });
         // KrakenD: the request's host replaces the configured one.
         span.text("server.address", || Text::Owned(authority.to_string()));
-        span.text("http.request.method", || owned(&out.method));
+        span.text("http.request.method", || Text::Bytes(out.method.clone()));
         span.attr("http.request.body.size", Val::Int(out.body.len() as i64));
         if ct.headers {
             let hs = out.headers.iter().map(|(n, v)| (&n[..], &v[..]));

@@ -94,20 +94,34 @@ pub enum Kind {
     Client = 3,
 }
 
-/// Text that is either the plan's (shared) or this span's own.
+/// Text that is the plan's (shared), the request's (its bytes, not copied) or this span's own.
 #[derive(Clone, Debug)]
 pub enum Text {
     Static(&'static str),
     Shared(Arc<str>),
     Owned(String),
+    /// Request bytes (a header, the target): made UTF-8 when encoded, off the request path.
+    Bytes(bytes::Bytes),
 }
 
 impl Text {
-    pub fn as_str(&self) -> &str {
+    pub fn utf8(&self) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
         match self {
-            Text::Static(s) => s,
-            Text::Shared(s) => s,
-            Text::Owned(s) => s,
+            Text::Static(s) => Cow::Borrowed(s),
+            Text::Shared(s) => Cow::Borrowed(s),
+            Text::Owned(s) => Cow::Borrowed(s),
+            Text::Bytes(b) => String::from_utf8_lossy(b),
+        }
+    }
+
+    /// `part` of `whole`, without a copy when it lies inside it.
+    pub fn slice_of(whole: &bytes::Bytes, part: &[u8]) -> Text {
+        let (w, p) = (whole.as_ptr() as usize, part.as_ptr() as usize);
+        if p >= w && p + part.len() <= w + whole.len() {
+            Text::Bytes(whole.slice_ref(part))
+        } else {
+            Text::Owned(String::from_utf8_lossy(part).into_owned())
         }
     }
 }
@@ -120,6 +134,8 @@ pub enum Val {
     F64(f64),
     /// A header's values (`http.request.header.*`).
     List(Vec<String>),
+    /// Written as `ip:port` when encoded.
+    Addr(std::net::SocketAddr),
 }
 
 /// A finished span, as the exporter encodes it.

@@ -559,15 +559,7 @@ async fn traced_round_trip(
 ) -> Result<Streaming, BackendError> {
     let span = match (&out.trace, &b.labels) {
         (Some(t), Some(l)) => {
-            let url = || {
-                format!(
-                    "{}://{}{}",
-                    target.scheme(),
-                    target.authority,
-                    out.path_and_query
-                )
-            };
-            crate::telemetry::spans::round_trip_start(t, l, url, &target.authority, out)
+            crate::telemetry::spans::round_trip_start(t, l, target.scheme(), &target.authority, out)
         }
         _ => None,
     };
