@@ -447,3 +447,39 @@ fn the_last_spans_and_metrics_are_sent_when_the_gateway_stops() {
     });
     assert_eq!(spans(seen).len(), 4);
 }
+
+#[test]
+fn report_headers_adds_the_request_headers_to_the_server_and_round_trip_spans() {
+    let Some(mut rx) = OtlpReceiver::start("http", "ok") else {
+        return;
+    };
+    let b = Backend::start(|_| Reply::json(r#"{"id":1}"#));
+    let gw = gateway(
+        &b,
+        json!({"layers": {"global": {"report_headers": true},
+                          "backend": {"traces": {"round_trip": true, "report_headers": true}}},
+               "exporters": {"otlp": [otlp(rx.port, json!({"disable_metrics": true}))]}}),
+    );
+    let r = client::request(
+        "GET",
+        &gw.url("/items/1"),
+        &[("X-Team", "a"), ("X-Team", "b")],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    let seen = rx.wait(Duration::from_secs(10), |s| spans(s).len() >= 4);
+    let all = spans(seen);
+    let server = by_stage(&all, "global")[0];
+    assert_eq!(
+        server["attrs"]["http.request.header.x-team"],
+        json!(["a", "b"])
+    );
+    let rt = by_stage(&all, "backend-request")[0];
+    assert_eq!(
+        rt["attrs"]["http.request.header.traceparent"][0]
+            .as_str()
+            .unwrap()
+            .len(),
+        55
+    );
+}
