@@ -122,3 +122,20 @@ fn a_collector_answering_unavailable_is_retried_and_changes_no_answer() {
     assert!(spans(seen).is_empty());
     assert!(gw.output().contains("grpc-status 14"), "{}", gw.output());
 }
+
+#[test]
+fn a_grpc_exporter_pointed_at_an_http1_server_fails_cleanly_and_changes_no_answer() {
+    let Some(rx) = OtlpReceiver::start("http", "ok") else {
+        return;
+    };
+    let b = Backend::start(|_| Reply::json(r#"{"id":1}"#));
+    let gw = gateway(&b, rx.port, json!({"custom_metric_reporting_period": 1}));
+    for i in 0..50 {
+        let r = client::get(&gw.url(&format!("/items/{i}")));
+        assert_eq!((r.status, r.text().as_str()), (200, r#"{"id":1}"#));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = gw.output();
+    assert!(out.contains("cannot send"), "{out}");
+    assert_eq!(client::get(&gw.url("/items/1")).status, 200);
+}
