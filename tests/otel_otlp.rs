@@ -89,6 +89,7 @@ fn spans_link_server_proxy_backend_and_round_trip_and_the_backend_gets_the_round
     // The client's trace id is kept and its span is the server span's parent.
     for s in [server, proxy, stage, rt] {
         assert_eq!(s["trace_id"], PARENT_TRACE, "{s:#}");
+        assert_eq!(s["dups"], json!([]), "one value per attribute: {s:#}");
     }
     assert_eq!(server["parent"], PARENT_SPAN);
     assert_eq!(proxy["parent"], server["span_id"]);

@@ -403,6 +403,8 @@ pub struct EndpointLabels {
     pub method: Arc<str>,
     /// In `skip_paths`: no server, proxy or backend series.
     pub skip: bool,
+    /// The proxy span's fixed attributes, encoded once (OTLP `KeyValue`s).
+    pub proxy_span: Arc<[u8]>,
 }
 
 /// The labels of one backend's series.
@@ -417,14 +419,19 @@ pub struct BackendLabels {
     /// list (`copy` into a zero-length slice), so the label is empty.
     pub server_address: Arc<str>,
     pub skip: bool,
+    /// The backend and round trip spans' fixed attributes, encoded once.
+    pub stage_span: Arc<[u8]>,
+    pub round_trip_span: Arc<[u8]>,
 }
 
 impl EndpointLabels {
     pub fn new(path: &str, method: &str, otel: Option<&Otel>) -> EndpointLabels {
+        use super::otlp_proto::fixed_attrs;
         EndpointLabels {
             route: gin_route(path).into(),
             method: method.into(),
             skip: otel.is_some_and(|o| o.skips(&gin_route(path))),
+            proxy_span: fixed_attrs(&[("krakend.stage", "proxy"), ("http.request.method", method)]),
         }
     }
 }
@@ -440,8 +447,26 @@ impl BackendLabels {
             [one] => host_of(one),
             _ => String::new(),
         };
+        use super::otlp_proto::fixed_attrs;
+        let route = template_route(url_pattern);
+        let common = [
+            ("http.request.method", method),
+            ("http.route", &route),
+            ("krakend.endpoint", &ep.route),
+            ("krakend.endpoint_method", &ep.method),
+        ];
+        let with = |more: &[(&str, &str)]| {
+            let all: Vec<(&str, &str)> = common.iter().chain(more).copied().collect();
+            fixed_attrs(&all)
+        };
         BackendLabels {
-            route: template_route(url_pattern).into(),
+            stage_span: with(&[
+                ("server.address", &server_address),
+                ("krakend.stage", "backend"),
+            ]),
+            // KrakenD: the round trip's `server.address` is the called host (set per span).
+            round_trip_span: with(&[("krakend.stage", "backend-request")]),
+            route: route.into(),
             method: method.into(),
             endpoint: ep.route.clone(),
             endpoint_method: ep.method.clone(),

@@ -131,6 +131,17 @@ fn scope(out: &mut Vec<u8>) {
 
 // ---- traces ----
 
+/// String attributes encoded once, as a span's `attributes` (field 9) entries: written into
+/// each export verbatim.
+pub fn fixed_attrs(attrs: &[(&str, &str)]) -> std::sync::Arc<[u8]> {
+    let mut out = Vec::new();
+    for (k, v) in attrs {
+        let v = v.as_bytes();
+        kv(&mut out, 9, k, field_len(v.len()), |o| bytes_field(o, 1, v));
+    }
+    out.into()
+}
+
 /// One `ExportTraceServiceRequest` holding `spans`.
 pub fn traces(r: &Resource, spans: &[SpanRec]) -> Vec<u8> {
     // ScopeSpans.spans (field 2), each span written once into a reused buffer.
@@ -168,6 +179,9 @@ fn span(out: &mut Vec<u8>, s: &SpanRec) {
     uint(out, 6, s.kind as u64);
     fixed64(out, 7, s.start_ns);
     fixed64(out, 8, s.end_ns.max(s.start_ns));
+    if let Some(fixed) = &s.fixed {
+        out.extend_from_slice(fixed);
+    }
     for (k, v) in &s.attrs {
         key_value(out, 9, &k.utf8(), v);
     }

@@ -27,22 +27,27 @@ pub fn server_start(
     if !t.global {
         return Some((None, ReqTrace::new(root, t)));
     }
-    // Request bytes are kept by reference (`Bytes`), never copied on the request path.
-    let mut span = Span::start(&root, Kind::Server, || {
-        Text::slice_of(&head.target, head.path())
-    });
+    let mut span = Span::start(&root, Kind::Server, || Text::copy(head.path()));
     if span.recording() {
-        span.text("url.full", || Text::Bytes(head.target.clone()));
+        static GLOBAL: std::sync::OnceLock<Arc<[u8]>> = std::sync::OnceLock::new();
+        span.fixed(
+            GLOBAL.get_or_init(|| super::otlp_proto::fixed_attrs(&[("krakend.stage", "global")])),
+        );
+        span.text("url.full", || Text::copy(&head.target));
         if let Some(h) = head.headers.get("host") {
-            span.text("server.address", || Text::Bytes(h.clone()));
+            span.text("server.address", || Text::copy(h));
         }
-        span.text("http.request.method", || Text::Bytes(head.method.clone()));
+        span.text("http.request.method", || {
+            match super::store::method_label(&head.method) {
+                ("_OTHER", _) => Text::copy(&head.method),
+                (known, _) => Text::Static(known),
+            }
+        });
         span.attr("http.request.body.size", Val::Int(body_len as i64));
         if let Some(ua) = head.headers.get("user-agent").filter(|v| !v.is_empty()) {
-            span.text("user_agent.original", || Text::Bytes(ua.clone()));
+            span.text("user_agent.original", || Text::copy(ua));
         }
         span.attr("client.address", Val::Addr(peer));
-        span.text("krakend.stage", || Text::Static("global"));
         if t.global_headers {
             let hs = head.headers.iter().map(|h| (&h.name[..], &h.value[..]));
             span.headers("http.request.header.", hs);
@@ -73,8 +78,7 @@ pub fn proxy_start(t: &ReqTrace, ep: &EndpointLabels, head: &RequestHead) -> Opt
         return None;
     }
     let mut span = Span::start(&t.ctx, Kind::Internal, || Text::Shared(ep.route.clone()));
-    span.text("krakend.stage", || Text::Static("proxy"));
-    span.text("http.request.method", || Text::Shared(ep.method.clone()));
+    span.fixed(&ep.proxy_span);
     if t.proxy_headers && span.recording() {
         let hs = head.headers.iter().map(|h| (&h.name[..], &h.value[..]));
         span.headers("http.request.header.", hs);
@@ -98,18 +102,6 @@ pub fn stage_end(mut span: Span, error: Option<String>, complete: bool) {
     span.end();
 }
 
-fn backend_attrs(span: &mut Span, b: &BackendLabels, configured_host: bool) {
-    span.text("http.request.method", || Text::Shared(b.method.clone()));
-    span.text("http.route", || Text::Shared(b.route.clone()));
-    span.text("krakend.endpoint", || Text::Shared(b.endpoint.clone()));
-    span.text("krakend.endpoint_method", || {
-        Text::Shared(b.endpoint_method.clone())
-    });
-    if configured_host {
-        span.text("server.address", || Text::Shared(b.server_address.clone()));
-    }
-}
-
 /// The backend stage span (`layers.backend.traces.disable_stage`), with the id the call's
 /// request was built with.
 pub fn backend_start(ct: &CallTrace, b: &BackendLabels) -> Option<Span> {
@@ -117,10 +109,7 @@ pub fn backend_start(ct: &CallTrace, b: &BackendLabels) -> Option<Span> {
     let mut span = Span::with_id(&ct.parent, id, Kind::Internal, || {
         Text::Shared(b.route.clone())
     });
-    if span.recording() {
-        backend_attrs(&mut span, b, true);
-        span.text("krakend.stage", || Text::Static("backend"));
-    }
+    span.fixed(&b.stage_span);
     Some(span)
 }
 
@@ -137,8 +126,7 @@ pub fn round_trip_start(
     let parent = ct.round_trip_parent();
     let mut span = Span::with_id(&parent, id, Kind::Client, || Text::Shared(b.route.clone()));
     if span.recording() {
-        backend_attrs(&mut span, b, false);
-        span.text("krakend.stage", || Text::Static("backend-request"));
+        span.fixed(&b.round_trip_span);
         span.text("url.full", || {
             let mut url = String::with_capacity(
                 scheme.len() + 3 + authority.len() + out.path_and_query.len(),
@@ -151,7 +139,6 @@ pub fn round_trip_start(
         });
         // KrakenD: the request's host replaces the configured one.
         span.text("server.address", || Text::Owned(authority.to_string()));
-        span.text("http.request.method", || Text::Bytes(out.method.clone()));
         span.attr("http.request.body.size", Val::Int(out.body.len() as i64));
         if ct.headers {
             let hs = out.headers.iter().map(|(n, v)| (&n[..], &v[..]));

@@ -100,7 +100,7 @@ pub enum Text {
     Static(&'static str),
     Shared(Arc<str>),
     Owned(String),
-    /// Request bytes (a header, the target): made UTF-8 when encoded, off the request path.
+    /// Bytes copied from the request (a header, the target): made UTF-8 when encoded.
     Bytes(bytes::Bytes),
 }
 
@@ -115,14 +115,10 @@ impl Text {
         }
     }
 
-    /// `part` of `whole`, without a copy when it lies inside it.
-    pub fn slice_of(whole: &bytes::Bytes, part: &[u8]) -> Text {
-        let (w, p) = (whole.as_ptr() as usize, part.as_ptr() as usize);
-        if p >= w && p + part.len() <= w + whole.len() {
-            Text::Bytes(whole.slice_ref(part))
-        } else {
-            Text::Owned(String::from_utf8_lossy(part).into_owned())
-        }
+    /// A copy of request bytes: a span outlives its request, and must not hold the
+    /// connection's read buffer (UTF-8 is checked when encoded, off the request path).
+    pub fn copy(part: &[u8]) -> Text {
+        Text::Bytes(bytes::Bytes::copy_from_slice(part))
     }
 }
 
@@ -149,6 +145,8 @@ pub struct SpanRec {
     pub start_ns: u64,
     pub end_ns: u64,
     pub attrs: Vec<(Text, Val)>,
+    /// Attributes encoded at plan time (see `otlp_proto::fixed_attrs`).
+    pub fixed: Option<Arc<[u8]>>,
     /// None: unset; Some(None): ok; Some(Some(msg)): error.
     pub status: Option<Option<String>>,
 }
@@ -188,7 +186,8 @@ impl Span {
                 name: name(),
                 start_ns: now_ns(),
                 end_ns: 0,
-                attrs: Vec::with_capacity(12),
+                attrs: Vec::with_capacity(8),
+                fixed: None,
                 status: None,
             })
         });
@@ -201,6 +200,13 @@ impl Span {
 
     pub fn recording(&self) -> bool {
         self.rec.is_some()
+    }
+
+    /// Attributes encoded at plan time.
+    pub fn fixed(&mut self, attrs: &Arc<[u8]>) {
+        if let Some(r) = &mut self.rec {
+            r.fixed = Some(attrs.clone());
+        }
     }
 
     pub fn attr(&mut self, key: &'static str, val: Val) {

@@ -43,7 +43,8 @@ def traces(body):
                 out.append({"resource": res, "scope": ss.scope.name, "trace_id": s.trace_id.hex(),
                     "span_id": s.span_id.hex(), "parent": s.parent_span_id.hex(), "name": s.name,
                     "kind": s.kind, "start": s.start_time_unix_nano, "end": s.end_time_unix_nano,
-                    "attrs": attrs(s.attributes), "status": s.status.code, "message": s.status.message})
+                    "attrs": attrs(s.attributes), "status": s.status.code, "message": s.status.message,
+                    "dups": sorted({kv.key for kv in s.attributes if [a.key for a in s.attributes].count(kv.key) > 1})})
     emit({"signal": "traces", "spans": out})
 
 def metrics(body):
