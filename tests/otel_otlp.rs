@@ -484,3 +484,47 @@ fn report_headers_adds_the_request_headers_to_the_server_and_round_trip_spans() 
         55
     );
 }
+
+#[test]
+fn each_concurrent_call_is_its_own_round_trip_span_and_the_losers_are_canceled() {
+    let Some(mut rx) = OtlpReceiver::start("http", "ok") else {
+        return;
+    };
+    // The first call to arrive answers at once; the two others after 300 ms, too late.
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let b = Backend::start(move |_| {
+        if n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            Reply::json(r#"{"id":1}"#)
+        } else {
+            Reply::json(r#"{"id":2}"#).delay(Duration::from_millis(300))
+        }
+    });
+    let mut ep = endpoint("/c", "GET", vec![backend(&b.url(), "/c")]);
+    ep["concurrent_calls"] = json!(3);
+    let mut cfg = service(vec![ep]);
+    cfg["extra_config"] = json!({"telemetry/opentelemetry":
+        {"exporters": {"otlp": [otlp(rx.port, json!({"disable_metrics": true}))]}}});
+    let gw = Gateway::start(&cfg.to_string());
+    assert_eq!(client::get(&gw.url("/c")).status, 200);
+    let seen = rx.wait(Duration::from_secs(10), |s| {
+        by_stage(&spans(s), "backend-request").len() >= 3
+    });
+    let all = spans(seen);
+    let rts = by_stage(&all, "backend-request");
+    let mut ids: Vec<&str> = rts.iter().map(|s| s["span_id"].as_str().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "{rts:#?}");
+    let mut sent: Vec<String> = b
+        .requests()
+        .iter()
+        .map(|r| r.header("traceparent").unwrap()[36..52].to_string())
+        .collect();
+    sent.sort();
+    assert_eq!(sent, ids);
+    let canceled = rts
+        .iter()
+        .filter(|s| s["attrs"]["canceled"] == true)
+        .count();
+    assert_eq!(canceled, 2, "{rts:#?}");
+}

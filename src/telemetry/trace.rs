@@ -74,6 +74,21 @@ pub struct CallTrace {
 }
 
 impl CallTrace {
+    /// The same call's trace with a new round trip span (another concurrent copy of the
+    /// call), or None when round trips have no spans.
+    pub fn another_round_trip(&self) -> Option<CallTrace> {
+        self.round_trip?;
+        let id = new_span_id();
+        Some(CallTrace {
+            round_trip: Some(id),
+            sent: SpanCtx {
+                span: id,
+                ..self.sent
+            },
+            ..*self
+        })
+    }
+
     /// The round trip's parent: the backend stage span, else the call's parent.
     pub fn round_trip_parent(&self) -> SpanCtx {
         match self.stage {
@@ -251,9 +266,22 @@ impl Span {
     }
 
     /// End the span and hand it to this core's buffer.
-    pub fn end(self) {
-        if let Some(mut r) = self.rec {
+    pub fn end(mut self) {
+        if let Some(mut r) = self.rec.take() {
             r.end_ns = now_ns();
+            push(*r);
+        }
+    }
+}
+
+/// A span dropped before its end: its call was cancelled (a concurrent copy that lost, a
+/// client gone). Recorded as such, as KrakenD's spans end with a cancelled context.
+impl Drop for Span {
+    fn drop(&mut self) {
+        if let Some(mut r) = self.rec.take() {
+            r.end_ns = now_ns();
+            r.attrs.push((Text::Static("canceled"), Val::Bool(true)));
+            r.status = Some(Some("canceled".to_string()));
             push(*r);
         }
     }
@@ -448,7 +476,9 @@ thread_local! {
 fn push(rec: SpanRec) {
     // No exporter (a unit test, a tool): nothing would read the span.
     let Some(sink) = SINK.get() else { return };
-    let full = LOCAL.with(|l| {
+    // `try_with`: a span dropped as the thread ends (a task torn down with its runtime) must
+    // not touch a thread-local that is gone.
+    let full = LOCAL.try_with(|l| {
         let Ok(mut l) = l.try_borrow_mut() else {
             sink.dropped.fetch_add(1, Ordering::Relaxed);
             return false;
@@ -456,7 +486,7 @@ fn push(rec: SpanRec) {
         l.buf.push(rec);
         l.buf.len() >= BATCH
     });
-    if full {
+    if full == Ok(true) {
         flush();
     }
 }
@@ -464,7 +494,7 @@ fn push(rec: SpanRec) {
 /// Hand this core's spans to the exporter (the worker's tick, a full batch).
 pub fn flush() {
     let Some(sink) = SINK.get() else { return };
-    LOCAL.with(|l| {
+    let _ = LOCAL.try_with(|l| {
         let Ok(mut l) = l.try_borrow_mut() else {
             return;
         };

@@ -134,8 +134,15 @@ async fn concurrent(
     // KrakenD (proxy/concurrent.go): the concurrent calls get 75% of the endpoint timeout,
     // nested inside any outer window (the merger's 85%).
     let deadline = deadline.min(start + ep.timeout.mul_f64(0.75));
+    // Traced: each copy is its own round trip, with its own span and `traceparent`.
+    let copies: Vec<OutRequest> = (1..ep.concurrent_calls)
+        .filter_map(|_| another_round_trip(out))
+        .collect();
     let mut calls: FuturesUnordered<_> = (0..ep.concurrent_calls)
-        .map(|_| outcome(plan, ctx, b, out, params, deadline))
+        .map(|i| {
+            let o = i.checked_sub(1).and_then(|i| copies.get(i)).unwrap_or(out);
+            outcome(plan, ctx, b, o, params, deadline)
+        })
         .collect();
     let mut last = None;
     while let Some(o) = calls.next().await {
@@ -148,6 +155,19 @@ async fn concurrent(
         }
     }
     last.unwrap_or_else(|| Outcome::Failed(Failure::transport("no concurrent call ran".into())))
+}
+
+/// A copy of `out` for another concurrent round trip: a new span id, in its `traceparent` too.
+fn another_round_trip(out: &OutRequest) -> Option<OutRequest> {
+    let t = out.trace.as_ref()?.another_round_trip()?;
+    let mut copy = out.clone();
+    for (name, value) in copy.headers.iter_mut() {
+        if name.eq_ignore_ascii_case(b"traceparent") {
+            *value = crate::telemetry::trace::traceparent(&t.sent);
+        }
+    }
+    copy.trace = Some(t);
+    Some(copy)
 }
 
 /// A whole backend response, live or from `qos/http-cache`.
