@@ -346,24 +346,6 @@ fn process_metrics_and_a_404_for_other_paths_on_the_metrics_listener() {
 }
 
 #[test]
-fn otlp_exporters_are_ignored_with_a_warning_and_the_gateway_starts() {
-    let b = Backend::json("{}");
-    let mut cfg = service(vec![endpoint("/a", "GET", vec![backend(&b.url(), "/x")])]);
-    cfg["extra_config"] = json!({"telemetry/opentelemetry": {
-        "exporters": {"otlp": [{"name": "collector", "host": "127.0.0.1", "port": 4317}]},
-        "trace_sample_rate": 0.5,
-    }});
-    let (code, out, err) = common::gateway::check(&cfg.to_string());
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        format!("{out}{err}").contains("exporters.otlp is not built yet and is ignored"),
-        "{out}{err}"
-    );
-    let gw = start(&cfg, "1");
-    assert_eq!(client::get(&gw.url("/a")).status, 200);
-}
-
-#[test]
 fn a_metrics_port_in_use_stops_the_gateway_at_startup() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();

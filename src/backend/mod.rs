@@ -29,6 +29,8 @@ pub struct OutRequest {
     pub body: Bytes,
     /// The path parameters, for a `modifier/lua-backend` script only (empty otherwise).
     pub params: Vec<(String, String)>,
+    /// `telemetry/opentelemetry`: this call's span ids (its `traceparent` is in `headers`).
+    pub trace: Option<crate::telemetry::trace::CallTrace>,
 }
 
 /// A complete backend response (body de-chunked).

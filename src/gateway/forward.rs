@@ -30,6 +30,9 @@ pub struct Inbound<'a> {
     /// (already filtered by `input_headers`, with the gateway's own headers), and the query it
     /// left (already filtered by `input_query_strings`).
     pub rewritten: Option<Rewritten>,
+    /// `telemetry/opentelemetry`: the span backend calls start under (the proxy stage sets
+    /// its own while it runs). None: this request is not traced.
+    pub trace: std::cell::Cell<Option<crate::telemetry::trace::ReqTrace>>,
 }
 
 /// The request a proxy-level script changed (see [`Inbound::rewritten`]).
@@ -117,6 +120,10 @@ pub fn build(
             ));
         }
     }
+    let trace = inb.trace.get().and_then(|t| t.call());
+    if let Some(t) = &trace {
+        propagate(&mut headers, t, inb);
+    }
     OutRequest {
         method: b.method.clone(),
         path_and_query: path,
@@ -127,6 +134,34 @@ pub fn build(
         } else {
             Vec::new()
         },
+        trace,
+    }
+}
+
+/// W3C trace context to the backend: our `traceparent` (naming this call's innermost span)
+/// replaces any the client sent; the client's `tracestate` goes along with it.
+// KrakenD: krakend-otel's transport injects the context into every backend request (the
+// TraceContext propagator sets the header, replacing a forwarded one).
+// Not KrakenD: an unsampled request still propagates (flags 00), as W3C asks, where
+// krakend-otel's transport skips the unrecorded span and sends nothing.
+fn propagate(
+    headers: &mut Vec<(Bytes, Bytes)>,
+    t: &crate::telemetry::trace::CallTrace,
+    inb: &Inbound<'_>,
+) {
+    headers.retain(|(n, _)| {
+        !n.eq_ignore_ascii_case(b"traceparent") && !n.eq_ignore_ascii_case(b"tracestate")
+    });
+    headers.push((
+        Bytes::from_static(b"Traceparent"),
+        crate::telemetry::trace::traceparent(&t.sent),
+    ));
+    let client = inb.head.headers.get("traceparent").map(|v| &v[..]);
+    let continued = client.and_then(crate::telemetry::trace::parse_traceparent);
+    if continued.is_some_and(|c| c.trace == t.sent.trace) {
+        if let Some(state) = inb.head.headers.get("tracestate").filter(|s| !s.is_empty()) {
+            headers.push((Bytes::from_static(b"Tracestate"), state.clone()));
+        }
     }
 }
 

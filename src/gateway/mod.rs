@@ -119,12 +119,21 @@ pub async fn handle(
         .as_ref()
         .filter(|o| o.global)
         .map(|_| std::time::Instant::now());
+    let mut server_span = None;
+    let trace = match &plan.otel {
+        Some(o) => o.traces.as_ref().and_then(|t| {
+            let (span, req) = crate::telemetry::spans::server_start(o, t, head, body.len(), peer)?;
+            server_span = span;
+            Some(req)
+        }),
+        None => None,
+    };
     let mut matched = None;
     let mut r = match &plan.secure {
-        None => route(plan, ctx, head, body, peer, &mut matched).await,
+        None => route(plan, ctx, head, body, peer, &mut matched, trace).await,
         Some(secure) => match secure.check(head) {
             Check::Pass => {
-                let mut r = route(plan, ctx, head, body, peer, &mut matched).await;
+                let mut r = route(plan, ctx, head, body, peer, &mut matched, trace).await;
                 secure.lines(head, &mut r.lines);
                 r
             }
@@ -147,6 +156,10 @@ pub async fn handle(
     if let (Some(t), Some(o)) = (started, &plan.otel) {
         record_server(plan, o, head, matched, &r, t.elapsed().as_secs_f64());
     }
+    if let Some(span) = server_span {
+        let ep = matched.and_then(|i| plan.endpoints.get(i)?.labels.as_ref());
+        crate::telemetry::spans::server_end(span, ep, r.status, body_size(&r));
+    }
     r
 }
 
@@ -166,12 +179,7 @@ fn record_server(
         // KrakenD: gin's route of a builtin (`/__health`, `/__debug/*param`) meets the skip
         // list like an endpoint's; an unmatched request is reported as "404 Not Found".
         None => {
-            let path = head.path();
-            let skipped = o.skip_paths.iter().any(|p| {
-                let p = p.as_bytes();
-                path == p || (p.ends_with(b"/") && path.starts_with(p))
-            });
-            if skipped {
+            if o.skips_path(head.path()) {
                 return;
             }
         }
@@ -207,6 +215,7 @@ async fn route(
     body: Bytes,
     peer: SocketAddr,
     matched: &mut Option<usize>,
+    trace: Option<crate::telemetry::trace::ReqTrace>,
 ) -> Response {
     // KrakenD: the service-level Lua middleware runs after `security/http`, before the bot
     // detector, on every route but the health check (registered before the middleware); the
@@ -266,7 +275,8 @@ async fn route(
                 Some(ep) => {
                     *matched = Some(i);
                     if !plan.stats.as_ref().is_some_and(|s| s.router) {
-                        return proxy::endpoint(plan, ctx, ep, head, body, &params, peer).await;
+                        return proxy::endpoint(plan, ctx, ep, head, body, &params, peer, trace)
+                            .await;
                     }
                     // KrakenD: krakend-metrics wraps each endpoint handler (inside the bot
                     // detector, outside JWT): one connection, then the status, body size
@@ -274,7 +284,7 @@ async fn route(
                     use crate::telemetry::stats_store as stats;
                     let t = std::time::Instant::now();
                     stats::connected();
-                    let r = proxy::endpoint(plan, ctx, ep, head, body, &params, peer).await;
+                    let r = proxy::endpoint(plan, ctx, ep, head, body, &params, peer, trace).await;
                     stats::response(
                         &ep.stats_name,
                         r.status,

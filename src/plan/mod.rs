@@ -251,7 +251,7 @@ impl Plan {
                     None
                 });
         let otel = match cfg.extra_config.get(crate::telemetry::otel::NS) {
-            Some(v) => crate::telemetry::otel::Otel::compile(v).unwrap_or_else(|m| {
+            Some(v) => crate::telemetry::otel::Otel::compile(v, &cfg.name).unwrap_or_else(|m| {
                 errors.push(err(&ns_at(crate::telemetry::otel::NS), m));
                 None
             }),

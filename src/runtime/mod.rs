@@ -148,6 +148,7 @@ async fn worker_main(
         while !flag.load(Ordering::Relaxed) {
             monoio::time::sleep(Duration::from_millis(200)).await;
             crate::log::flush_access();
+            crate::telemetry::trace::flush();
             idle::sweep(&housekeeper.idle, Instant::now());
             flush_rate_limits(&housekeeper.plan());
             tick = tick.wrapping_add(1);
@@ -196,6 +197,8 @@ async fn worker_main(
         monoio::time::sleep(Duration::from_millis(5)).await;
     }
     crate::log::flush_access();
+    crate::telemetry::trace::flush();
+    crate::telemetry::store::retire(crate::guard::ratelimit::core());
     Ok(())
 }
 

@@ -133,6 +133,11 @@ pub fn run(opts: RunOpts) -> i32 {
     let (asks, mailboxes): (Vec<_>, Vec<_>) =
         (0..cores).map(|_| std::sync::mpsc::channel()).unzip();
     if let Some(o) = &handle.load().otel {
+        // The OTLP exporters ask the cores for their series as a scrape does.
+        if let Err(e) = crate::telemetry::otlp::start(o, &asks) {
+            eprintln!("proxy: {e}");
+            return EXIT_RUNTIME;
+        }
         if let Err(e) = crate::telemetry::scrape::start(&o.exporters, asks.clone()) {
             eprintln!("proxy: {e}");
             return EXIT_RUNTIME;
@@ -215,6 +220,8 @@ pub fn run(opts: RunOpts) -> i32 {
     for t in threads {
         let _ = t.join();
     }
+    // The workers handed over their last spans: give the exporters a moment to send them.
+    crate::telemetry::otlp::shutdown(std::time::Duration::from_secs(2));
     crate::log::shutdown();
     EXIT_OK
 }
@@ -250,6 +257,10 @@ fn reload(handle: &PlanHandle, path: &Path, debug: bool, bound_port: u16) {
             let stats_addr = |p: &Plan| p.stats.as_ref().map(|s| s.addr);
             if stats_addr(&handle.load()) != stats_addr(&plan) {
                 crate::warn!("[SERVICE: proxy] reload: telemetry/metrics listener changes need a restart; /__stats stays as it was");
+            }
+            let otlp = |p: &Plan| p.otel.as_ref().map(|o| (o.otlp.clone(), o.resource.clone()));
+            if otlp(&handle.load()) != otlp(&plan) {
+                crate::warn!("[SERVICE: proxy] reload: OTLP exporter changes need a restart; the exporters stay as they were");
             }
             let n = plan.endpoints.len();
             handle.store(Arc::new(plan));

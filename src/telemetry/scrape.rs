@@ -43,12 +43,23 @@ pub(crate) struct Cores<T> {
     asks: Vec<Sender<Ask>>,
     last: Vec<T>,
     ask: fn(SyncSender<T>) -> Ask,
+    /// The copy a stopped core left (at shutdown), if any.
+    retired: fn(usize) -> Option<T>,
 }
 
 impl<T: Clone + Default> Cores<T> {
-    pub(crate) fn new(asks: Vec<Sender<Ask>>, ask: fn(SyncSender<T>) -> Ask) -> Cores<T> {
+    pub(crate) fn new(
+        asks: Vec<Sender<Ask>>,
+        ask: fn(SyncSender<T>) -> Ask,
+        retired: fn(usize) -> Option<T>,
+    ) -> Cores<T> {
         let last = vec![T::default(); asks.len()];
-        Cores { asks, last, ask }
+        Cores {
+            asks,
+            last,
+            ask,
+            retired,
+        }
     }
 
     /// Every core's copy: fresh where the core answered in time, else its last one.
@@ -59,7 +70,10 @@ impl<T: Clone + Default> Cores<T> {
             waiting.push(tx.send((self.ask)(reply)).ok().map(|_| rx));
         }
         for (i, rx) in waiting.into_iter().enumerate() {
-            let fresh = rx.and_then(|rx| rx.recv_timeout(CORE_WAIT).ok());
+            // A stopped core is merged from the copy it left.
+            let fresh = rx
+                .and_then(|rx| rx.recv_timeout(CORE_WAIT).ok())
+                .or_else(|| (self.retired)(i));
             if let (Some(copy), Some(slot)) = (fresh, self.last.get_mut(i)) {
                 *slot = copy;
             }
@@ -83,7 +97,7 @@ pub fn start(exporters: &[Exporter], asks: Vec<Sender<Ask>>) -> Result<(), Strin
     }
     for (l, process) in bound {
         // Each listener asks the cores on its own (no lock between listeners).
-        let mut cores = Cores::new(asks.clone(), Ask::Series);
+        let mut cores = Cores::new(asks.clone(), Ask::Series, super::store::retired);
         std::thread::Builder::new()
             .name("proxy-metrics".into())
             .spawn(move || serve(l, process, &mut cores))
@@ -219,7 +233,7 @@ fn b(v: bool) -> &'static str {
 
 /// Label names as krakend-otel's attributes read through the OTel Prometheus exporter (dots
 /// become underscores), sorted by name as that exporter writes them.
-fn label_text(l: &Labels) -> String {
+pub(super) fn label_text(l: &Labels) -> String {
     let mut pairs: Vec<(&str, String)> = match l {
         Labels::Server { ep, method, status } => vec![
             // KrakenD: a request no endpoint matched reports this route.

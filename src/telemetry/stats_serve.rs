@@ -26,7 +26,7 @@ pub fn start(cfg: &Stats, asks: Vec<Sender<Ask>>, plan: PlanHandle) -> Result<()
     })?;
     let (tx, rx) = channel();
     let state = State {
-        cores: Cores::new(asks, Ask::Stats),
+        cores: Cores::new(asks, Ask::Stats, |_| None),
         cfg: cfg.clone(),
         plan,
         base: BTreeMap::new(),

@@ -300,6 +300,27 @@ pub fn snapshot() -> Vec<Series> {
     SERIES.with(|m| m.borrow().values().cloned().collect())
 }
 
+// Taken once per core as it stops, and by an exporter's last push: never on a request.
+#[allow(clippy::disallowed_types)]
+static RETIRED: std::sync::Mutex<Vec<(usize, Vec<Series>)>> = std::sync::Mutex::new(Vec::new());
+
+/// A stopping worker leaves its last copy (core `core`), for the exporters' final push.
+pub fn retire(core: usize) {
+    let copy = snapshot();
+    if let Ok(mut r) = RETIRED.lock() {
+        r.push((core, copy));
+    }
+}
+
+/// The copy core `core` left as it stopped.
+pub fn retired(core: usize) -> Option<Vec<Series>> {
+    let r = RETIRED.lock().ok()?;
+    r.iter()
+        .rev()
+        .find(|(c, _)| *c == core)
+        .map(|(_, s)| s.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

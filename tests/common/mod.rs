@@ -23,6 +23,7 @@ pub mod config;
 pub mod dns;
 pub mod gateway;
 pub mod golden;
+pub mod otlp;
 pub mod pki;
 pub mod redis;
 pub mod tls_backend;

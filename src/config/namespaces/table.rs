@@ -218,9 +218,10 @@ pub static REGISTRY: &[Namespace] = &[
         S,
         Implemented,
         "the `prometheus` exporter: `GET /metrics` on its own `port` (9090) with KrakenD's \
-         metric and label names, per-core series merged when scraped; `layers` metric toggles, \
-         `skip_paths`, `histograms`, `process_metrics`; `otlp` exporters (metrics and traces) \
-         are not built yet and are ignored with a warning",
+         metric and label names, per-core series merged when scraped; `layers` metric and trace \
+         toggles, `skip_paths`, `histograms`, `process_metrics`; `otlp` exporters over gRPC \
+         (the default) or OTLP/HTTP (`use_http`): spans (server, proxy, backend, round trip) \
+         and the same metrics, `trace_sample_rate`, W3C `traceparent` in and to backends",
     ),
     ns(
         "telemetry/metrics",

@@ -226,6 +226,7 @@ mod tests {
                 .collect(),
             body: Bytes::new(),
             params: Vec::new(),
+            trace: None,
         };
         assert!(applies(&req(b"GET", &[])));
         assert!(applies(&req(b"HEAD", &[(b"Accept", b"*/*")])));

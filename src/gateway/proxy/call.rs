@@ -76,6 +76,31 @@ pub(super) async fn call(
     deadline: Instant,
     start: Instant,
 ) -> Outcome {
+    let span = match (req.0.trace.as_ref(), &b.labels) {
+        (Some(t), Some(l)) => crate::telemetry::spans::backend_start(t, l),
+        _ => None,
+    };
+    let r = metered(plan, ctx, ep, b, req, deadline, start).await;
+    if let Some(span) = span {
+        let error = match &r {
+            Outcome::Data(_) => None,
+            Outcome::Failed(f) => Some(f.text.clone()),
+        };
+        let complete = error.is_none();
+        crate::telemetry::spans::stage_end(span, error, complete);
+    }
+    r
+}
+
+async fn metered(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    ep: &EndpointPlan,
+    b: &BackendPlan,
+    req: (&OutRequest, &[(&str, String)]),
+    deadline: Instant,
+    start: Instant,
+) -> Outcome {
     let otel = match (&plan.otel, &b.labels) {
         (Some(o), Some(l)) if o.backend_stage && !l.skip => Some((o, l)),
         _ => None,
@@ -118,8 +143,15 @@ async fn concurrent(
     // KrakenD (proxy/concurrent.go): the concurrent calls get 75% of the endpoint timeout,
     // nested inside any outer window (the merger's 85%).
     let deadline = deadline.min(start + ep.timeout.mul_f64(0.75));
+    // Traced: each copy is its own round trip, with its own span and `traceparent`.
+    let copies: Vec<OutRequest> = (1..ep.concurrent_calls)
+        .filter_map(|_| another_round_trip(out))
+        .collect();
     let mut calls: FuturesUnordered<_> = (0..ep.concurrent_calls)
-        .map(|_| outcome(plan, ctx, b, out, params, deadline))
+        .map(|i| {
+            let o = i.checked_sub(1).and_then(|i| copies.get(i)).unwrap_or(out);
+            outcome(plan, ctx, b, o, params, deadline)
+        })
         .collect();
     let mut last = None;
     while let Some(o) = calls.next().await {
@@ -132,6 +164,19 @@ async fn concurrent(
         }
     }
     last.unwrap_or_else(|| Outcome::Failed(Failure::transport("no concurrent call ran".into())))
+}
+
+/// A copy of `out` for another concurrent round trip: a new span id, in its `traceparent` too.
+fn another_round_trip(out: &OutRequest) -> Option<OutRequest> {
+    let t = out.trace.as_ref()?.another_round_trip()?;
+    let mut copy = out.clone();
+    for (name, value) in copy.headers.iter_mut() {
+        if name.eq_ignore_ascii_case(b"traceparent") {
+            *value = crate::telemetry::trace::traceparent(&t.sent);
+        }
+    }
+    copy.trace = Some(t);
+    Some(copy)
 }
 
 /// A whole backend response, live or from `qos/http-cache`.
@@ -396,6 +441,28 @@ pub(super) async fn call_no_op(
     out: &OutRequest,
     deadline: Instant,
 ) -> Result<NoOp, BackendError> {
+    // The backend stage span, as for a call that is not no-op (its id is the round trip's
+    // parent).
+    let span = match (out.trace.as_ref(), &b.labels) {
+        (Some(t), Some(l)) => crate::telemetry::spans::backend_start(t, l),
+        _ => None,
+    };
+    let r = breaker_no_op(plan, ctx, b, out, deadline).await;
+    if let Some(span) = span {
+        let error = r.as_ref().err().map(|e| e.to_string());
+        let complete = error.is_none();
+        crate::telemetry::spans::stage_end(span, error, complete);
+    }
+    r
+}
+
+async fn breaker_no_op(
+    plan: &Plan,
+    ctx: &WorkerCtx,
+    b: &BackendPlan,
+    out: &OutRequest,
+    deadline: Instant,
+) -> Result<NoOp, BackendError> {
     let Some(cb) = &b.circuit_breaker else {
         return no_op_stages(plan, ctx, b, out, deadline).await;
     };
@@ -516,7 +583,34 @@ async fn pick_and_call(
     let target = picked.target()?;
     let opts = opts(plan, deadline);
     let call = client::call_stream(&ctx.pool, target, out, &opts);
-    round_trip(plan, b, target, call).await
+    traced_round_trip(plan, b, target, out, call).await
+}
+
+/// The round trip's client span, when this call is traced.
+async fn traced_round_trip(
+    plan: &Plan,
+    b: &BackendPlan,
+    target: &Target,
+    out: &OutRequest,
+    call: impl std::future::Future<Output = Result<Streaming, BackendError>>,
+) -> Result<Streaming, BackendError> {
+    let span = match (&out.trace, &b.labels) {
+        (Some(t), Some(l)) => {
+            crate::telemetry::spans::round_trip_start(t, l, target.scheme(), &target.authority, out)
+        }
+        _ => None,
+    };
+    let Some(span) = span else {
+        return round_trip(plan, b, target, call).await;
+    };
+    let t = Instant::now();
+    let r = round_trip(plan, b, target, call).await;
+    let end = match &r {
+        Ok(s) => Ok(s.status),
+        Err(e) => Err(e.to_string()),
+    };
+    crate::telemetry::spans::round_trip_end(span, end, t.elapsed().as_secs_f64());
+    r
 }
 
 /// One HTTP round trip to a backend host, counted and timed as krakend-otel's instrumented

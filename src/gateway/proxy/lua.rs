@@ -178,6 +178,7 @@ pub(super) async fn backend_pre(
                 headers: flat(&r.headers),
                 body: r.body.clone(),
                 params: Vec::new(),
+                trace: out.trace,
             },
             target,
         )

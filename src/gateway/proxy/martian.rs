@@ -58,6 +58,7 @@ pub(super) fn request(
         headers,
         body: og.body.clone(),
         params: Vec::new(),
+        trace: out.trace,
     };
     Ok((next, target, og))
 }

@@ -47,6 +47,7 @@ enum PipeError {
     Merge(String),
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn endpoint(
     plan: &Plan,
     ctx: &WorkerCtx,
@@ -55,6 +56,7 @@ pub(super) async fn endpoint(
     body: Bytes,
     params: &[(&str, String)],
     peer: SocketAddr,
+    trace: Option<crate::telemetry::trace::ReqTrace>,
 ) -> Response {
     if let Some(blocked) = &ep.blocked {
         return Response::json(501, blocked.clone());
@@ -111,6 +113,8 @@ pub(super) async fn endpoint(
         query: head.query().map(forward::parse_query).unwrap_or_default(),
         jwt: ep.jwt.as_ref().zip(grant.as_deref()),
         rewritten: None,
+        // KrakenD: a skipped path has no proxy or backend spans (and no propagation).
+        trace: std::cell::Cell::new(trace.filter(|_| !ep.labels.as_ref().is_some_and(|l| l.skip))),
     };
     // KrakenD: the CEL request checks and the JSON schema run before the proxy stack (here
     // also before a proxy-level Lua script, which KrakenD runs between the two).
@@ -249,6 +253,30 @@ fn signed(signer: &crate::guard::jwt::signer::Signer, pipe: Pipe) -> Response {
 /// Call the backends and merge: lura's proxy stack under the Lua proxy stage, timed as
 /// krakend-otel's proxy stage (`krakend_proxy_duration`).
 async fn pipe(plan: &Plan, ctx: &WorkerCtx, ep: &EndpointPlan, inb: &Inbound<'_>) -> Pipe {
+    let traced = inb.trace.get().zip(ep.labels.as_ref());
+    let Some((span, outer)) = traced.and_then(|(t, l)| {
+        let span = crate::telemetry::spans::proxy_start(&t, l, inb.head)?;
+        Some((span, t))
+    }) else {
+        return metered_pipe(plan, ctx, ep, inb).await;
+    };
+    // The backend calls are children of the proxy span while the pipe runs.
+    inb.trace.set(Some(crate::telemetry::trace::ReqTrace {
+        ctx: span.ctx(),
+        ..outer
+    }));
+    let p = metered_pipe(plan, ctx, ep, inb).await;
+    inb.trace.set(Some(outer));
+    let error = p.error.as_ref().map(|e| match e {
+        PipeError::Lua(e) => e.to_string(),
+        PipeError::Backend { failure, .. } => failure.text.clone(),
+        PipeError::Merge(text) => text.clone(),
+    });
+    crate::telemetry::spans::stage_end(span, error, p.data.is_some() && p.complete);
+    p
+}
+
+async fn metered_pipe(plan: &Plan, ctx: &WorkerCtx, ep: &EndpointPlan, inb: &Inbound<'_>) -> Pipe {
     let otel = match (&plan.otel, &ep.labels) {
         (Some(o), Some(l)) if o.proxy && !l.skip => Some((o, l)),
         _ => None,

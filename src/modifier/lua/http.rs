@@ -103,6 +103,8 @@ pub(super) fn parse(args: &MultiValue, user_agent: &[u8]) -> Result<Call, String
             headers,
             body,
             params: Vec::new(),
+            // A script's own call is not a backend call: no span, no `traceparent`.
+            trace: None,
         },
         what,
     })
