@@ -224,7 +224,7 @@ async fn route(
         && plan.health_path.as_deref().map(str::as_bytes) == Some(head.path());
     let rewrite = match &plan.lua_endpoint {
         Some(script) if !health => {
-            let deadline = std::time::Instant::now() + plan.server.timeout;
+            let deadline = crate::runtime::clock::now() + plan.server.timeout;
             let http = proxy::lua_http(plan, ctx, deadline);
             match lua_endpoint::run(script, head, &body, &[], true, &http).await {
                 Ok(r) => Some(r),

@@ -480,10 +480,11 @@ async fn no_op_stages(
     deadline: Instant,
 ) -> Result<NoOp, BackendError> {
     let modifier = |e: crate::modifier::lua::LuaError| BackendError::Modifier(e.to_string());
-    let http = super::lua::http(plan, ctx, deadline);
+    // Only a scripted backend needs the scripts' HTTP settings.
+    let http = || super::lua::http(plan, ctx, deadline);
     let run = match &b.lua {
         Some(script) => Some(
-            super::lua::backend_pre(script, b, out, &http)
+            super::lua::backend_pre(script, b, out, &http())
                 .await
                 .map_err(modifier)?,
         ),
@@ -539,7 +540,7 @@ async fn no_op_stages(
             (f.status, h, f.body)
         }
     };
-    super::lua::backend_post_raw(&run, status, headers, body, &http)
+    super::lua::backend_post_raw(&run, status, headers, body, &http())
         .await
         .map_err(modifier)
 }

@@ -81,7 +81,7 @@ pub(super) async fn endpoint(
     // router rate limit.
     let rewrite = match &ep.lua_endpoint {
         Some(script) => {
-            let http = lua::http(plan, ctx, Instant::now() + ep.timeout);
+            let http = lua::http(plan, ctx, crate::runtime::clock::now() + ep.timeout);
             match super::lua_endpoint::run(script, head, &body, params, false, &http).await {
                 Ok(r) => Some(r),
                 Err(resp) => return resp,
@@ -132,7 +132,7 @@ pub(super) async fn endpoint(
         .iter()
         .map(|(k, v)| (forward::title(k), v.clone()))
         .collect();
-    let http = lua::http(plan, ctx, Instant::now() + ep.timeout);
+    let http = lua::http(plan, ctx, crate::runtime::clock::now() + ep.timeout);
     let run_state = match lua::proxy_pre(script, server, ep, &mut inb, &mut owned, &http).await {
         Ok(r) => r,
         Err(e) => return with_version(plan, finish(plan, ep, lua::pipe_error(e), None)),

@@ -7,8 +7,8 @@
 //! Every call runs under an instruction budget (a count hook) and a memory limit; either one
 //! ends the script with an error, the request gets a 500 and the core goes on serving.
 //!
-//! Each call runs as a coroutine so that `http_response.new` can wait without blocking the
-//! core: it yields a marker, the gateway makes the call on the event loop, and resumes the
+//! A call of a script that names `http_response` runs as a coroutine, so that
+//! `http_response.new` can wait without blocking the core: it yields a marker, the gateway makes the call on the event loop, and resumes the
 //! coroutine with the answer. Between two stretches other requests use the same state, so
 //! what a call owns (its globals, its closure, its budget and memory left, what
 //! `request.load()` returns) is the call's own and bound again at each resume.
@@ -17,7 +17,7 @@ use super::api::{self, Ctx, ReqState, Request, RespState, Response};
 use super::http::Http;
 use super::{LuaError, LuaScript};
 use mlua::{
-    Function, HookTriggers, LightUserData, Lua, LuaOptions, MultiValue, StdLib, Table, Thread,
+    Function, HookTriggers, LightUserData, Lua, LuaOptions, MultiValue, StdLib, Table,
     ThreadStatus, Value, VmState,
 };
 use std::cell::{Cell, RefCell};
@@ -501,17 +501,8 @@ impl Session {
         let thread = self.lua.create_thread(f).map_err(script_error)?;
         let mut args = MultiValue::new();
         loop {
-            let r = self.stretch(&thread, args, &bound, &mut left);
-            let yielded = match r {
-                Ok(values) => values,
-                Err(err) => {
-                    if matches!(err, LuaError::Budget | LuaError::Memory) {
-                        // What a stopped script left is garbage now: give it back at once.
-                        let _ = self.lua.gc_collect();
-                    }
-                    return Err(err);
-                }
-            };
+            let yielded =
+                self.under_limits(&bound, &mut left, || thread.resume::<MultiValue>(args))?;
             if thread.status() != ThreadStatus::Resumable {
                 return Ok(());
             }
@@ -546,22 +537,7 @@ impl Session {
     /// Run a script that never calls out, start to end (an `http_response.new` reached some
     /// other way than by its name fails: there is no coroutine to yield).
     fn whole(&self, f: &Function, bound: &Bound, left: &mut Left) -> Result<(), LuaError> {
-        let r = self.under_limits(bound, left, || f.call::<()>(()));
-        if matches!(r, Err(LuaError::Budget | LuaError::Memory)) {
-            let _ = self.lua.gc_collect();
-        }
-        r
-    }
-
-    /// Resume `thread` once, under the budget and limits left.
-    fn stretch(
-        &self,
-        thread: &Thread,
-        args: MultiValue,
-        bound: &Bound,
-        left: &mut Left,
-    ) -> Result<MultiValue, LuaError> {
-        self.under_limits(bound, left, || thread.resume::<MultiValue>(args))
+        self.under_limits(bound, left, || f.call::<()>(()))
     }
 
     /// Run `f` with `bound` and what is left of the budget and the limits, and take back what
@@ -588,7 +564,14 @@ impl Session {
         left.steps = BUDGET.replace(u64::MAX);
         let stopped = STOPPED.replace(false);
         bind(Bound::default());
-        r.map_err(|e| classify(&e, stopped))
+        r.map_err(|e| {
+            let err = classify(&e, stopped);
+            if matches!(err, LuaError::Budget | LuaError::Memory) {
+                // What a stopped script left is garbage now: give it back at once.
+                let _ = self.lua.gc_collect();
+            }
+            err
+        })
     }
 }
 
