@@ -11,6 +11,8 @@ use crate::plan::{BackendPlan, EndpointPlan, Plan};
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::time::Instant;
+use std::future::Future;
+use std::pin::Pin;
 
 /// What one backend call produced, after KrakenD's success rule (only 200 and 201).
 pub(super) enum Outcome {
@@ -325,13 +327,9 @@ async fn fetch_at(
 ) -> Result<(Fetched, Headers), BackendError> {
     admit(b)?;
     let opts = opts(plan, deadline);
-    let s = round_trip(
-        plan,
-        b,
-        target,
-        client::call_stream(&ctx.pool, target, out, &opts),
-    )
-    .await
+    let call = std::pin::pin!(client::call_stream(&ctx.pool, target, out, &opts));
+    let s = round_trip(plan, b, target, call)
+        .await
     .inspect_err(|e| crate::warn!("[BACKEND: {}] {}", b.url_pattern, e))?;
     read_whole(plan, ctx, b, s).await
 }
@@ -583,7 +581,9 @@ async fn pick_and_call(
     let picked = pick(ctx, b, deadline).await?;
     let target = picked.target()?;
     let opts = opts(plan, deadline);
-    let call = client::call_stream(&ctx.pool, target, out, &opts);
+    // Pinned here and lent down: a future passed by value is held (and copied) once more by
+    // every wrapper it passes through (print-type-size: 11 KB instead of 3.6 KB here).
+    let call = std::pin::pin!(client::call_stream(&ctx.pool, target, out, &opts));
     traced_round_trip(plan, b, target, out, call).await
 }
 
@@ -593,7 +593,7 @@ async fn traced_round_trip(
     b: &BackendPlan,
     target: &Target,
     out: &OutRequest,
-    call: impl std::future::Future<Output = Result<Streaming, BackendError>>,
+    call: Pin<&mut impl Future<Output = Result<Streaming, BackendError>>>,
 ) -> Result<Streaming, BackendError> {
     let span = match (&out.trace, &b.labels) {
         (Some(t), Some(l)) => {
@@ -620,7 +620,7 @@ async fn round_trip(
     plan: &Plan,
     b: &BackendPlan,
     target: &Target,
-    call: impl std::future::Future<Output = Result<Streaming, BackendError>>,
+    call: Pin<&mut impl Future<Output = Result<Streaming, BackendError>>>,
 ) -> Result<Streaming, BackendError> {
     let metered = match (&plan.otel, &b.labels) {
         (Some(o), Some(l)) if o.round_trip && !l.skip => Some((o, l)),
