@@ -9,7 +9,7 @@ use super::{dns, BackendError, BackendResponse, OutRequest, Target};
 use crate::http::body::BodyDecoder;
 use crate::http::response::parse_response;
 use crate::http::{write, Framing, Headers, HttpError, Limits};
-use crate::runtime::clock;
+use crate::runtime::{clock, timer};
 use bytes::{Bytes, BytesMut};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
@@ -324,13 +324,6 @@ async fn exchange(
         .map_err(|f| f.error)
 }
 
-/// `deadline` as monoio's instant. `timeout_at` an absolute deadline costs no clock read
-/// (`timeout(duration)` reads the clock to make one), and a deadline that has passed still
-/// times out: monoio's timer wheel fires it at once, and the read is cancelled.
-fn until(deadline: Instant) -> monoio::time::Instant {
-    monoio::time::Instant::from_std(deadline)
-}
-
 /// A backend response whose head has arrived; the body is read with [`Streaming::next_chunk`].
 pub struct Streaming {
     /// The URL called (after redirects), for error messages: set only when the status is not
@@ -479,7 +472,7 @@ async fn send_and_read_head(
     if opts.deadline <= clock::now() {
         return Err(fail(BackendError::Timeout, false, Some(wire)));
     }
-    let wire = match monoio::time::timeout_at(until(opts.deadline), stream.write_all(wire)).await {
+    let wire = match timer::timeout_at(opts.deadline, stream.write_all(wire)).await {
         Err(_) => return Err(fail(BackendError::Timeout, false, None)),
         Ok((Err(e), w)) => return Err(fail(BackendError::Io(e), false, Some(w))),
         Ok((Ok(_), w)) => w,
@@ -543,7 +536,7 @@ pub(crate) async fn fill(
     }
     // monoio reads into the start of a buffer: append through a slice over the spare capacity.
     let len = b.len();
-    match monoio::time::timeout_at(until(deadline), stream.read(b.slice_mut(len..))).await {
+    match timer::timeout_at(deadline, stream.read(b.slice_mut(len..))).await {
         Err(_) => Err(BackendError::Timeout),
         Ok((res, b)) => {
             *buf = b.into_inner();

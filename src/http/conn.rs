@@ -11,7 +11,7 @@ use super::request::{parse_request, RequestHead};
 use super::{write, Framing, HttpError, Version};
 use crate::gateway::{self, Response};
 use crate::plan::Timeout;
-use crate::runtime::{clock, idle, Worker};
+use crate::runtime::{clock, idle, timer, Worker};
 use bytes::{Bytes, BytesMut};
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
@@ -84,10 +84,8 @@ async fn fill<S: Transport>(
             if d <= clock::now() {
                 return Err(ReadEnd::Timeout);
             }
-            // An absolute deadline: monoio's timer wheel checks it against its own clock
-            // after each park, so `timeout_at` costs no clock read (`timeout` costs one).
-            let at = monoio::time::Instant::from_std(d);
-            match monoio::time::timeout_at(at, stream.read(b.slice_mut(len..))).await {
+            // An absolute deadline: `timeout_at` costs no clock read (`timeout` costs one).
+            match timer::timeout_at(d, stream.read(b.slice_mut(len..))).await {
                 Ok(r) => r,
                 Err(_) => return Err(ReadEnd::Timeout),
             }
@@ -513,8 +511,7 @@ async fn timed_write<S: Transport, B: IoBuf + 'static>(
             if d <= clock::now() {
                 return None;
             }
-            let at = monoio::time::Instant::from_std(d);
-            match monoio::time::timeout_at(at, stream.write_all(data)).await {
+            match timer::timeout_at(d, stream.write_all(data)).await {
                 Ok((r, b)) => r.ok().map(|_| b),
                 Err(_) => None,
             }
@@ -527,10 +524,7 @@ async fn timed_write<S: Transport, B: IoBuf + 'static>(
             while done < len {
                 let write = stream.write(buf.slice(done..));
                 let (r, s) = match clock::after(d) {
-                    Some(t) => {
-                        let at = monoio::time::Instant::from_std(t);
-                        monoio::time::timeout_at(at, write).await.ok()?
-                    }
+                    Some(t) => timer::timeout_at(t, write).await.ok()?,
                     // An absurdly large limit: no deadline, as `monoio::time::timeout` did.
                     None => write.await,
                 };

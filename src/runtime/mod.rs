@@ -7,6 +7,7 @@ pub mod clock;
 pub mod idle;
 pub mod listener;
 pub mod server;
+pub mod timer;
 
 use crate::gateway::WorkerCtx;
 use crate::plan::{Plan, PlanHandle};

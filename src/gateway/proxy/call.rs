@@ -10,9 +10,9 @@ use crate::json::Fields;
 use crate::plan::{BackendPlan, EndpointPlan, Plan};
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use std::time::Instant;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Instant;
 
 /// What one backend call produced, after KrakenD's success rule (only 200 and 201).
 pub(super) enum Outcome {
@@ -330,7 +330,7 @@ async fn fetch_at(
     let call = std::pin::pin!(client::call_stream(&ctx.pool, target, out, &opts));
     let s = round_trip(plan, b, target, call)
         .await
-    .inspect_err(|e| crate::warn!("[BACKEND: {}] {}", b.url_pattern, e))?;
+        .inspect_err(|e| crate::warn!("[BACKEND: {}] {}", b.url_pattern, e))?;
     read_whole(plan, ctx, b, s).await
 }
 
