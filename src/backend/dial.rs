@@ -61,7 +61,7 @@ pub(super) async fn dial(
         } else {
             share
         };
-        match monoio::time::timeout(limit, TcpStream::connect_addr(addr)).await {
+        match crate::runtime::timer::timeout(limit, TcpStream::connect_addr(addr)).await {
             Err(_) => {
                 first_err.get_or_insert(BackendError::Timeout);
             }

@@ -210,6 +210,22 @@ pub fn timeout_at<F: Future>(at: Instant, fut: F) -> Timeout<F> {
     Timeout { fut, at, key: NIL }
 }
 
+/// [`timeout_at`] `d` from now (the poll's clock); a duration too large to add is no deadline
+/// in practice (thirty years).
+pub fn timeout<F: Future>(d: Duration, fut: F) -> Timeout<F> {
+    let now = super::clock::now();
+    let at = now
+        .checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(30 * 365 * 24 * 3600)))
+        .unwrap_or(now);
+    timeout_at(at, fut)
+}
+
+/// Wait `d` on the wheel.
+pub async fn sleep(d: Duration) {
+    let _ = timeout(d, std::future::pending::<()>()).await;
+}
+
 pub struct Timeout<F> {
     fut: F,
     at: Instant,
@@ -223,6 +239,7 @@ impl<F: Future> Future for Timeout<F> {
         // SAFETY: `fut` is structurally pinned (never moved out of `self`); `at` and `key`
         // are plain data, not pinned.
         let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above: `this.fut` stays where the pinned `Timeout` put it until drop.
         let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
         if let Poll::Ready(v) = fut.poll(cx) {
             this.release();

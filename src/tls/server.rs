@@ -167,7 +167,9 @@ pub async fn accept(
     };
     let rem = deadline.map(|d| d.saturating_duration_since(Instant::now()));
     let got = match rem {
-        Some(r) => monoio::time::timeout(r, got).await.unwrap_or(false),
+        Some(r) => crate::runtime::timer::timeout(r, got)
+            .await
+            .unwrap_or(false),
         None => got.await,
     };
     if !got {

@@ -90,7 +90,7 @@ where
             None => work.await,
             Some(d) => {
                 let rem = d.saturating_duration_since(Instant::now());
-                match monoio::time::timeout(rem, work).await {
+                match crate::runtime::timer::timeout(rem, work).await {
                     Ok(r) => r,
                     Err(_) => Err(io::Error::new(
                         io::ErrorKind::TimedOut,

@@ -101,7 +101,7 @@ impl Gate {
             use monoio::io::AsyncReadRent;
             let mut stream = stream;
             // Nothing is ever written: the read ends at end-of-file, when the gate opens.
-            let _ = monoio::time::timeout(rem, stream.read(Vec::with_capacity(1))).await;
+            let _ = crate::runtime::timer::timeout(rem, stream.read(Vec::with_capacity(1))).await;
             return;
         }
         // No socket to wait on: poll, backing off from 2 ms to 50 ms.
@@ -111,7 +111,7 @@ impl Gate {
             if rem.is_zero() {
                 return;
             }
-            monoio::time::sleep(step.min(rem)).await;
+            crate::runtime::timer::sleep(step.min(rem)).await;
             step = (step * 2).min(Duration::from_millis(50));
         }
     }

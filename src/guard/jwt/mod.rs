@@ -317,7 +317,7 @@ async fn wait_for_fetch(r: &Remote) {
     let start = r.generation();
     let deadline = Instant::now() + remote::FETCH_DEADLINE + Duration::from_millis(500);
     while r.generation() == start && Instant::now() < deadline {
-        monoio::time::sleep(Duration::from_millis(2)).await;
+        crate::runtime::timer::sleep(Duration::from_millis(2)).await;
     }
 }
 
