@@ -392,8 +392,20 @@ async fn write_response<S: Transport>(
     };
     let send_body = !is_head && !bodiless && !resp.body.is_empty();
     let inline = resp.body.len() <= 64 * 1024;
+    // One allocation for head and body: the head is a status line, a few fields and the
+    // compiled lines (reserving the body alone made the head's growth a realloc and a copy of
+    // the body per response).
+    let head_guess = 128
+        + resp.lines.iter().map(|l| l.len()).sum::<usize>()
+        + resp
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .sum::<usize>();
     if send_body && inline {
-        out.reserve(resp.body.len());
+        out.reserve(head_guess + resp.body.len());
+    } else {
+        out.reserve(head_guess);
     }
     write::response_head_lines(
         out,

@@ -236,6 +236,16 @@ impl Fields {
     }
 
     /// `{...}` from the raw pieces; `null` for a nil map.
+    /// The object's text when it is one validated backend value passed through whole (no
+    /// member dropped, renamed or merged): what [`Fields::write_object`] would copy, shared
+    /// instead of copied.
+    pub fn whole_object(&self) -> Option<&Bytes> {
+        if self.nil {
+            return None;
+        }
+        self.whole.as_ref()
+    }
+
     pub fn write_object(&self, out: &mut Vec<u8>) {
         if self.nil {
             out.extend_from_slice(b"null");

@@ -24,13 +24,22 @@ pub fn render(ep: &EndpointPlan, data: &Fields, complete: bool, accept: Option<&
         Output::Negotiate => negotiate(accept),
         o => o,
     };
-    let mut out = Vec::with_capacity(256);
+    // Allocated only by the branches that write (a body passed through whole does not).
+    let buf = || Vec::with_capacity(256);
     let mut resp = match output {
-        Output::Json | Output::NoOp | Output::Negotiate => {
-            data.write_object(&mut out);
-            Response::json(200, Bytes::from(out))
-        }
+        // A body passed through whole is shared with the backend's read buffer, not copied
+        // (callgrind: the 256-byte buffer, its growth to the body's size and the copy were
+        // ~600 instructions of a 1 KB 1:1 call).
+        Output::Json | Output::NoOp | Output::Negotiate => match data.whole_object() {
+            Some(whole) => Response::json(200, whole.clone()),
+            None => {
+                let mut out = buf();
+                data.write_object(&mut out);
+                Response::json(200, Bytes::from(out))
+            }
+        },
         Output::JsonCollection => {
+            let mut out = buf();
             data.write_collection(&mut out);
             Response::json(200, Bytes::from(out))
         }
@@ -41,6 +50,7 @@ pub fn render(ep: &EndpointPlan, data: &Fields, complete: bool, accept: Option<&
             _ => Response::text(200, Bytes::new()),
         },
         Output::Xml => {
+            let mut out = buf();
             data.write_object(&mut out);
             // KrakenD: mxj's errors leave the body empty (the header is already written).
             let body = tree::parse(&out)
@@ -55,6 +65,7 @@ pub fn render(ep: &EndpointPlan, data: &Fields, complete: bool, accept: Option<&
                 .with_body(body)
         }
         Output::Yaml => {
+            let mut out = buf();
             data.write_object(&mut out);
             let body = tree::parse(&out)
                 .map(|t| match t {
