@@ -140,6 +140,8 @@ fn fixture() -> &'static Fixture {
             endpoint("/open", "GET", vec![backend(&h, "/open")]),
         ]);
         let gw = Gateway::start(&cfg.to_string());
+        // A static is never dropped: stop the shared gateway with the test process.
+        common::gateway::stop_at_exit(gw.pid());
         Fixture {
             gw,
             backend: b,

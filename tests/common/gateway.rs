@@ -221,6 +221,34 @@ impl Gateway {
     }
 }
 
+/// Stop the gateway `pid` when this test process exits. A gateway kept in a `static` (a fixture
+/// shared by a file's tests) is never dropped, since Rust runs no destructors for statics: it
+/// outlived the test binary, one stray `proxy run` per `cargo test`. The harness ends with
+/// `exit`, which runs `atexit` handlers; the gateway is still our unreaped child then, so its
+/// pid cannot have been reused.
+#[allow(dead_code)] // not every test binary keeps a gateway in a static
+pub fn stop_at_exit(pid: u32) {
+    static PIDS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    extern "C" fn kill_all() {
+        if let Ok(pids) = PIDS.lock() {
+            for &pid in pids.iter() {
+                if let Ok(pid) = libc::pid_t::try_from(pid) {
+                    // SAFETY: kill has no memory-safety preconditions.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+    }
+    if let Ok(mut pids) = PIDS.lock() {
+        pids.push(pid);
+    }
+    // SAFETY: `kill_all` is a plain `extern "C"` function that stays valid for the process.
+    REGISTER.call_once(|| unsafe {
+        libc::atexit(kill_all);
+    });
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         if self.try_exit_status().is_none() {
