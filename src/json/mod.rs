@@ -235,7 +235,6 @@ impl Fields {
         self.insert(text::escaped(name), text::quoted(value));
     }
 
-    /// `{...}` from the raw pieces; `null` for a nil map.
     /// The object's text when it is one validated backend value passed through whole (no
     /// member dropped, renamed or merged): what [`Fields::write_object`] would copy, shared
     /// instead of copied.
@@ -246,6 +245,7 @@ impl Fields {
         self.whole.as_ref()
     }
 
+    /// `{...}` from the raw pieces; `null` for a nil map.
     pub fn write_object(&self, out: &mut Vec<u8>) {
         if self.nil {
             out.extend_from_slice(b"null");

@@ -213,11 +213,10 @@ pub fn timeout_at<F: Future>(at: Instant, fut: F) -> Timeout<F> {
 /// [`timeout_at`] `d` from now (the poll's clock); a duration too large to add is no deadline
 /// in practice (thirty years).
 pub fn timeout<F: Future>(d: Duration, fut: F) -> Timeout<F> {
-    let now = super::clock::now();
-    let at = now
-        .checked_add(d)
-        .or_else(|| now.checked_add(Duration::from_secs(30 * 365 * 24 * 3600)))
-        .unwrap_or(now);
+    const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+    let at = super::clock::after(d)
+        .or_else(|| super::clock::after(FAR))
+        .unwrap_or_else(super::clock::now);
     timeout_at(at, fut)
 }
 

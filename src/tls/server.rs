@@ -165,9 +165,8 @@ pub async fn accept(
         }
         true
     };
-    let rem = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-    let got = match rem {
-        Some(r) => crate::runtime::timer::timeout(r, got)
+    let got = match deadline {
+        Some(d) => crate::runtime::timer::timeout_at(d, got)
             .await
             .unwrap_or(false),
         None => got.await,

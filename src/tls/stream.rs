@@ -88,16 +88,13 @@ where
         };
         match deadline {
             None => work.await,
-            Some(d) => {
-                let rem = d.saturating_duration_since(Instant::now());
-                match crate::runtime::timer::timeout(rem, work).await {
-                    Ok(r) => r,
-                    Err(_) => Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "TLS handshake timed out",
-                    )),
-                }
-            }
+            Some(d) => match crate::runtime::timer::timeout_at(d, work).await {
+                Ok(r) => r,
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "TLS handshake timed out",
+                )),
+            },
         }
     }
 

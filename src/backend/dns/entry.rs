@@ -91,7 +91,6 @@ impl Gate {
     /// Wait until the gate opens or `deadline` passes. `ready` tells whether it has opened (for
     /// the polling fallback).
     async fn wait(&self, deadline: Instant, ready: impl Fn() -> bool) {
-        let rem = deadline.saturating_duration_since(Instant::now());
         if let Some(stream) = self
             .rx
             .as_ref()
@@ -101,7 +100,8 @@ impl Gate {
             use monoio::io::AsyncReadRent;
             let mut stream = stream;
             // Nothing is ever written: the read ends at end-of-file, when the gate opens.
-            let _ = crate::runtime::timer::timeout(rem, stream.read(Vec::with_capacity(1))).await;
+            let _ = crate::runtime::timer::timeout_at(deadline, stream.read(Vec::with_capacity(1)))
+                .await;
             return;
         }
         // No socket to wait on: poll, backing off from 2 ms to 50 ms.
