@@ -33,7 +33,7 @@ pub(super) struct Failure {
 }
 
 impl Failure {
-    fn transport(text: String) -> Failure {
+    pub(super) fn transport(text: String) -> Failure {
         Failure {
             status: None,
             body: Bytes::new(),
@@ -382,7 +382,7 @@ pub(super) async fn read_whole(
 
 /// KrakenD's success rule (200/201) and the backend's shaping, the same for a live and a
 /// cached response.
-fn judge(b: &BackendPlan, f: Fetched) -> Outcome {
+pub(super) fn judge(b: &BackendPlan, f: Fetched) -> Outcome {
     let Fetched {
         status,
         content_type,

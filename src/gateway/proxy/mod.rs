@@ -6,6 +6,7 @@
 
 mod cached;
 mod call;
+mod direct;
 mod lua;
 pub(crate) use lua::http as lua_http;
 mod martian;
@@ -201,11 +202,32 @@ async fn no_op_scripted(
 
 /// The endpoint pipe and its answer, for an endpoint without a proxy-level script.
 async fn run(plan: &Plan, ctx: &WorkerCtx, ep: &EndpointPlan, inb: &Inbound<'_>) -> Response {
-    if let ([b], Output::NoOp) = (ep.backends.as_slice(), ep.output) {
-        let start = crate::runtime::clock::now();
-        let out = forward::build(&plan.server, ep, b, inb, &|_, _| None);
-        let r = call::call_no_op(plan, ctx, b, &out, start + ep.timeout).await;
-        return with_version(plan, no_op(r));
+    if let [b] = ep.backends.as_slice() {
+        let deadline = crate::runtime::clock::now() + ep.timeout;
+        // Nothing configured between the endpoint and the backend's HTTP call: one state
+        // machine for the whole stack instead of a dozen nested pass-throughs (direct.rs).
+        if ep.output == Output::NoOp {
+            let out = forward::build(&plan.server, ep, b, inb, &|_, _| None);
+            let r = if direct::applies(plan, ep, b, out.trace.is_some()) {
+                direct::stream(plan, ctx, b, &out, deadline)
+                    .await
+                    .map(|s| call::NoOp::Stream(Box::new(s)))
+            } else {
+                call::call_no_op(plan, ctx, b, &out, deadline).await
+            };
+            return with_version(plan, no_op(r));
+        }
+        // Untraced, and (`applies`) no otel or stats: the proxy stage's span and metrics
+        // (pipe, metered_pipe) are off too.
+        if inb.trace.get().is_none()
+            && ep.static_response.is_none()
+            && ep.signer.is_none()
+            && direct::applies(plan, ep, b, false)
+        {
+            let out = forward::build(&plan.server, ep, b, inb, &|_, _| None);
+            let pipe = single(b, direct::whole(plan, ctx, b, &out, deadline).await);
+            return with_version(plan, respond(plan, ep, inb.head, pipe));
+        }
     }
     let mut pipe = pipe(plan, ctx, ep, inb).await;
     if let Some(s) = &ep.static_response {
