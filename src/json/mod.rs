@@ -71,6 +71,13 @@ impl From<sonic_rs::Error> for JsonError {
     }
 }
 
+/// The validating scanner alone (the range of the first JSON value in `buf`), for the
+/// instruction-count bench `benches/json_validate.rs`; shaping calls it internally.
+#[doc(hidden)]
+pub fn validate_for_bench(buf: &[u8]) -> Result<std::ops::Range<usize>, JsonError> {
+    Ok(scan::validate(buf)?)
+}
+
 /// The shaped data of one backend (or of a merge): an ordered list of unique top-level members.
 /// Keys are raw JSON string bodies (no quotes, escapes kept), values raw JSON text.
 ///
@@ -348,6 +355,8 @@ pub fn from_value(v: &serde_json::Value) -> Fields {
     Fields::from_members(members)
 }
 
+#[cfg(test)]
+mod scan_proptests;
 #[cfg(test)]
 mod tests;
 

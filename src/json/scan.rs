@@ -3,10 +3,14 @@
 //! UTF-8, which we refuse rather than pass through). It replaces sonic-rs' generic checked skip
 //! on the shaping hot path: most of a body is dropped members, so skipping them is the cost.
 //!
-//! Strings are scanned eight bytes at a time (SWAR): one word test finds the next quote,
-//! backslash, control character or non-ASCII byte, and only those stop the fast loop. Nesting
-//! is tracked with a bit stack (object or array per level), capped at [`MAX_DEPTH`], so a depth
-//! bomb is an error instead of a stack overflow or an unbounded allocation.
+//! Cost is counted in instructions (callgrind, `benches/json_validate.rs`), and the common case
+//! is compact JSON of short members, so that case has its own paths: a member `,"key":"value"`
+//! is one bounds check and one 32-byte block of masks ([`member_fast`]), a string one 16-byte
+//! block, a number one 16-byte digit mask. Everything else (whitespace, long strings, escapes,
+//! non-ASCII text, the end of the buffer, errors) falls back to general loops that are still
+//! block-at-a-time. Non-ASCII text is checked as UTF-8 once per string, by std. Nesting is
+//! tracked with a bit stack (object or array per level), capped at [`MAX_DEPTH`], so a depth bomb
+//! is an error instead of a stack overflow or an unbounded allocation.
 
 use std::ops::Range;
 
@@ -205,39 +209,191 @@ pub(crate) fn validate(buf: &[u8]) -> Result<Range<usize>> {
 }
 
 #[inline(always)]
-fn skip_ws(buf: &[u8], mut i: usize) -> usize {
-    while let Some(&b) = buf.get(i) {
-        // Compact JSON has no whitespace here: one comparison settles the usual case (every
-        // whitespace byte is <= b' ').
-        if b > b' ' || !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
-            break;
+fn skip_ws(buf: &[u8], i: usize) -> usize {
+    ws(buf, i).0
+}
+
+/// Why a scan stopped: the scanner's internal error is this and a position packed in one word
+/// ([`Fail`]), so `Result<usize, Fail>` comes back in two registers (a `ScanError`, three words,
+/// goes through memory, and the slot's address took a register in the hot loop). Turned into a
+/// [`ScanError`] at the module's entry points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Why {
+    EndOfInput,
+    ExpectedValue,
+    ObjectSeparator,
+    ArraySeparator,
+    StringKey,
+    Colon,
+    TooDeep,
+    UnterminatedString,
+    ControlCharacter,
+    InvalidUtf8,
+    InvalidUnicodeEscape,
+    InvalidEscape,
+    InvalidNumber,
+    InvalidLiteral,
+}
+
+impl Why {
+    const ALL: [Why; 14] = [
+        Why::EndOfInput,
+        Why::ExpectedValue,
+        Why::ObjectSeparator,
+        Why::ArraySeparator,
+        Why::StringKey,
+        Why::Colon,
+        Why::TooDeep,
+        Why::UnterminatedString,
+        Why::ControlCharacter,
+        Why::InvalidUtf8,
+        Why::InvalidUnicodeEscape,
+        Why::InvalidEscape,
+        Why::InvalidNumber,
+        Why::InvalidLiteral,
+    ];
+
+    fn text(self) -> &'static str {
+        match self {
+            Why::EndOfInput => "unexpected end of input",
+            Why::ExpectedValue => "expected a value",
+            Why::ObjectSeparator => "expected ',' or '}' in an object",
+            Why::ArraySeparator => "expected ',' or ']' in an array",
+            Why::StringKey => "expected a string key",
+            Why::Colon => "expected ':' after an object key",
+            Why::TooDeep => "nesting too deep",
+            Why::UnterminatedString => "unterminated string",
+            Why::ControlCharacter => "control character in a string",
+            Why::InvalidUtf8 => "invalid UTF-8",
+            Why::InvalidUnicodeEscape => "invalid \\u escape",
+            Why::InvalidEscape => "invalid escape",
+            Why::InvalidNumber => "invalid number",
+            Why::InvalidLiteral => "invalid literal",
+        }
+    }
+}
+
+/// A [`Why`] in the low byte, the position above it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Fail(usize);
+
+impl From<Fail> for ScanError {
+    fn from(f: Fail) -> Self {
+        let why = Why::ALL
+            .get(f.0 & 0xFF)
+            .copied()
+            .unwrap_or(Why::ExpectedValue);
+        ScanError {
+            what: why.text(),
+            at: f.0 >> 8,
+        }
+    }
+}
+
+type Scan<T> = std::result::Result<T, Fail>;
+
+/// The error `why` at `at`, exactly.
+#[cold]
+#[inline(never)]
+fn stop<T>(at: usize, why: Why) -> Scan<T> {
+    Err(Fail((at << 8) | why as usize))
+}
+
+/// The error for a bad byte at `i`, or "unexpected end of input" if `i` is past the end (the
+/// scan reads the end as a NUL byte, see [`byte`]).
+#[cold]
+#[inline(never)]
+fn fail<T>(buf: &[u8], i: usize, why: Why) -> Scan<T> {
+    if i >= buf.len() {
+        stop(i, Why::EndOfInput)
+    } else {
+        stop(i, why)
+    }
+}
+
+/// The byte at `i`, or 0 past the end of `buf`. No JSON token starts or continues with a NUL
+/// (a control character), so running off the end takes the same error paths as a bad byte, and
+/// the structure loops need no separate end-of-input branch; [`fail`] tells the two apart.
+#[inline(always)]
+fn byte(buf: &[u8], i: usize) -> u8 {
+    buf.get(i).copied().unwrap_or(0)
+}
+
+/// Skip whitespace from `i`; returns where it stopped and the byte there (0 at the end).
+/// Compact JSON has no whitespace between tokens, so one comparison settles the usual case
+/// (every JSON whitespace byte is <= b' ') and the loop stays out of line.
+#[inline(always)]
+fn ws(buf: &[u8], i: usize) -> (usize, u8) {
+    let c = byte(buf, i);
+    if c > b' ' {
+        return (i, c);
+    }
+    // Pretty-printed JSON's `": "`: one space, checked inline.
+    if c == b' ' {
+        let d = byte(buf, i + 1);
+        if d > b' ' {
+            return (i + 1, d);
+        }
+    }
+    ws_run(buf, i)
+}
+
+/// The whitespace run at `i` (pretty-printed JSON: a newline and an indent before most
+/// tokens), a block at a time where the build has AVX2.
+#[inline(never)]
+fn ws_run(buf: &[u8], mut i: usize) -> (usize, u8) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    while let Some(block) = buf.get(i..).and_then(|rest| rest.first_chunk::<32>()) {
+        let other = !space32(block);
+        if other != 0 {
+            let k = other.trailing_zeros() as usize;
+            return (i + k, block.get(k).copied().unwrap_or(0));
+        }
+        i += 32;
+    }
+    loop {
+        let c = byte(buf, i);
+        if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+            return (i, c);
         }
         i += 1;
     }
-    i
 }
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// High bit set in each byte of `w` that needs a look inside a string: `"`, `\`, a control
-/// character or a non-ASCII byte. Only the lowest set bit is exact (a borrow can mark bytes above
-/// a true match), which is all the caller uses.
-#[inline]
-fn string_specials(w: u64) -> u64 {
-    let quote = w ^ (LO * u64::from(b'"'));
-    let slash = w ^ (LO * u64::from(b'\\'));
-    let zero_quote = quote.wrapping_sub(LO) & !quote;
-    let zero_slash = slash.wrapping_sub(LO) & !slash;
-    let control = w.wrapping_sub(LO * 0x20) & !w;
-    (zero_quote | zero_slash | control | w) & HI
+/// One bit per JSON whitespace byte of a 32-byte block: a table lookup on the low nibble gives
+/// the only whitespace byte with that nibble (or 0, which no byte with that nibble equals), and
+/// one compare checks it.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[inline(always)]
+fn space32(block: &[u8; 32]) -> u32 {
+    use std::arch::x86_64::{
+        _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_setr_epi8,
+        _mm256_shuffle_epi8,
+    };
+    // SAFETY: this is compiled only when the target has AVX2 (`cfg(target_feature)`); the
+    // unaligned load reads exactly the 32 bytes `block` refers to.
+    unsafe {
+        let v = _mm256_loadu_si256(block.as_ptr().cast());
+        // Per 128-bit lane: index = low nibble; bytes >= 0x80 look up 0, which they never equal.
+        #[rustfmt::skip]
+        let table = _mm256_setr_epi8(
+            0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0x09, 0x0A, 0, 0, 0x0D, 0, 0,
+            0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0x09, 0x0A, 0, 0, 0x0D, 0, 0,
+        );
+        let expected = _mm256_shuffle_epi8(table, v);
+        _mm256_movemask_epi8(_mm256_cmpeq_epi8(expected, v)) as u32
+    }
 }
 
-/// One bit per byte of `block` that needs a look inside a string (as [`string_specials`]):
-/// `"`, `\`, a control character or a non-ASCII byte. SSE2 is part of x86-64 itself.
+// Block masks: one bit per byte (bit k for byte k). "Special" bytes end a fast string scan: `"`,
+// `\`, a control character or a non-ASCII byte. The 16-byte versions use SSE2, part of x86-64
+// itself; the 32-byte ones AVX2 where the build has it (the release build targets x86-64-v3),
+// else two 16-byte halves. The portable versions are the reference the tests compare with.
+
+/// The special bytes of a 16-byte block, and the non-ASCII ones alone.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn specials16(block: &[u8; 16]) -> u32 {
+fn masks16(block: &[u8; 16]) -> (u32, u32) {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8,
@@ -250,149 +406,461 @@ fn specials16(block: &[u8; 16]) -> u32 {
         let slash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
         // Signed: bytes >= 0x80 are negative, so one compare finds controls and non-ASCII.
         let low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
-        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, slash), low)) as u32
+        let special = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, slash), low)) as u32;
+        // The sign bits are the non-ASCII bytes: no compare needed.
+        (special, _mm_movemask_epi8(v) as u32)
     }
 }
 
-/// Portable [`specials16`]: two words through [`string_specials`].
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
-fn specials16(block: &[u8; 16]) -> u32 {
-    let mut lo = [0u8; 8];
-    let mut hi = [0u8; 8];
-    lo.copy_from_slice(block.get(..8).unwrap_or(&[0; 8]));
-    hi.copy_from_slice(block.get(8..).unwrap_or(&[0; 8]));
-    let bits = |w: u64| {
-        let s = string_specials(w);
-        // Only the lowest flagged byte is exact; that is all the caller uses.
-        if s == 0 {
-            0
-        } else {
-            1u32 << (s.trailing_zeros() / 8)
+fn masks16(block: &[u8; 16]) -> (u32, u32) {
+    let (special, _) = masks16_portable(block);
+    let mut high = 0u32;
+    for (k, &b) in block.iter().enumerate() {
+        if b >= 0x80 {
+            high |= 1 << k;
         }
-    };
-    let l = bits(u64::from_le_bytes(lo));
-    if l != 0 {
-        l
-    } else {
-        bits(u64::from_le_bytes(hi)) << 8
     }
+    (special, high)
+}
+
+/// The special bytes of a 16-byte block, and the quotes alone.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn masks16_quote(block: &[u8; 16]) -> (u32, u32) {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is always available on x86_64; the unaligned load reads exactly the 16
+    // bytes `block` refers to.
+    unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast());
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let slash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        let low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+        let special = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, slash), low)) as u32;
+        (special, _mm_movemask_epi8(quote) as u32)
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn masks16_quote(block: &[u8; 16]) -> (u32, u32) {
+    masks16_portable(block)
+}
+
+/// Reference masks, byte by byte: the special bytes and the quotes.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn masks16_portable(block: &[u8; 16]) -> (u32, u32) {
+    let (mut special, mut quote) = (0u32, 0u32);
+    for (k, &b) in block.iter().enumerate() {
+        if b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b) {
+            special |= 1 << k;
+        }
+        if b == b'"' {
+            quote |= 1 << k;
+        }
+    }
+    (special, quote)
+}
+
+/// The special bytes of a 32-byte block, and the non-ASCII ones alone: [`masks16`] doubled.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[inline(always)]
+fn masks32(block: &[u8; 32]) -> (u32, u32) {
+    use std::arch::x86_64::{
+        _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_loadu_si256, _mm256_movemask_epi8,
+        _mm256_or_si256, _mm256_set1_epi8,
+    };
+    // SAFETY: this is compiled only when the target has AVX2 (`cfg(target_feature)`); the
+    // unaligned load reads exactly the 32 bytes `block` refers to.
+    unsafe {
+        let v = _mm256_loadu_si256(block.as_ptr().cast());
+        let quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'"' as i8));
+        let slash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8));
+        let low = _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v);
+        let special = _mm256_or_si256(_mm256_or_si256(quote, slash), low);
+        (
+            _mm256_movemask_epi8(special) as u32,
+            _mm256_movemask_epi8(v) as u32,
+        )
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+#[inline(always)]
+fn masks32(block: &[u8; 32]) -> (u32, u32) {
+    halves(block, masks16)
+}
+
+/// The special bytes of a 32-byte block, and the quotes alone: [`masks16_quote`] doubled.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[inline(always)]
+fn masks32_quote(block: &[u8; 32]) -> (u32, u32) {
+    use std::arch::x86_64::{
+        _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_loadu_si256, _mm256_movemask_epi8,
+        _mm256_or_si256, _mm256_set1_epi8,
+    };
+    // SAFETY: this is compiled only when the target has AVX2 (`cfg(target_feature)`); the
+    // unaligned load reads exactly the 32 bytes `block` refers to.
+    unsafe {
+        let v = _mm256_loadu_si256(block.as_ptr().cast());
+        let quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'"' as i8));
+        let slash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8));
+        let low = _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v);
+        let special = _mm256_or_si256(_mm256_or_si256(quote, slash), low);
+        (
+            _mm256_movemask_epi8(special) as u32,
+            _mm256_movemask_epi8(quote) as u32,
+        )
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+#[inline(always)]
+fn masks32_quote(block: &[u8; 32]) -> (u32, u32) {
+    halves(block, masks16_quote)
+}
+
+/// A 32-byte mask pair from two 16-byte ones: the build without AVX2, and the tests.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "avx2"), allow(dead_code))]
+#[inline(always)]
+fn halves(block: &[u8; 32], masks: impl Fn(&[u8; 16]) -> (u32, u32)) -> (u32, u32) {
+    let (lo, hi) = block.split_at(16);
+    let half = |b: &[u8]| <&[u8; 16]>::try_from(b).map_or((u32::MAX, 0), &masks);
+    let (lo_a, lo_b) = half(lo);
+    let (hi_a, hi_b) = half(hi);
+    (lo_a | hi_a << 16, lo_b | hi_b << 16)
 }
 
 /// `start` is just after an opening quote. Returns the index just after the closing quote and
 /// whether the string has escapes.
 #[inline(always)]
 fn string_end(buf: &[u8], start: usize) -> Result<(usize, bool)> {
-    let mut i = start;
-    let mut escaped = false;
-    loop {
-        i = next_special(buf, i);
-        match buf.get(i) {
-            None => return err("unterminated string", start.saturating_sub(1)),
-            Some(b'"') => return Ok((i + 1, escaped)),
-            Some(b'\\') => {
-                escaped = true;
-                i = escape_end(buf, i)?;
-            }
-            Some(&b) if b < 0x20 => return err("control character in a string", i),
-            Some(&b) if b >= 0x80 => i = utf8_end(buf, i)?,
-            Some(_) => i += 1,
+    if let Some(block) = buf.get(start..).and_then(|rest| rest.first_chunk::<32>()) {
+        let (special, quote) = masks32_quote(block);
+        let first = special & special.wrapping_neg();
+        if first & quote != 0 {
+            return Ok((start + first.trailing_zeros() as usize + 1, false));
         }
     }
+    let end = string_rest(buf, start, start)?;
+    // Off the fast path only: keys are short, and few have escapes.
+    let escaped = buf
+        .get(start..end.saturating_sub(1))
+        .is_some_and(|s| s.contains(&b'\\'));
+    Ok((end, escaped))
 }
 
-/// The index of the first byte at or after `i` that needs a look inside a string (or the end
-/// of `buf`): sixteen bytes at a time (most keys and values end in the first block), then
-/// eight, then one near the end of the buffer.
+/// Skip the string whose text starts at `start` (just after the opening quote); returns the
+/// index after the closing quote. Most keys and values are short ASCII without escapes: one
+/// 32-byte block finds the closing quote. Everything else (longer strings, escapes, non-ASCII,
+/// the end of the buffer) goes on in [`string_rest`].
 #[inline(always)]
-fn next_special(buf: &[u8], mut i: usize) -> usize {
-    while let Some(block) = buf
-        .get(i..i + 16)
-        .and_then(|b| <&[u8; 16]>::try_from(b).ok())
-    {
-        let special = specials16(block);
-        if special != 0 {
-            return i + special.trailing_zeros() as usize;
+fn string_skip(buf: &[u8], start: usize) -> Scan<usize> {
+    let Some(block) = buf.get(start..).and_then(|rest| rest.first_chunk::<32>()) else {
+        // Near the end of the buffer: a 16-byte block if there is one (small bodies).
+        if let Some(block) = buf.get(start..).and_then(|rest| rest.first_chunk::<16>()) {
+            let (special, quote) = masks16_quote(block);
+            let first = special & special.wrapping_neg();
+            if first & quote != 0 {
+                return Ok(start + first.trailing_zeros() as usize + 1);
+            }
         }
-        i += 16;
+        return string_last(buf, start, start, usize::MAX);
+    };
+    let (special, quote) = masks32_quote(block);
+    let first = special & special.wrapping_neg();
+    if first & quote != 0 {
+        return Ok(start + first.trailing_zeros() as usize + 1);
     }
-    while let Some(chunk) = buf.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let special = string_specials(u64::from_le_bytes(word));
-        if special != 0 {
-            return i + (special.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    i
+    // No stop byte at all: the block is plain text, go on after it.
+    let from = if special == 0 { start + 32 } else { start };
+    string_rest(buf, start, from)
 }
 
-/// `i` is at a backslash; returns the index after the escape sequence.
-#[inline]
-fn escape_end(buf: &[u8], i: usize) -> Result<usize> {
+/// The general string scan from `from`, for the string whose text starts at `start`: blocks of
+/// 32 until a quote, backslash or control character.
+/// Non-ASCII bytes do not stop it: the first one is remembered and the run from there to the
+/// closing quote is checked as UTF-8 once, by std (escapes are ASCII, and ASCII never occurs
+/// inside a multi-byte sequence, so checking the run checks every sequence in the string).
+#[inline(never)]
+fn string_rest(buf: &[u8], start: usize, from: usize) -> Scan<usize> {
+    let mut i = from;
+    let mut first_high = usize::MAX;
+    loop {
+        let Some(block) = buf.get(i..).and_then(|rest| rest.first_chunk::<32>()) else {
+            return string_last(buf, start, i, first_high);
+        };
+        let (special, high) = masks32(block);
+        if special == 0 {
+            // Plain ASCII: the common block of a long string.
+            i += 32;
+            continue;
+        }
+        // The first non-ASCII byte from here. If it comes after the closing quote, the run to
+        // check below is empty.
+        if high != 0 && first_high == usize::MAX {
+            first_high = i + high.trailing_zeros() as usize;
+        }
+        // Every stop byte of the block in turn: escaped text has several per block, and
+        // reloading the block after each escape cost more than the escape (callgrind).
+        let mut stop_bits = special & !high;
+        loop {
+            if stop_bits == 0 {
+                i += 32;
+                break;
+            }
+            let j = i + stop_bits.trailing_zeros() as usize;
+            match byte(buf, j) {
+                b'"' => {
+                    if let Some(run) = buf.get(first_high..j) {
+                        if let Err(e) = std::str::from_utf8(run) {
+                            return stop(first_high + e.valid_up_to(), Why::InvalidUtf8);
+                        }
+                    }
+                    return Ok(j + 1);
+                }
+                b'\\' => {
+                    let next = escape_end(buf, j)?;
+                    let offset = next - i;
+                    if offset >= 32 {
+                        i = next;
+                        break;
+                    }
+                    // Drop the stop bits the escape covered (its own backslash, or an escaped
+                    // quote or backslash).
+                    stop_bits &= u32::MAX << offset;
+                }
+                _ if j >= buf.len() => {
+                    return stop(start.saturating_sub(1), Why::UnterminatedString)
+                }
+                _ => return stop(j, Why::ControlCharacter),
+            }
+        }
+    }
+}
+
+/// [`string_rest`] for the last bytes of the buffer, fewer than a block from `i`: the buffer's
+/// last 32-byte block (16 in a shorter buffer, if it reaches back to `i`), overlapping what was already scanned, with its masks shifted so bit 0 is
+/// byte `i` (no copy into a padded block, no byte loop). Past the end the masks are empty, so
+/// no stop byte means no closing quote. Anything else goes byte by byte.
+#[inline(never)]
+fn string_last(buf: &[u8], start: usize, mut i: usize, mut first_high: usize) -> Scan<usize> {
+    // The caller has fewer than 32 bytes left from `i`, so `i` is inside the last 32-byte
+    // block; the last 16-byte block must be checked to contain it.
+    let len = buf.len();
+    let block32 = len
+        .checked_sub(32)
+        .and_then(|base| Some((base, buf.get(base..)?)));
+    let block16 = len
+        .checked_sub(16)
+        .filter(|&base| base <= i)
+        .and_then(|base| Some((base, buf.get(base..)?)));
+    let (base, (special, high)) = if let Some((base, Some(block))) =
+        block32.map(|(base, rest)| (base, rest.first_chunk::<32>()))
+    {
+        (base, masks32(block))
+    } else if let Some((base, Some(block))) =
+        block16.map(|(base, rest)| (base, rest.first_chunk::<16>()))
+    {
+        (base, masks16(block))
+    } else {
+        return string_tail(buf, start, i, first_high);
+    };
+    if base > i {
+        // Not reached: see above. Correct anyway.
+        return string_tail(buf, start, i, first_high);
+    }
+    let (special, high) = (u64::from(special), u64::from(high));
+    loop {
+        // `i` is within the block or at the end of the buffer (shift 16 or 32: nothing left).
+        let shift = (i - base).min(63);
+        let (special, high) = (special >> shift, high >> shift);
+        if high != 0 && first_high == usize::MAX {
+            first_high = i + high.trailing_zeros() as usize;
+        }
+        let stop_bits = special & !high;
+        if stop_bits == 0 {
+            return stop(start.saturating_sub(1), Why::UnterminatedString);
+        }
+        let j = i + stop_bits.trailing_zeros() as usize;
+        match byte(buf, j) {
+            b'"' => {
+                if let Some(run) = buf.get(first_high..j) {
+                    if let Err(e) = std::str::from_utf8(run) {
+                        return stop(first_high + e.valid_up_to(), Why::InvalidUtf8);
+                    }
+                }
+                return Ok(j + 1);
+            }
+            b'\\' => i = escape_end(buf, j)?,
+            _ => return stop(j, Why::ControlCharacter),
+        }
+    }
+}
+
+/// [`string_last`] for a buffer shorter than a block: byte by byte.
+#[inline(never)]
+fn string_tail(buf: &[u8], start: usize, mut i: usize, mut first_high: usize) -> Scan<usize> {
+    loop {
+        match buf.get(i) {
+            None => return stop(start.saturating_sub(1), Why::UnterminatedString),
+            Some(b'"') => {
+                if let Some(run) = buf.get(first_high..i) {
+                    if let Err(e) = std::str::from_utf8(run) {
+                        return stop(first_high + e.valid_up_to(), Why::InvalidUtf8);
+                    }
+                }
+                return Ok(i + 1);
+            }
+            Some(b'\\') => i = escape_end(buf, i)?,
+            Some(&b) if b < 0x20 => return stop(i, Why::ControlCharacter),
+            Some(&b) => {
+                if b >= 0x80 && first_high == usize::MAX {
+                    first_high = i;
+                }
+                i += 1;
+            }
+        }
+    }
+}
+
+/// `i` is at a backslash; returns the index after the escape sequence. Inlined: as a call it
+/// cost more than the escape (the string loop's registers saved and restored around it).
+#[inline(always)]
+fn escape_end(buf: &[u8], i: usize) -> Scan<usize> {
     match buf.get(i + 1) {
         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(i + 2),
         // KrakenD: Go accepts any four hex digits here, lone surrogates included (it decodes
         // them to U+FFFD), so only the digits are checked.
         Some(b'u') => match buf.get(i + 2..i + 6) {
             Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => Ok(i + 6),
-            _ => err("invalid \\u escape", i),
+            _ => stop(i, Why::InvalidUnicodeEscape),
         },
-        _ => err("invalid escape", i),
+        _ => stop(i, Why::InvalidEscape),
     }
 }
 
-/// `i` is at a non-ASCII byte; returns the index after its UTF-8 sequence if it is valid.
-#[inline]
-fn utf8_end(buf: &[u8], i: usize) -> Result<usize> {
-    let width = match buf.get(i) {
-        Some(0xC2..=0xDF) => 2,
-        Some(0xE0..=0xEF) => 3,
-        Some(0xF0..=0xF4) => 4,
-        _ => return err("invalid UTF-8", i),
+/// One bit per ASCII digit of a 16-byte block.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn digits16(block: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8,
+        _mm_sub_epi8,
     };
-    // std's check rejects overlong forms, surrogates and values past U+10FFFF.
-    match buf.get(i..i + width).map(std::str::from_utf8) {
-        Some(Ok(_)) => Ok(i + width),
-        _ => err("invalid UTF-8", i),
+    // SAFETY: SSE2 is always available on x86_64; the unaligned load reads exactly the 16
+    // bytes `block` refers to.
+    unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast());
+        // A digit is 0..=9 after subtracting '0' (wrapping), as an unsigned byte.
+        let t = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
+        let digit = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t);
+        _mm_movemask_epi8(digit) as u32
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn digits16(block: &[u8; 16]) -> u32 {
+    let mut bits = 0u32;
+    for (k, b) in block.iter().enumerate() {
+        if b.is_ascii_digit() {
+            bits |= 1 << k;
+        }
+    }
+    bits
+}
+
+/// [`number_end`] for a number that ends inside `block` (which starts at it): one digit mask,
+/// then each digit run's end is a shift and a trailing-zero count instead of a byte loop.
+/// `None` for anything else (a longer number, an error): the caller takes the general path.
+#[inline(always)]
+fn number_fast(block: &[u8; 16]) -> Option<usize> {
+    // Bits 16 and up are "not a digit", so a run that reaches the end of the block stops at
+    // 16, which is then refused below (the number may go on).
+    let other = !digits16(block);
+    let run = |k: usize| ((other >> k) as usize).trailing_zeros() as usize + k;
+    let at = |k: usize| block.get(k).copied().unwrap_or(0);
+    let mut p = usize::from(at(0) == b'-');
+    match at(p) {
+        b'0' => p += 1,
+        b'1'..=b'9' => p = run(p + 1),
+        _ => return None,
+    }
+    if at(p) == b'.' {
+        let q = run(p + 1);
+        if q == p + 1 {
+            return None;
+        }
+        p = q;
+    }
+    if at(p) | 0x20 == b'e' {
+        p += 1;
+        if at(p) == b'+' || at(p) == b'-' {
+            p += 1;
+        }
+        let q = run(p);
+        if q == p {
+            return None;
+        }
+        p = q;
+    }
+    (p < 16).then_some(p)
+}
+
+/// The end of the number at `i`: [`number_fast`] when 16 bytes are there, else the general scan.
+#[inline(always)]
+fn number_skip(buf: &[u8], i: usize) -> Scan<usize> {
+    match buf
+        .get(i..)
+        .and_then(|rest| rest.first_chunk::<16>())
+        .and_then(number_fast)
+    {
+        Some(len) => Ok(i + len),
+        None => number_end(buf, i),
     }
 }
 
 /// `i` is at a `-` or digit. Go's grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
 /// The byte after the number is checked by the caller (it must be a delimiter).
 #[inline]
-fn number_end(buf: &[u8], start: usize) -> Result<usize> {
+fn number_end(buf: &[u8], start: usize) -> Scan<usize> {
     let digits = |i: usize| digits_end(buf, i);
     let mut i = start;
-    if buf.get(i) == Some(&b'-') {
+    if byte(buf, i) == b'-' {
         i += 1;
     }
-    match buf.get(i) {
-        Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => i = digits(i + 1),
-        _ => return err("invalid number", start),
+    match byte(buf, i) {
+        b'0' => i += 1,
+        b'1'..=b'9' => i = digits(i + 1),
+        _ => return stop(start, Why::InvalidNumber),
     }
-    if buf.get(i) == Some(&b'.') {
+    if byte(buf, i) == b'.' {
         let after = digits(i + 1);
         if after == i + 1 {
-            return err("invalid number", start);
+            return stop(start, Why::InvalidNumber);
         }
         i = after;
     }
-    if let Some(b'e' | b'E') = buf.get(i) {
+    if let b'e' | b'E' = byte(buf, i) {
         i += 1;
-        if let Some(b'+' | b'-') = buf.get(i) {
+        if let b'+' | b'-' = byte(buf, i) {
             i += 1;
         }
         let after = digits(i);
         if after == i {
-            return err("invalid number", start);
+            return stop(start, Why::InvalidNumber);
         }
         i = after;
     }
     Ok(i)
 }
+
+const LO: u64 = 0x0101_0101_0101_0101;
 
 /// The index of the first non-digit at or after `i`, eight bytes at a time.
 #[inline]
@@ -419,182 +887,323 @@ fn digits_end(buf: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Object-or-array per nesting level: the first 64 levels in a register, deeper ones spill
-/// into a vector that only depth bombs and very deep documents ever allocate. The innermost kind
-/// is cached because it is read after every value.
+/// Object-or-array per nesting level, as a bit stack: the innermost levels in a register (bit 0
+/// is the innermost, set for an object) below a sentinel bit, so "no level open" is
+/// `bits == 1`. A full register (63 levels) is spilled into a vector that only documents
+/// nested deeper than that ever allocate, and a fresh sentinel starts.
+///
+/// The depth cap costs no counter: `limit` is the sentinel position at which the next push must
+/// stop (63, or fewer when the cap falls inside this register), so a push is one comparison
+/// that is false until a spill or the cap, both handled out of line. With a depth counter and
+/// the vector handled inline, callgrind showed the stack living in memory, reloaded per value.
 struct Nesting {
-    depth: usize,
+    bits: u64,
+    limit: u64,
+    /// Nesting depth of the value being skipped, for the cap.
     base: usize,
-    top_object: bool,
-    low: u64,
-    high: Vec<u64>,
+    spilled: Vec<u64>,
 }
 
 impl Nesting {
     fn new(base: usize) -> Self {
         Nesting {
-            depth: base,
+            bits: 1,
+            limit: limit(base, 0),
             base,
-            top_object: false,
-            low: 0,
-            high: Vec::new(),
+            spilled: Vec::new(),
         }
     }
 
-    /// Levels opened by this skip (the stack index of the innermost one is `open() - 1`).
-    #[inline]
-    fn open(&self) -> usize {
-        self.depth - self.base
+    #[inline(always)]
+    fn top_object(&self) -> bool {
+        self.bits & 1 != 0
     }
 
-    #[inline]
-    fn push(&mut self, object: bool, at: usize) -> Result<()> {
-        if self.depth >= MAX_DEPTH {
-            return err("nesting too deep", at);
-        }
-        let d = self.open();
-        self.depth += 1;
-        self.top_object = object;
-        if d < 64 {
-            let bit = 1u64 << d;
-            self.low = if object {
-                self.low | bit
-            } else {
-                self.low & !bit
-            };
-        } else {
-            let (word, bit) = ((d - 64) / 64, 1u64 << ((d - 64) % 64));
-            if self.high.len() <= word {
-                self.high.resize(word + 1, 0);
+    #[inline(always)]
+    fn push(&mut self, object: bool, at: usize) -> Scan<()> {
+        if self.bits >= self.limit {
+            let limit = spill(&mut self.spilled, self.bits, self.base);
+            if limit == 0 {
+                return stop(at, Why::TooDeep);
             }
-            if let Some(w) = self.high.get_mut(word) {
-                *w = if object { *w | bit } else { *w & !bit };
-            }
+            self.bits = 1;
+            self.limit = limit;
         }
+        self.bits = (self.bits << 1) | u64::from(object);
         Ok(())
     }
 
-    /// Close the innermost level and reload the kind of the one around it.
-    #[inline]
-    fn pop(&mut self) {
-        self.depth -= 1;
-        let Some(d) = self.open().checked_sub(1) else {
-            self.top_object = false;
-            return;
-        };
-        self.top_object = if d < 64 {
-            self.low & (1u64 << d) != 0
-        } else {
-            let (word, bit) = ((d - 64) / 64, 1u64 << ((d - 64) % 64));
-            self.high.get(word).is_some_and(|w| w & bit != 0)
-        };
+    /// Close the innermost level; returns whether any level is still open.
+    #[inline(always)]
+    fn pop(&mut self) -> bool {
+        self.bits >>= 1;
+        if self.bits != 1 {
+            return true;
+        }
+        let (bits, limit) = refill(&mut self.spilled, self.base);
+        if bits == 0 {
+            return false;
+        }
+        self.bits = bits;
+        self.limit = limit;
+        true
     }
+}
+
+// The cold paths take the vector and plain values, not `&mut Nesting`: a reference to the
+// whole struct kept `bits` in memory in the hot loop.
+
+/// The register reached its limit with `bits`: the depth cap (returns 0), or 63 levels to spill
+/// (returns the fresh register's limit).
+#[cold]
+#[inline(never)]
+fn spill(spilled: &mut Vec<u64>, bits: u64, base: usize) -> u64 {
+    let open = 63 * spilled.len() + (63 - bits.leading_zeros() as usize);
+    if base + open >= MAX_DEPTH {
+        return 0;
+    }
+    spilled.push(bits);
+    limit(base, spilled.len())
+}
+
+/// Only the sentinel is left: the spilled levels below it and their limit, or `(0, 0)` if
+/// none.
+#[cold]
+#[inline(never)]
+fn refill(spilled: &mut Vec<u64>, base: usize) -> (u64, u64) {
+    match spilled.pop() {
+        Some(saved) => (saved, limit(base, spilled.len())),
+        None => (0, 0),
+    }
+}
+
+/// The `bits` value at which a push must stop, with `spilled` full registers below: the
+/// sentinel at bit 63, or where the depth cap falls if that comes first.
+fn limit(base: usize, spilled: usize) -> u64 {
+    let room = MAX_DEPTH.saturating_sub(base + 63 * spilled);
+    1u64 << room.min(63)
 }
 
 /// Skip the value at `i` (no leading whitespace) and return the index just after it. `base` is
 /// the nesting depth the value sits at, for the depth cap.
-///
-/// Most member values are scalars: they are skipped here, inline, without the container
-/// machinery (measured with callgrind: a third of the per-member cost on flat bodies).
 #[inline]
 pub(crate) fn skip_value(buf: &[u8], i: usize, base: usize) -> Result<usize> {
-    match buf.get(i) {
-        Some(b'"') => Ok(string_end(buf, i + 1)?.0),
-        Some(b'-' | b'0'..=b'9') => number_end(buf, i),
-        Some(b't') => literal(buf, i, b"true"),
-        Some(b'f') => literal(buf, i, b"false"),
-        Some(b'n') => literal(buf, i, b"null"),
+    Ok(skip(buf, i, base)?)
+}
+
+/// Most member values are scalars: they are skipped here, inline, without the container
+/// machinery (measured with callgrind: a third of the per-member cost on flat bodies).
+#[inline(always)]
+fn skip(buf: &[u8], i: usize, base: usize) -> Scan<usize> {
+    match byte(buf, i) {
+        b'"' => string_skip(buf, i + 1),
+        b'-' | b'0'..=b'9' => number_skip(buf, i),
+        b't' => literal(buf, i, b"true"),
+        b'f' => literal(buf, i, b"false"),
+        b'n' => literal(buf, i, b"null"),
         _ => skip_nested(buf, i, base),
     }
 }
 
+/// The window [`member_fast`] reads: one 32-byte block of masks, and the two bytes after a key
+/// that ends in it (one more than needed, so the compiler sees the reads in bounds without a
+/// check: it knows a 32-bit trailing-zero count is at most 32, not 31).
+const WINDOW: usize = 35;
+
+/// What [`member_fast`] found.
+enum Fast {
+    /// Not the compact shape it handles: take the general path.
+    No,
+    /// The member's value starts at this offset, with this byte.
+    Value(usize, u8),
+    /// The member's value was a short plain string, already skipped: the offset after it.
+    Done(usize),
+}
+
+/// The next member of an object in compact JSON, with a short plain key: `w` starts at the
+/// comma (or the opening brace, `open` says which) before `"key":value`. Most members in
+/// backend bodies look like this: one bounds check and one 32-byte block of masks cover the
+/// key, the colon and, when it is a short plain string, the value. Everything else
+/// (whitespace, long or escaped strings, the end of the buffer, errors) is [`Fast::No`] or
+/// [`Fast::Value`], and goes the general way.
+#[inline(always)]
+fn member_fast(w: &[u8; WINDOW], open: u8) -> Fast {
+    let Some((block, _)) = w.split_first_chunk::<32>() else {
+        return Fast::No;
+    };
+    let Some((head, _)) = block.split_first_chunk::<2>() else {
+        return Fast::No;
+    };
+    if *head != [open, b'"'] {
+        return Fast::No;
+    }
+    let (special, quote) = masks32_quote(block);
+    // Past the key's opening quote, the first special byte must be its closing quote. 64-bit
+    // masks, so the shift below needs no overflow check.
+    let (special, quote) = (u64::from(special & !0b11), u64::from(quote));
+    let first = special & special.wrapping_neg();
+    if first & quote == 0 {
+        return Fast::No;
+    }
+    let close = first.trailing_zeros() as usize;
+    let value = close + 2;
+    match w.get(close + 1..=value) {
+        Some(&[b':', b'"']) => {}
+        Some(&[b':', d]) if d > b' ' => return Fast::Value(value, d),
+        _ => return Fast::No,
+    }
+    // A string value: its first special byte after the opening quote, if in the block, must
+    // be the closing quote.
+    let rest = special & (u64::MAX << (value + 1));
+    let end = rest & rest.wrapping_neg();
+    if end & quote == 0 {
+        return Fast::Value(value, b'"');
+    }
+    Fast::Done(end.trailing_zeros() as usize + 1)
+}
+
 /// [`skip_value`] for containers (and for errors): a loop with an explicit nesting stack.
+///
+/// The loop carries the byte at `i` along with `i` (`c`), so each token is one load and one
+/// comparison; past the end that byte is 0 and falls into an error branch like any other bad
+/// byte. Only a closing bracket can end the outermost container, so only that branch checks
+/// for the end. Compact JSON gets two-byte checks (`,"`, `:` and the value's first byte), the
+/// general path skips whitespace around each token.
 #[inline(never)]
-fn skip_nested(buf: &[u8], mut i: usize, base: usize) -> Result<usize> {
+fn skip_nested(buf: &[u8], mut i: usize, base: usize) -> Scan<usize> {
     let mut nest = Nesting::new(base);
-    loop {
-        // A value starts at `i`.
-        match buf.get(i) {
-            Some(b'"') => i = string_end(buf, i + 1)?.0,
-            Some(b'{') => {
-                nest.push(true, i)?;
-                i = skip_ws(buf, i + 1);
-                match buf.get(i) {
-                    Some(b'}') => {
-                        nest.pop();
-                        i += 1;
+    let mut c = byte(buf, i);
+    // `i` is where a member key should start and `c` the byte there: moves `i` and `c` to the
+    // member's value. A macro rather than a function: a function returning the pair went
+    // through memory (callgrind: six loads and stores per member).
+    macro_rules! key_colon {
+        () => {{
+            if c != b'"' {
+                return fail(buf, i, Why::StringKey);
+            }
+            let end = string_skip(buf, i + 1)?;
+            match buf.get(end..end + 2) {
+                Some(&[b':', d]) if d > b' ' => {
+                    i = end + 1;
+                    c = d;
+                }
+                _ => {
+                    let (colon, d) = ws(buf, end);
+                    if d != b':' {
+                        return fail(buf, colon, Why::Colon);
                     }
-                    _ => {
-                        i = key_colon(buf, i)?;
+                    (i, c) = ws(buf, colon + 1);
+                }
+            }
+        }};
+    }
+    loop {
+        // A value starts at `i`; `c` is its first byte. Strings first: most values are.
+        if c == b'"' {
+            i = string_skip(buf, i + 1)?;
+        } else if c == b'-' || c.is_ascii_digit() {
+            i = number_skip(buf, i)?;
+        } else if c == b'{' {
+            nest.push(true, i)?;
+            let fast = match buf.get(i..).and_then(|rest| rest.first_chunk::<WINDOW>()) {
+                Some(w) => member_fast(w, b'{'),
+                None => Fast::No,
+            };
+            match fast {
+                // The first member's value is skipped: on to what follows it.
+                Fast::Done(off) => i += off,
+                Fast::Value(off, d) => {
+                    i += off;
+                    c = d;
+                    continue;
+                }
+                Fast::No => {
+                    (i, c) = ws(buf, i + 1);
+                    if c != b'}' {
+                        key_colon!();
                         continue;
                     }
-                }
-            }
-            Some(b'[') => {
-                nest.push(false, i)?;
-                i = skip_ws(buf, i + 1);
-                match buf.get(i) {
-                    Some(b']') => {
-                        nest.pop();
-                        i += 1;
+                    i += 1;
+                    if !nest.pop() {
+                        return Ok(i);
                     }
-                    _ => continue,
                 }
             }
-            Some(b't') => i = literal(buf, i, b"true")?,
-            Some(b'f') => i = literal(buf, i, b"false")?,
-            Some(b'n') => i = literal(buf, i, b"null")?,
-            Some(b'-' | b'0'..=b'9') => i = number_end(buf, i)?,
-            Some(_) => return err("expected a value", i),
-            None => return err("unexpected end of input", i),
+        } else if c == b'[' {
+            nest.push(false, i)?;
+            (i, c) = ws(buf, i + 1);
+            if c != b']' {
+                continue;
+            }
+            i += 1;
+            if !nest.pop() {
+                return Ok(i);
+            }
+        } else if c == b't' {
+            i = literal(buf, i, b"true")?;
+        } else if c == b'f' {
+            i = literal(buf, i, b"false")?;
+        } else if c == b'n' {
+            i = literal(buf, i, b"null")?;
+        } else {
+            return fail(buf, i, Why::ExpectedValue);
         }
         // After a value: close containers until one continues with a comma.
         loop {
-            if nest.depth == base {
-                return Ok(i);
-            }
-            i = skip_ws(buf, i);
-            match (buf.get(i), nest.top_object) {
-                (Some(b','), true) => {
-                    i = key_colon(buf, skip_ws(buf, i + 1))?;
-                    break;
+            // Compact JSON: the comma right after the value, then the next member (whole, if
+            // it is short: see `member_fast`) or element.
+            if nest.top_object() {
+                if let Some(w) = buf.get(i..).and_then(|rest| rest.first_chunk::<WINDOW>()) {
+                    match member_fast(w, b',') {
+                        Fast::Done(off) => {
+                            i += off;
+                            continue;
+                        }
+                        Fast::Value(off, d) => {
+                            i += off;
+                            c = d;
+                            break;
+                        }
+                        Fast::No => {}
+                    }
                 }
-                (Some(b','), false) => {
-                    i = skip_ws(buf, i + 1);
-                    break;
-                }
-                (Some(b'}'), true) | (Some(b']'), false) => {
-                    nest.pop();
+            } else if let Some(&[b',', d]) = buf.get(i..).and_then(|rest| rest.first_chunk::<2>()) {
+                if d > b' ' {
                     i += 1;
+                    c = d;
+                    break;
                 }
-                (None, _) => return err("unexpected end of input", i),
-                (Some(_), true) => return err("expected ',' or '}' in an object", i),
-                (Some(_), false) => return err("expected ',' or ']' in an array", i),
+            }
+            let (j, d) = ws(buf, i);
+            if d == b',' {
+                (i, c) = ws(buf, j + 1);
+                if nest.top_object() {
+                    key_colon!();
+                }
+                break;
+            }
+            if d != if nest.top_object() { b'}' } else { b']' } {
+                let why = if nest.top_object() {
+                    Why::ObjectSeparator
+                } else {
+                    Why::ArraySeparator
+                };
+                return fail(buf, j, why);
+            }
+            i = j + 1;
+            if !nest.pop() {
+                return Ok(i);
             }
         }
     }
 }
 
-/// `i` is where a member key should start; returns the start of its value (after `"key" :`).
 #[inline(always)]
-fn key_colon(buf: &[u8], i: usize) -> Result<usize> {
-    if buf.get(i) != Some(&b'"') {
-        return err("expected a string key", i);
-    }
-    let end = string_end(buf, i + 1)?.0;
-    let colon = skip_ws(buf, end);
-    if buf.get(colon) != Some(&b':') {
-        return err("expected ':' after an object key", colon);
-    }
-    Ok(skip_ws(buf, colon + 1))
-}
-
-#[inline]
-fn literal(buf: &[u8], i: usize, word: &[u8]) -> Result<usize> {
+fn literal(buf: &[u8], i: usize, word: &[u8]) -> Scan<usize> {
     if buf.get(i..i + word.len()) == Some(word) {
         Ok(i + word.len())
     } else {
-        err("invalid literal", i)
+        stop(i, Why::InvalidLiteral)
     }
 }
 
@@ -868,6 +1477,104 @@ mod tests {
                 string_end(&escape, 1).map_err(|e| (e.what, e.at)),
                 Err(("invalid escape", pos + 1))
             );
+        }
+    }
+
+    #[test]
+    fn block_masks_match_the_byte_by_byte_reference() {
+        // Every byte value at every position of a block, over a background of bytes near each
+        // class boundary.
+        let background: Vec<u8> = b"ab\"\\\x00\x1f \x7f\x80\xffz09\t\n\r:"
+            .iter()
+            .copied()
+            .cycle()
+            .take(32)
+            .collect();
+        for pos in 0..32 {
+            for b in 0..=255u8 {
+                let mut block = [0u8; 32];
+                block.copy_from_slice(&background);
+                if let Some(slot) = block.get_mut(pos) {
+                    *slot = b;
+                }
+                let (mut special, mut quote, mut high, mut space) = (0u32, 0u32, 0u32, 0u32);
+                for (k, &c) in block.iter().enumerate() {
+                    if c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c) {
+                        special |= 1 << k;
+                    }
+                    if c == b'"' {
+                        quote |= 1 << k;
+                    }
+                    if c >= 0x80 {
+                        high |= 1 << k;
+                    }
+                    if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                        space |= 1 << k;
+                    }
+                }
+                assert_eq!(masks32(&block), (special, high), "byte {b:#x} at {pos}");
+                assert_eq!(masks32_quote(&block), (special, quote));
+                assert_eq!(halves(&block, masks16), (special, high));
+                assert_eq!(halves(&block, masks16_quote), (special, quote));
+                assert_eq!(halves(&block, masks16_portable), (special, quote));
+                #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+                assert_eq!(space32(&block), space);
+                let _ = space;
+            }
+        }
+    }
+
+    #[test]
+    fn number_blocks_agree_with_the_general_number_scan() {
+        let texts = [
+            "0",
+            "-0",
+            "7",
+            "-7",
+            "10",
+            "123456789012345",
+            "1234567890123456",
+            "0.5",
+            "-0.25",
+            "1.",
+            "1.e5",
+            ".5",
+            "01",
+            "-",
+            "-a",
+            "1e",
+            "1e5",
+            "1E+5",
+            "1e-05",
+            "1e+",
+            "2.5e",
+            "9.99e-300",
+            "0.000000000001",
+            "123.456e789",
+            "1.2.3",
+            "00",
+            "-01",
+            "1e5e5",
+            "12345678901234.5",
+        ];
+        for text in texts {
+            for tail in ["", ",", "]", "}", " ", "x", ".", "e", "0123456789012345678"] {
+                let mut s = format!("{text}{tail}").into_bytes();
+                // Short inputs get padding, so the fast path always has its block.
+                s.resize(s.len().max(16), b' ');
+                let Some(block) = s.first_chunk::<16>() else {
+                    continue;
+                };
+                let general = number_end(&s, 0);
+                match number_fast(block) {
+                    Some(n) => assert_eq!(general, Ok(n), "{text:?}{tail:?}"),
+                    // The fast path gives up only on errors and numbers reaching the block's end.
+                    None => assert!(
+                        general.is_err() || general.is_ok_and(|n| n >= 16),
+                        "{text:?}{tail:?}: {general:?}"
+                    ),
+                }
+            }
         }
     }
 }
