@@ -1,7 +1,6 @@
-//! Writes larger than a socket's send buffer. The gateway sends what the socket takes at once
-//! with a plain non-blocking `send` and only the rest through io_uring
-//! (src/runtime/send_now.rs): a partial first send must be followed by exactly the remaining
-//! bytes, in order, to a client and to a backend that are slow to read.
+//! Writes larger than a socket's send buffer: the io_uring write completes in parts, and each
+//! part must be followed by exactly the remaining bytes, in order, to a client and to a backend
+//! that are slow to read.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -18,7 +17,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 /// 8 MiB: more than loopback's largest send buffer here (tcp_wmem max 4 MiB), so the first
-/// send can only be partial.
+/// write can only be partial.
 const BIG: usize = 8 << 20;
 
 /// Bytes that show a reordered, repeated or dropped piece: position-dependent letters.
@@ -39,7 +38,7 @@ fn a_response_larger_than_the_socket_buffer_reaches_a_slow_reader_whole() {
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
-    // Not reading yet: the gateway's send fills the buffers and must wait for the rest.
+    // Not reading yet: the gateway's write fills the buffers and must wait for the rest.
     std::thread::sleep(Duration::from_millis(400));
     let mut got = Vec::new();
     s.read_to_end(&mut got).unwrap();

@@ -11,7 +11,7 @@ use crate::http::response::parse_response;
 use crate::http::{write, Framing, Headers, HttpError, Limits};
 use crate::runtime::{clock, timer};
 use bytes::{Bytes, BytesMut};
-use monoio::buf::{IoBuf, IoBufMut};
+use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -472,21 +472,10 @@ async fn send_and_read_head(
     if opts.deadline <= clock::now() {
         return Err(fail(BackendError::Timeout, false, Some(wire)));
     }
-    // Most requests fit the socket buffer: sent in the call, no io_uring write to wait for
-    // (runtime/send_now.rs). A reset pooled connection fails here as the write would have,
-    // with the request still in hand for the retry.
-    let sent = match stream.send_now(&wire) {
-        Ok(n) => n,
-        Err(e) => return Err(fail(BackendError::Io(e), false, Some(wire))),
-    };
-    let wire = if sent >= wire.len() {
-        wire
-    } else {
-        match timer::timeout_at(opts.deadline, stream.write_all(wire.slice(sent..))).await {
-            Err(_) => return Err(fail(BackendError::Timeout, false, None)),
-            Ok((Err(e), w)) => return Err(fail(BackendError::Io(e), false, Some(w.into_inner()))),
-            Ok((Ok(_), w)) => w.into_inner(),
-        }
+    let wire = match timer::timeout_at(opts.deadline, stream.write_all(wire)).await {
+        Err(_) => return Err(fail(BackendError::Timeout, false, None)),
+        Ok((Err(e), w)) => return Err(fail(BackendError::Io(e), false, Some(w))),
+        Ok((Ok(_), w)) => w,
     };
     let mut buf = BytesMut::with_capacity(8192);
     let mut header_deadline = opts.deadline;

@@ -28,15 +28,6 @@ pub enum Conn {
 }
 
 impl Conn {
-    /// Send what the socket takes right now without waiting (plain TCP only; TLS says 0).
-    /// See [`crate::runtime::send_now`].
-    pub fn send_now(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Conn::Plain(s) => crate::runtime::send_now::send_now(s, data),
-            Conn::Tls(_) => Ok(0),
-        }
-    }
-
     /// Decrypted bytes nobody asked for are waiting: after a complete response the
     /// connection is out of sync.
     pub fn buffered(&mut self) -> bool {

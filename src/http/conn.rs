@@ -30,11 +30,6 @@ pub trait Transport: AsyncReadRent + AsyncWriteRent {
     /// Whether bytes were already read from the socket but not yet handed out (TLS records
     /// decrypted ahead): waiting for readability would then wait for nothing.
     fn buffered(&mut self) -> bool;
-    /// Send what the socket takes right now without waiting (plain TCP only: a TLS stream
-    /// says 0 and everything goes through its own writer). See [`crate::runtime::send_now`].
-    fn send_now(&mut self, _data: &[u8]) -> std::io::Result<usize> {
-        Ok(0)
-    }
 }
 
 impl Transport for TcpStream {
@@ -44,9 +39,6 @@ impl Transport for TcpStream {
     }
     fn buffered(&mut self) -> bool {
         false
-    }
-    fn send_now(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        crate::runtime::send_now::send_now(self, data)
     }
 }
 
@@ -516,31 +508,23 @@ async fn stream_response<S: Transport>(
     }
 }
 
-/// Write all of `data` within the limit; the buffer comes back on success. Whatever the
-/// socket takes at once is sent without an io_uring operation (`Transport::send_now`); only
-/// the rest waits.
-async fn timed_write<S: Transport, B: IoBuf + AsRef<[u8]> + 'static>(
+/// Write all of `data` within the limit; the buffer comes back on success.
+async fn timed_write<S: Transport, B: IoBuf + 'static>(
     stream: &mut S,
     data: B,
     limit: WriteLimit,
 ) -> Option<B> {
-    if let WriteLimit::Until(Some(d)) = limit {
-        if d <= clock::now() {
-            return None;
-        }
-    }
-    let sent = stream.send_now(data.as_ref()).ok()?;
-    if sent >= data.as_ref().len() {
-        return Some(data);
-    }
     match limit {
         WriteLimit::Until(None) => {
-            let (r, b) = stream.write_all(data.slice(sent..)).await;
-            r.ok().map(|_| b.into_inner())
+            let (r, b) = stream.write_all(data).await;
+            r.ok().map(|_| b)
         }
         WriteLimit::Until(Some(d)) => {
-            match timer::timeout_at(d, stream.write_all(data.slice(sent..))).await {
-                Ok((r, b)) => r.ok().map(|_| b.into_inner()),
+            if d <= clock::now() {
+                return None;
+            }
+            match timer::timeout_at(d, stream.write_all(data)).await {
+                Ok((r, b)) => r.ok().map(|_| b),
                 Err(_) => None,
             }
         }
@@ -548,7 +532,7 @@ async fn timed_write<S: Transport, B: IoBuf + AsRef<[u8]> + 'static>(
             // One write op at a time, so that every one that moves bytes restarts the clock.
             let len = data.bytes_init();
             let mut buf = data;
-            let mut done = sent;
+            let mut done = 0;
             while done < len {
                 let write = stream.write(buf.slice(done..));
                 let (r, s) = match clock::after(d) {

@@ -6,7 +6,6 @@
 pub mod clock;
 pub mod idle;
 pub mod listener;
-pub mod send_now;
 pub mod server;
 pub mod timer;
 
