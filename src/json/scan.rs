@@ -16,10 +16,12 @@ use std::ops::Range;
 
 #[path = "scan_simd.rs"]
 mod simd;
-#[allow(unused_imports)] // halves and masks16_portable: only the non-AVX2 build and the tests
-use simd::{
-    digits16, halves, masks16, masks16_portable, masks16_quote, masks32, masks32_quote, space32,
-};
+// `halves` and `masks16_portable` serve the build without AVX2 and the tests.
+#[allow(unused_imports)]
+use simd::{digits16, halves, masks16, masks16_portable, masks16_quote, masks32, masks32_quote};
+// Whitespace runs by table lookup exist only where the build has AVX2.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+use simd::space32;
 
 /// KrakenD: Go's `encoding/json` scanner refuses nesting deeper than 10000.
 pub(crate) const MAX_DEPTH: usize = 10_000;
