@@ -450,12 +450,7 @@ fn string_rest(buf: &[u8], start: usize, from: usize) -> Scan<usize> {
             let j = i + stop_bits.trailing_zeros() as usize;
             match byte(buf, j) {
                 b'"' => {
-                    if let Some(run) = buf.get(first_high..j) {
-                        if let Err(e) = std::str::from_utf8(run) {
-                            return stop(first_high + e.valid_up_to(), Why::InvalidUtf8);
-                        }
-                    }
-                    return Ok(j + 1);
+                    return closed(buf, first_high, j);
                 }
                 b'\\' => {
                     let next = escape_end(buf, j)?;
@@ -523,12 +518,7 @@ fn string_last(buf: &[u8], start: usize, mut i: usize, mut first_high: usize) ->
         let j = i + stop_bits.trailing_zeros() as usize;
         match byte(buf, j) {
             b'"' => {
-                if let Some(run) = buf.get(first_high..j) {
-                    if let Err(e) = std::str::from_utf8(run) {
-                        return stop(first_high + e.valid_up_to(), Why::InvalidUtf8);
-                    }
-                }
-                return Ok(j + 1);
+                return closed(buf, first_high, j);
             }
             b'\\' => i = escape_end(buf, j)?,
             _ => return stop(j, Why::ControlCharacter),
@@ -543,12 +533,7 @@ fn string_tail(buf: &[u8], start: usize, mut i: usize, mut first_high: usize) ->
         match buf.get(i) {
             None => return stop(start.saturating_sub(1), Why::UnterminatedString),
             Some(b'"') => {
-                if let Some(run) = buf.get(first_high..i) {
-                    if let Err(e) = std::str::from_utf8(run) {
-                        return stop(first_high + e.valid_up_to(), Why::InvalidUtf8);
-                    }
-                }
-                return Ok(i + 1);
+                return closed(buf, first_high, i);
             }
             Some(b'\\') => i = escape_end(buf, i)?,
             Some(&b) if b < 0x20 => return stop(i, Why::ControlCharacter),
@@ -560,6 +545,18 @@ fn string_tail(buf: &[u8], start: usize, mut i: usize, mut first_high: usize) ->
             }
         }
     }
+}
+
+/// The string's closing quote is at `j`: the index after it, once the non-ASCII run from
+/// `first_high` (`usize::MAX`: none) is valid UTF-8.
+#[inline(always)]
+fn closed(buf: &[u8], first_high: usize, j: usize) -> Scan<usize> {
+    if let Some(run) = buf.get(first_high..j) {
+        if let Err(e) = std::str::from_utf8(run) {
+            return stop(first_high + e.valid_up_to(), Why::InvalidUtf8);
+        }
+    }
+    Ok(j + 1)
 }
 
 /// `i` is at a backslash; returns the index after the escape sequence. Inlined: as a call it

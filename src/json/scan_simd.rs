@@ -32,10 +32,11 @@ pub(super) fn space32(block: &[u8; 32]) -> u32 {
 // itself; the 32-byte ones AVX2 where the build has it (the release build targets x86-64-v3),
 // else two 16-byte halves. The portable versions are the reference the tests compare with.
 
-/// The special bytes of a 16-byte block, and the non-ASCII ones alone.
+/// The special bytes of a 16-byte block, its non-ASCII bytes and its quotes. Each caller keeps
+/// two of the three; inlined, the unused one is never computed.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-pub(super) fn masks16(block: &[u8; 16]) -> (u32, u32) {
+fn classes16(block: &[u8; 16]) -> [u32; 3] {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8,
@@ -50,8 +51,20 @@ pub(super) fn masks16(block: &[u8; 16]) -> (u32, u32) {
         let low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
         let special = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, slash), low)) as u32;
         // The sign bits are the non-ASCII bytes: no compare needed.
-        (special, _mm_movemask_epi8(v) as u32)
+        [
+            special,
+            _mm_movemask_epi8(v) as u32,
+            _mm_movemask_epi8(quote) as u32,
+        ]
     }
+}
+
+/// The special bytes of a 16-byte block, and the non-ASCII ones alone.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) fn masks16(block: &[u8; 16]) -> (u32, u32) {
+    let [special, high, _] = classes16(block);
+    (special, high)
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -71,20 +84,8 @@ pub(super) fn masks16(block: &[u8; 16]) -> (u32, u32) {
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(super) fn masks16_quote(block: &[u8; 16]) -> (u32, u32) {
-    use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
-    };
-    // SAFETY: SSE2 is always available on x86_64; the unaligned load reads exactly the 16
-    // bytes `block` refers to.
-    unsafe {
-        let v = _mm_loadu_si128(block.as_ptr().cast());
-        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-        let slash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-        let low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
-        let special = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, slash), low)) as u32;
-        (special, _mm_movemask_epi8(quote) as u32)
-    }
+    let [special, _, quote] = classes16(block);
+    (special, quote)
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -108,10 +109,10 @@ pub(super) fn masks16_portable(block: &[u8; 16]) -> (u32, u32) {
     (special, quote)
 }
 
-/// The special bytes of a 32-byte block, and the non-ASCII ones alone: [`masks16`] doubled.
+/// [`classes16`] for a 32-byte block, by AVX2.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 #[inline(always)]
-pub(super) fn masks32(block: &[u8; 32]) -> (u32, u32) {
+fn classes32(block: &[u8; 32]) -> [u32; 3] {
     use std::arch::x86_64::{
         _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_loadu_si256, _mm256_movemask_epi8,
         _mm256_or_si256, _mm256_set1_epi8,
@@ -124,11 +125,20 @@ pub(super) fn masks32(block: &[u8; 32]) -> (u32, u32) {
         let slash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8));
         let low = _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v);
         let special = _mm256_or_si256(_mm256_or_si256(quote, slash), low);
-        (
+        [
             _mm256_movemask_epi8(special) as u32,
             _mm256_movemask_epi8(v) as u32,
-        )
+            _mm256_movemask_epi8(quote) as u32,
+        ]
     }
+}
+
+/// The special bytes of a 32-byte block, and the non-ASCII ones alone: [`masks16`] doubled.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[inline(always)]
+pub(super) fn masks32(block: &[u8; 32]) -> (u32, u32) {
+    let [special, high, _] = classes32(block);
+    (special, high)
 }
 
 #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
@@ -141,23 +151,8 @@ pub(super) fn masks32(block: &[u8; 32]) -> (u32, u32) {
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 #[inline(always)]
 pub(super) fn masks32_quote(block: &[u8; 32]) -> (u32, u32) {
-    use std::arch::x86_64::{
-        _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_loadu_si256, _mm256_movemask_epi8,
-        _mm256_or_si256, _mm256_set1_epi8,
-    };
-    // SAFETY: this is compiled only when the target has AVX2 (`cfg(target_feature)`); the
-    // unaligned load reads exactly the 32 bytes `block` refers to.
-    unsafe {
-        let v = _mm256_loadu_si256(block.as_ptr().cast());
-        let quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'"' as i8));
-        let slash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8));
-        let low = _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v);
-        let special = _mm256_or_si256(_mm256_or_si256(quote, slash), low);
-        (
-            _mm256_movemask_epi8(special) as u32,
-            _mm256_movemask_epi8(quote) as u32,
-        )
-    }
+    let [special, _, quote] = classes32(block);
+    (special, quote)
 }
 
 #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
