@@ -217,3 +217,67 @@ fn backend_redirects_301_and_302_are_followed() {
         assert_eq!(paths, vec!["/f", "/moved"]);
     }
 }
+
+/// A raw backend: on its first connection it answers one request and then, on the next
+/// request of that connection, hangs up without a word (the race of a backend closing a
+/// kept-alive connection as the gateway reuses it); every later connection answers normally.
+/// Returns its URL and a counter of accepted connections.
+fn backend_hanging_up_on_the_second_request(
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::Ordering;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                for served in 0.. {
+                    // Read one request head (the test sends bodiless GETs).
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    if n == 0 && served == 1 {
+                        return; // hang up: the request is dropped unanswered
+                    }
+                    let body = format!(r#"{{"conn":{n}}}"#);
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    if conn.write_all(format!("{head}{body}").as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+#[test]
+fn a_get_on_a_reused_connection_the_backend_hangs_up_is_retried_on_a_new_one() {
+    let (url, accepted) = backend_hanging_up_on_the_second_request();
+    let mut cfg = one("/f", "GET", &url, "/f");
+    cfg["endpoints"][0]["timeout"] = json!("2s");
+    let g = Gateway::start(&cfg.to_string());
+    let first = get(&g.url("/f"));
+    assert_eq!(first.status, 200, "{}", g.output());
+    assert_eq!(first.json(), json!({"conn": 0}));
+    // The pooled connection is taken again; the backend drops this request and closes.
+    let second = get(&g.url("/f"));
+    assert_eq!(second.status, 200, "{}", g.output());
+    assert_eq!(second.json(), json!({"conn": 1}));
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

@@ -12,7 +12,8 @@ use crate::http::{write, Framing, Headers, HttpError, Limits};
 use crate::runtime::{clock, timer};
 use bytes::{Bytes, BytesMut};
 use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -472,18 +473,51 @@ async fn send_and_read_head(
     if opts.deadline <= clock::now() {
         return Err(fail(BackendError::Timeout, false, Some(wire)));
     }
-    let wire = match timer::timeout_at(opts.deadline, stream.write_all(wire)).await {
-        Err(_) => return Err(fail(BackendError::Timeout, false, None)),
-        Ok((Err(e), w)) => return Err(fail(BackendError::Io(e), false, Some(w))),
-        Ok((Ok(_), w)) => w,
-    };
     let mut buf = BytesMut::with_capacity(8192);
-    let mut header_deadline = opts.deadline;
-    if let Some(t) = opts.response_header_timeout {
-        if let Some(d) = clock::after(t) {
-            header_deadline = header_deadline.min(d);
+    let header_deadline;
+    let mut whole = true;
+    let wire = match &mut stream {
+        Conn::Plain(tcp) if wire.len() <= SEND_BEHIND_MAX => {
+            header_deadline = header_deadline_from_now(opts);
+            let tcp: *mut TcpStream = tcp;
+            // SAFETY: monoio's `write` submits the send when it is called; the future it
+            // returns owns the operation (a clone of the fd, and the buffer) and never touches
+            // the stream again (monoio's own `Split` relies on the same), so the read below may
+            // borrow the stream meanwhile. `send` is declared after `stream` and dropped first.
+            let send = unsafe { &mut *tcp }.write(wire);
+            let first = fill(&mut stream, &mut buf, header_deadline).await;
+            let got = !buf.is_empty();
+            // Done by now unless the read ended early (timeout, reset): a send still pending
+            // then is not waited for (dropping it cancels it).
+            let (sent, wire) = match timer::timeout_at(header_deadline, send).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let error = first.err().unwrap_or(BackendError::Timeout);
+                    return Err(fail(error, got, None));
+                }
+            };
+            match (first, sent) {
+                (_, Err(e)) => {
+                    return Err(fail(BackendError::Io(e), got, (!got).then_some(wire)));
+                }
+                (Ok(0), _) => return Err(fail(eof(), false, Some(wire))),
+                (Err(e), _) => return Err(fail(e, got, None)),
+                // Part of the request went out and the backend answered anyway (an early
+                // error): read the answer, but the connection is out of step with it.
+                (Ok(_), Ok(n)) => whole = n == wire.len(),
+            }
+            wire
         }
-    }
+        _ => {
+            let wire = match timer::timeout_at(opts.deadline, stream.write_all(wire)).await {
+                Err(_) => return Err(fail(BackendError::Timeout, false, None)),
+                Ok((Err(e), w)) => return Err(fail(BackendError::Io(e), false, Some(w))),
+                Ok((Ok(_), w)) => w,
+            };
+            header_deadline = header_deadline_from_now(opts);
+            wire
+        }
+    };
     let head = loop {
         match parse_response(&mut buf, is_head, &opts.limits) {
             Ok(Some(h)) => break h,
@@ -492,13 +526,7 @@ async fn send_and_read_head(
         }
         let got = !buf.is_empty();
         match fill(&mut stream, &mut buf, header_deadline).await {
-            Ok(0) => {
-                let err = BackendError::Io(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "EOF",
-                ));
-                return Err(fail(err, got, (!got).then_some(wire)));
-            }
+            Ok(0) => return Err(fail(eof(), got, (!got).then_some(wire))),
             Ok(_) => {}
             Err(e) => return Err(fail(e, got, None)),
         }
@@ -518,10 +546,33 @@ async fn send_and_read_head(
         },
         deadline: opts.deadline,
         done: false,
-        reuse: opts.keep_alive,
+        reuse: opts.keep_alive && whole,
         max_idle: opts.max_idle,
         gunzip: false,
     })
+}
+
+/// A request at most this long is sent "behind" the first read of its response: the send and
+/// the read are submitted together, and the send's completion wakes nobody (it is collected
+/// when the answer has come). That saves a wake-up of the calling task per request. Bounded
+/// so that one send always takes the whole request: a pooled connection's send queue is empty
+/// when it is reused (the backend has answered, so it has read and acknowledged the last
+/// request), and a few KB fit in any socket's send buffer.
+const SEND_BEHIND_MAX: usize = 4096;
+
+/// The deadline for the response head, counted from now (Go: `ResponseHeaderTimeout` runs
+/// from the end of writing the request), within the call's.
+fn header_deadline_from_now(opts: &CallOpts<'_>) -> Instant {
+    opts.response_header_timeout
+        .and_then(clock::after)
+        .map_or(opts.deadline, |d| d.min(opts.deadline))
+}
+
+fn eof() -> BackendError {
+    BackendError::Io(std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        "EOF",
+    ))
 }
 
 /// Read more bytes into `buf` before `deadline`. `Ok(0)` is EOF.
