@@ -95,8 +95,12 @@ fn parse_decimal(s: &[u8]) -> Option<u64> {
 /// Combine every `Content-Length` field. Identical duplicates, as separate fields or as a
 /// comma list (`5, 5`), are one value (RFC 9110 §8.6); anything else is `Invalid`.
 pub(crate) fn content_length(headers: &Headers) -> ContentLength {
+    content_length_of(headers.get_all("content-length").map(|v| v.as_ref()))
+}
+
+fn content_length_of<'a>(values: impl Iterator<Item = &'a [u8]>) -> ContentLength {
     let mut found: Option<u64> = None;
-    for value in headers.get_all("content-length") {
+    for value in values {
         for element in value.split(|&b| b == b',') {
             let Some(n) = parse_decimal(trim_ows(element)) else {
                 return ContentLength::Invalid;
@@ -110,6 +114,71 @@ pub(crate) fn content_length(headers: &Headers) -> ContentLength {
     match found {
         Some(n) => ContentLength::Value(n),
         None => ContentLength::Absent,
+    }
+}
+
+/// The fields the framing and connection rules read, noted in the pass that builds the
+/// fields (a name's length first, so most names cost one comparison). A usual message has
+/// none of them but a Host (requests) or one Content-Length (responses); the rules then need
+/// no scan of the fields by name.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Noted {
+    /// How many Host fields, and the index of the first.
+    pub hosts: usize,
+    pub host: usize,
+    /// How many Content-Length fields, and the index of the first.
+    pub lengths: usize,
+    pub length: usize,
+    pub transfer_encoding: bool,
+    pub connection: bool,
+    pub expect: bool,
+}
+
+impl Noted {
+    fn note(&mut self, i: usize, name: &[u8]) {
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                if self.hosts == 0 {
+                    self.host = i;
+                }
+                self.hosts += 1;
+            }
+            6 if name.eq_ignore_ascii_case(b"expect") => self.expect = true,
+            10 if name.eq_ignore_ascii_case(b"connection") => self.connection = true,
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                if self.lengths == 0 {
+                    self.length = i;
+                }
+                self.lengths += 1;
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                self.transfer_encoding = true;
+            }
+            _ => {}
+        }
+    }
+
+    /// [`content_length`] of `headers`, the fields these notes were taken from.
+    pub(crate) fn content_length(&self, headers: &Headers) -> ContentLength {
+        match (self.lengths, headers.0.get(self.length)) {
+            (0, _) => ContentLength::Absent,
+            (1, Some(h)) => content_length_of(std::iter::once(h.value.as_ref())),
+            _ => content_length(headers),
+        }
+    }
+
+    /// [`transfer_coding`] of `headers`, the fields these notes were taken from.
+    pub(crate) fn transfer_coding(&self, headers: &Headers) -> TransferCoding {
+        if self.transfer_encoding {
+            transfer_coding(headers)
+        } else {
+            TransferCoding::Absent
+        }
+    }
+
+    /// `headers.has_token("connection", token)`, the fields these notes were taken from.
+    pub(crate) fn connection_has(&self, headers: &Headers, token: &str) -> bool {
+        self.connection && headers.has_token("connection", token)
     }
 }
 
@@ -198,30 +267,83 @@ pub(crate) fn slice(head: &Bytes, range: Range<usize>) -> Option<Bytes> {
     }
 }
 
-/// Field offsets recorded while `httparse` borrows the read buffer.
-pub(crate) type FieldRanges = Vec<(Range<usize>, Range<usize>)>;
+/// How many fields' offsets are kept inline (no allocation): more than most requests carry.
+const INLINE_FIELDS: usize = 24;
 
-pub(crate) fn record_fields(base: &[u8], parsed: &[httparse::Header<'_>]) -> FieldRanges {
-    parsed
-        .iter()
-        .map(|h| (offset_in(base, h.name.as_bytes()), offset_in(base, h.value)))
-        .collect()
+/// Field offsets (name start and end, value start and end) recorded while `httparse` borrows
+/// the read buffer: inline for the usual handful of fields, on the heap beyond. `u32`: a
+/// head is never near 4 GiB (one that is cannot be recorded and is refused as malformed).
+pub(crate) struct FieldRanges {
+    len: usize,
+    inline: [[u32; 4]; INLINE_FIELDS],
+    spill: Vec<[u32; 4]>,
+    overflow: bool,
 }
 
-/// Turn recorded offsets into zero-copy fields of the frozen `head`.
+impl FieldRanges {
+    fn push(&mut self, r: [u32; 4]) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = r,
+            None => self.spill.push(r),
+        }
+        self.len += 1;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u32; 4]> {
+        self.inline
+            .iter()
+            .take(self.len.min(INLINE_FIELDS))
+            .chain(self.spill.iter())
+    }
+}
+
+impl FieldRanges {
+    pub(crate) fn new() -> FieldRanges {
+        FieldRanges {
+            len: 0,
+            inline: [[0; 4]; INLINE_FIELDS],
+            spill: Vec::new(),
+            overflow: false,
+        }
+    }
+}
+
+/// Record the offsets of `parsed` into `out` (filled in place: the inline array is not
+/// moved about).
+pub(crate) fn record_fields(out: &mut FieldRanges, base: &[u8], parsed: &[httparse::Header<'_>]) {
+    for h in parsed {
+        let (name, value) = (offset_in(base, h.name.as_bytes()), offset_in(base, h.value));
+        match [name.start, name.end, value.start, value.end].map(u32::try_from) {
+            [Ok(a), Ok(b), Ok(c), Ok(d)] => out.push([a, b, c, d]),
+            _ => out.overflow = true,
+        }
+    }
+}
+
+/// Turn recorded offsets into zero-copy fields of the frozen `head`, noting the fields the
+/// framing and connection rules read.
 pub(crate) fn build_headers(
     head: &Bytes,
-    ranges: FieldRanges,
+    ranges: &FieldRanges,
     err: HttpError,
-) -> Result<Headers, HttpError> {
-    let mut fields = Vec::with_capacity(ranges.len());
-    for (name, value) in ranges {
+) -> Result<(Headers, Noted), HttpError> {
+    if ranges.overflow {
+        return Err(err);
+    }
+    let mut fields = Vec::with_capacity(ranges.len);
+    let mut noted = Noted::default();
+    for (i, &[a, b, c, d]) in ranges.iter().enumerate() {
+        let name = a as usize..b as usize;
+        let value = c as usize..d as usize;
         match (slice(head, name), slice(head, value)) {
-            (Some(name), Some(value)) => fields.push(Header { name, value }),
+            (Some(name), Some(value)) => {
+                noted.note(i, &name);
+                fields.push(Header { name, value });
+            }
             _ => return Err(err),
         }
     }
-    Ok(Headers(fields))
+    Ok((Headers(fields), noted))
 }
 
 #[cfg(test)]

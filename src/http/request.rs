@@ -60,7 +60,8 @@ pub fn parse_request(
     if !fields::precheck(buf, limits.max_header_bytes)? {
         return Ok(None);
     }
-    let Some(raw) = parse_raw(buf, limits.max_headers)? else {
+    let mut ranges = fields::FieldRanges::new();
+    let Some(raw) = parse_raw(buf, limits.max_headers, &mut ranges)? else {
         return fields::incomplete(buf.len(), limits.max_header_bytes);
     };
     if raw.len > limits.max_header_bytes {
@@ -75,8 +76,8 @@ pub fn parse_request(
         fields::slice(&head, raw.method).ok_or(HttpError::BadRequest("malformed request head"))?;
     let target =
         fields::slice(&head, raw.target).ok_or(HttpError::BadRequest("malformed request head"))?;
-    let headers = fields::build_headers(&head, raw.fields, bad_offsets)?;
-    finish(method, target, raw.version, headers).map(Some)
+    let (headers, noted) = fields::build_headers(&head, &ranges, bad_offsets)?;
+    finish(method, target, raw.version, headers, &noted).map(Some)
 }
 
 /// Whether the request-target at the front of `buf` is longer than `max`, as far as it has
@@ -104,14 +105,20 @@ struct RawHead {
     method: Range<usize>,
     target: Range<usize>,
     version: Version,
-    fields: fields::FieldRanges,
 }
 
-fn parse_raw(buf: &[u8], max_headers: usize) -> Result<Option<RawHead>, HttpError> {
+fn parse_raw(
+    buf: &[u8],
+    max_headers: usize,
+    fields: &mut fields::FieldRanges,
+) -> Result<Option<RawHead>, HttpError> {
     fields::with_slots(max_headers, |slots| {
         let mut req = httparse::Request::new(&mut []);
         let len = match req.parse_with_uninit_headers(buf, slots) {
-            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Complete(len)) => {
+                fields::record_fields(fields, buf, req.headers);
+                len
+            }
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(e) => return Err(map_error(e)),
         };
@@ -128,7 +135,6 @@ fn parse_raw(buf: &[u8], max_headers: usize) -> Result<Option<RawHead>, HttpErro
             method: fields::offset_in(buf, method.as_bytes()),
             target: fields::offset_in(buf, target.as_bytes()),
             version,
-            fields: fields::record_fields(buf, req.headers),
         }))
     })
 }
@@ -151,10 +157,11 @@ fn finish(
     target: Bytes,
     version: Version,
     headers: Headers,
+    noted: &fields::Noted,
 ) -> Result<RequestHead, HttpError> {
     let target = normalize_target(target)?;
 
-    let hosts = headers.get_all("host").count();
+    let hosts = noted.hosts;
     // KrakenD: Go's server answers 400 "missing required Host header" / "too many Host headers".
     if hosts > 1 {
         return Err(HttpError::BadRequest("too many Host headers"));
@@ -162,24 +169,30 @@ fn finish(
     if hosts == 0 && version == Version::Http11 {
         return Err(HttpError::BadRequest("missing required Host header"));
     }
-    if headers
-        .get("host")
-        .is_some_and(|h| !host::valid_host(fields::trim_ows(h)))
+    if hosts == 1
+        && headers
+            .0
+            .get(noted.host)
+            .is_some_and(|h| !host::valid_host(fields::trim_ows(&h.value)))
     {
         return Err(HttpError::BadRequest("malformed Host header"));
     }
 
-    let framing = request_framing(&headers, version)?;
+    let framing = request_framing(&headers, noted, version)?;
 
     let keep_alive = match version {
-        Version::Http11 => !headers.has_token("connection", "close"),
+        Version::Http11 => !noted.connection_has(&headers, "close"),
         Version::Http10 => {
-            headers.has_token("connection", "keep-alive")
-                && !headers.has_token("connection", "close")
+            noted.connection_has(&headers, "keep-alive") && !noted.connection_has(&headers, "close")
         }
     };
 
-    let expect_continue = match headers.get("expect") {
+    let expect = if noted.expect {
+        headers.get("expect")
+    } else {
+        None
+    };
+    let expect_continue = match expect {
         None => false,
         Some(v) if fields::list_has_token(std::iter::once(v.as_ref()), "100-continue") => {
             version == Version::Http11 && !matches!(framing, Framing::None | Framing::Length(0))
@@ -202,9 +215,13 @@ fn finish(
 }
 
 /// RFC 9112 §6.1-6.3 for requests, strict: anything ambiguous is a 400, never a guess.
-fn request_framing(headers: &Headers, version: Version) -> Result<Framing, HttpError> {
-    let cl = fields::content_length(headers);
-    let te = fields::transfer_coding(headers);
+fn request_framing(
+    headers: &Headers,
+    noted: &fields::Noted,
+    version: Version,
+) -> Result<Framing, HttpError> {
+    let cl = noted.content_length(headers);
+    let te = noted.transfer_coding(headers);
     if te == TransferCoding::Absent {
         return match cl {
             ContentLength::Absent => Ok(Framing::None),

@@ -29,7 +29,8 @@ pub fn parse_response(
         if !fields::precheck(buf, limits.max_header_bytes)? {
             return Ok(None);
         }
-        let Some(raw) = parse_raw(buf, limits.max_headers)? else {
+        let mut ranges = fields::FieldRanges::new();
+        let Some(raw) = parse_raw(buf, limits.max_headers, &mut ranges)? else {
             return fields::incomplete(buf.len(), limits.max_header_bytes);
         };
         if raw.len > limits.max_header_bytes {
@@ -43,12 +44,12 @@ pub fn parse_response(
         if fields::has_nul_or_bare_cr(&head) {
             return Err(HttpError::BadResponse("NUL or bare CR in response head"));
         }
-        let headers = fields::build_headers(
+        let (headers, noted) = fields::build_headers(
             &head,
-            raw.fields,
+            &ranges,
             HttpError::BadResponse("malformed response head"),
         )?;
-        return finish(raw.status, raw.version, headers, head_request).map(Some);
+        return finish(raw.status, raw.version, headers, &noted, head_request).map(Some);
     }
 }
 
@@ -56,10 +57,13 @@ struct RawHead {
     len: usize,
     status: u16,
     version: Version,
-    fields: fields::FieldRanges,
 }
 
-fn parse_raw(buf: &[u8], max_headers: usize) -> Result<Option<RawHead>, HttpError> {
+fn parse_raw(
+    buf: &[u8],
+    max_headers: usize,
+    fields: &mut fields::FieldRanges,
+) -> Result<Option<RawHead>, HttpError> {
     fields::with_slots(max_headers, |slots| {
         let mut res = httparse::Response::new(&mut []);
         let len = match httparse::ParserConfig::default()
@@ -73,6 +77,7 @@ fn parse_raw(buf: &[u8], max_headers: usize) -> Result<Option<RawHead>, HttpErro
         let (Some(status), Some(version)) = (res.code, res.version) else {
             return Err(HttpError::BadResponse("malformed status line"));
         };
+        fields::record_fields(fields, buf, res.headers);
         let version = if version == 0 {
             Version::Http10
         } else {
@@ -82,7 +87,6 @@ fn parse_raw(buf: &[u8], max_headers: usize) -> Result<Option<RawHead>, HttpErro
             len,
             status,
             version,
-            fields: fields::record_fields(buf, res.headers),
         }))
     })
 }
@@ -91,16 +95,17 @@ fn finish(
     status: u16,
     version: Version,
     headers: Headers,
+    noted: &fields::Noted,
     head_request: bool,
 ) -> Result<ResponseHead, HttpError> {
-    let framing = response_framing(status, &headers, head_request)?;
+    let framing = response_framing(status, &headers, noted, head_request)?;
     let keep_alive = status != 101
         && framing != Framing::CloseDelimited
         && match version {
-            Version::Http11 => !headers.has_token("connection", "close"),
+            Version::Http11 => !noted.connection_has(&headers, "close"),
             Version::Http10 => {
-                headers.has_token("connection", "keep-alive")
-                    && !headers.has_token("connection", "close")
+                noted.connection_has(&headers, "keep-alive")
+                    && !noted.connection_has(&headers, "close")
             }
         };
     Ok(ResponseHead {
@@ -116,13 +121,14 @@ fn finish(
 fn response_framing(
     status: u16,
     headers: &Headers,
+    noted: &fields::Noted,
     head_request: bool,
 ) -> Result<Framing, HttpError> {
     if head_request || (100..200).contains(&status) || status == 204 || status == 304 {
         return Ok(Framing::None);
     }
-    let cl = fields::content_length(headers);
-    match fields::transfer_coding(headers) {
+    let cl = noted.content_length(headers);
+    match noted.transfer_coding(headers) {
         TransferCoding::Absent => {}
         _ if cl != ContentLength::Absent => {
             return Err(HttpError::BadResponse(
