@@ -118,7 +118,11 @@ async fn hot_read<S: Transport>(stream: &mut S, buf: &mut BytesMut, idle: Option
         (Some(h), Some(i)) => Some(h.min(i)),
         (h, i) => h.or(i),
     };
-    *buf = BytesMut::with_capacity(HOT_READ);
+    // The last request's buffer is taken up again: nothing else holds it once that request is
+    // done, so `reserve` reclaims it in place, and splitting the next head off it allocates
+    // nothing either (a fresh buffer cost two allocations per request: its own, and the
+    // shared state its first split creates).
+    buf.reserve(HOT_READ);
     match fill(stream, buf, first).await {
         Ok(_) => Hot::Data,
         Err(ReadEnd::Timeout) if idle.is_none_or(|i| clock::now() < i) => Hot::Quiet,
@@ -212,6 +216,9 @@ impl WriteLimit {
 pub async fn serve<S: Transport>(mut stream: S, peer: SocketAddr, worker: Rc<Worker>) {
     let _ = stream.tcp().set_nodelay(true);
     let mut buf = BytesMut::new();
+    // The response buffer, kept while the connection is busy: one allocation per connection
+    // instead of one per response.
+    let mut out: Vec<u8> = Vec::new();
     loop {
         if buf.is_empty() {
             let idle = deadline(clock::now(), worker.plan().server.timeouts.idle.0);
@@ -231,13 +238,15 @@ pub async fn serve<S: Transport>(mut stream: S, peer: SocketAddr, worker: Rc<Wor
                     // An empty buffer may still hold the last request's allocation (the
                     // head was split off it): release it for the wait.
                     buf = BytesMut::new();
+                    out = Vec::new();
                     if !quiet_wait(stream.tcp(), idle, &worker).await {
                         return;
                     }
                 }
             }
         }
-        if !Box::pin(request(&mut stream, &mut buf, peer, &worker)).await || worker.shutting_down()
+        if !Box::pin(request(&mut stream, &mut buf, &mut out, peer, &worker)).await
+            || worker.shutting_down()
         {
             return;
         }
@@ -249,10 +258,10 @@ pub async fn serve<S: Transport>(mut stream: S, peer: SocketAddr, worker: Rc<Wor
 async fn request<S: Transport>(
     stream: &mut S,
     buf: &mut BytesMut,
+    out: &mut Vec<u8>,
     peer: SocketAddr,
     worker: &Worker,
 ) -> bool {
-    let mut out: Vec<u8> = Vec::new();
     let started = clock::now();
     let plan = worker.plan();
     let server = &plan.server;
@@ -265,14 +274,14 @@ async fn request<S: Transport>(
             Ok(Some(h)) => break h,
             Ok(None) => {}
             Err(e) => {
-                let _ = write_error(stream, &mut out, &e).await;
+                let _ = write_error(stream, out, &e).await;
                 return false;
             }
         }
         match fill(stream, buf, head_deadline).await {
             Ok(_) => {}
             Err(ReadEnd::Timeout) => {
-                let _ = write_status(stream, &mut out, 408, "408 Request Timeout").await;
+                let _ = write_status(stream, out, 408, "408 Request Timeout").await;
                 return false;
             }
             Err(_) => return false,
@@ -281,7 +290,7 @@ async fn request<S: Transport>(
     worker.inflight.set(worker.inflight.get() + 1);
     let mut head = head;
     head.tls = S::TLS;
-    let keep = serve_one(stream, buf, &mut out, head, peer, worker, &plan, started).await;
+    let keep = serve_one(stream, buf, out, head, peer, worker, &plan, started).await;
     worker.inflight.set(worker.inflight.get().saturating_sub(1));
     keep
 }
