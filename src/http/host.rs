@@ -64,8 +64,48 @@ fn sub_delim(b: u8) -> bool {
     )
 }
 
+/// Bytes that stand for themselves in a reg-name (unreserved and sub-delims), as a table.
+// Indexing runs at compile time only: an out-of-range index would fail the build.
+#[allow(clippy::indexing_slicing)]
+static PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        i += 1;
+    }
+    t
+};
+
 /// `reg-name = *( unreserved / pct-encoded / sub-delims )`; IPv4 addresses match it too.
+/// Every request's Host goes through here: a name of plain bytes is settled by one branch-free
+/// table pass, and only one with `%` (or a bad byte) takes the byte-by-byte walk.
 fn reg_name(s: &[u8]) -> bool {
+    let plain = s.iter().fold(true, |ok, &b| {
+        ok & PLAIN.get(usize::from(b)).copied().unwrap_or(false)
+    });
+    plain || reg_name_escaped(s)
+}
+
+fn reg_name_escaped(s: &[u8]) -> bool {
     let mut i = 0;
     while let Some(&b) = s.get(i) {
         if b == b'%' {
@@ -130,6 +170,22 @@ mod tests {
             "localhost:00080",
         ] {
             assert!(valid_host(ok.as_bytes()), "{ok:?} should be valid");
+        }
+    }
+
+    #[test]
+    fn the_plain_byte_table_is_exactly_unreserved_and_sub_delims() {
+        for b in 0..=255u8 {
+            assert_eq!(
+                PLAIN[usize::from(b)],
+                unreserved(b) || sub_delim(b),
+                "byte {b}"
+            );
+            assert_eq!(
+                reg_name(&[b'h', b]),
+                unreserved(b) || sub_delim(b),
+                "byte {b}"
+            );
         }
     }
 
