@@ -227,7 +227,7 @@ fn push_hex(out: &mut Vec<u8>, n: usize) {
 /// RFC 9110 `tchar`, as a table: the name check runs on every header of every response.
 // Indexing runs at compile time only: an out-of-range index would fail the build.
 #[allow(clippy::indexing_slicing)]
-static TOKEN: [bool; 256] = {
+pub(super) static TOKEN: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
     while i < 256 {
@@ -317,6 +317,15 @@ pub fn field_line(name: &str, value: &str) -> Result<bytes::Bytes, String> {
 /// `name: value CRLF`, dropping an invalid name and neutralising CR/LF/NUL in the value.
 // KrakenD: Go's server skips invalid field names and turns newlines in values into spaces.
 fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "ssse3"))]
+    if super::field_simd::push_short(out, name, value) {
+        return;
+    }
+    push_field_bytes(out, name, value);
+}
+
+/// [`push_field`] byte by byte: any length, and a value with line breaks.
+fn push_field_bytes(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     if !is_token(name) {
         return;
     }
@@ -344,6 +353,53 @@ mod tests {
 
     fn text(v: &[u8]) -> String {
         String::from_utf8_lossy(v).into_owned()
+    }
+
+    #[test]
+    fn the_short_field_writer_writes_exactly_what_the_byte_wise_one_does() {
+        // Every byte value at the start, middle and end of names and values of every length
+        // around the short writer's pieces (1-3, 4-7, 8-15, 16-32) and its limit.
+        let lens: [usize; 17] = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 40];
+        let check = |name: &[u8], value: &[u8]| {
+            let (mut fast, mut slow) = (b"x".to_vec(), b"x".to_vec());
+            push_field(&mut fast, name, value);
+            push_field_bytes(&mut slow, name, value);
+            assert_eq!(fast, slow, "{name:?}: {value:?}");
+            // The short writer alone: it takes every short clean field (no needless fallback)
+            // and leaves the output untouched when it declines.
+            #[cfg(all(target_arch = "x86_64", target_feature = "ssse3"))]
+            {
+                let short = super::super::field_simd::MAX;
+                let clean = is_token(name)
+                    && name.len() <= short
+                    && value.len() <= short
+                    && !has_line_break(value);
+                let mut alone = b"x".to_vec();
+                let took = super::super::field_simd::push_short(&mut alone, name, value);
+                assert_eq!(took, clean, "{name:?}: {value:?}");
+                if !took {
+                    assert_eq!(alone, b"x", "{name:?}: {value:?}");
+                }
+            }
+        };
+        for &n in &lens {
+            for &v in &lens {
+                for b in 0..=255u8 {
+                    for pos in [0, n / 2, n.saturating_sub(1)] {
+                        let mut name = vec![b'N'; n];
+                        if let Some(x) = name.get_mut(pos) {
+                            *x = b;
+                        }
+                        check(&name, &vec![b'v'; v]);
+                        let mut value = vec![b'v'; v];
+                        if let Some(x) = value.get_mut(pos.min(v.saturating_sub(1))) {
+                            *x = b;
+                        }
+                        check(&vec![b'N'; n], &value);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
