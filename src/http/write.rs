@@ -169,14 +169,17 @@ pub fn response_head_lines<N: AsRef<[u8]>, V: AsRef<[u8]>>(
 }
 
 /// Append a backend request head to `out`: `METHOD path_and_query HTTP/1.1`, `Host`, the given
-/// fields, `Content-Length` when `content_length` is Some, then CRLF. Fields are sanitised as
-/// in [`response_head`]; they must not repeat `Host` or `Content-Length`.
-pub fn request_head(
+/// fields and then `extra` ones, `Content-Length` when `content_length` is Some, then CRLF.
+/// Fields are sanitised as in [`response_head`]; they must not repeat `Host` or
+/// `Content-Length`. (Two lists, so that a caller adding a field or two to a request's own
+/// need not copy them all into a new one.)
+pub fn request_head<N: AsRef<[u8]>, V: AsRef<[u8]>>(
     out: &mut Vec<u8>,
     method: &[u8],
     path_and_query: &[u8],
     host: &[u8],
-    headers: &[(&[u8], &[u8])],
+    headers: &[(N, V)],
+    extra: &[(&[u8], &[u8])],
     content_length: Option<usize>,
 ) {
     out.extend_from_slice(method);
@@ -185,6 +188,9 @@ pub fn request_head(
     out.extend_from_slice(b" HTTP/1.1\r\n");
     push_field(out, b"Host", host);
     for (name, value) in headers {
+        push_field(out, name.as_ref(), value.as_ref());
+    }
+    for (name, value) in extra {
         push_field(out, name, value);
     }
     if let Some(n) = content_length {
@@ -560,6 +566,7 @@ mod tests {
             b"/a?b=c",
             b"backend:8080",
             fields,
+            &[],
             Some(5),
         );
         out.extend_from_slice(b"hello");
