@@ -11,9 +11,11 @@
 //! release build has (x86-64-v3); other builds use the byte-wise writer.
 
 use std::arch::x86_64::{
-    __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_loadl_epi64, _mm_loadu_si128, _mm_movemask_epi8,
-    _mm_or_si128, _mm_set1_epi32, _mm_set1_epi64x, _mm_set1_epi8, _mm_setr_epi8, _mm_setzero_si128,
-    _mm_shuffle_epi8, _mm_srli_epi16, _mm_storel_epi64, _mm_storeu_si128, _mm_unpacklo_epi64,
+    __m128i, _mm_and_si128, _mm_andnot_si128, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_cvtsi128_si32,
+    _mm_cvtsi128_si64, _mm_loadl_epi64, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+    _mm_set1_epi32, _mm_set1_epi64x, _mm_set1_epi8, _mm_setr_epi8, _mm_setzero_si128,
+    _mm_shuffle_epi8, _mm_srli_epi16, _mm_srli_si128, _mm_storel_epi64, _mm_storeu_si128,
+    _mm_unpacklo_epi64,
 };
 
 /// The longest name or value written here.
@@ -75,46 +77,109 @@ fn breaks_line(v: __m128i) -> bool {
     }
 }
 
-/// Copy `s` (1..=[`MAX`] bytes) to `dst`, and return it as two vectors made only of its bytes.
-///
-/// # Safety
-/// `dst` must be valid for writes of `s.len()` bytes and must not overlap `s`.
+/// `s` (1..=[`MAX`] bytes) as two vectors made only of its bytes: its first and last 16
+/// bytes, or (shorter) its first and last 8 or 4 bytes side by side, or its first, middle and
+/// last byte repeated. Every byte of `s` is in one of the two.
 #[inline(always)]
-unsafe fn copy(s: &[u8], dst: *mut u8) -> (__m128i, __m128i) {
+fn load(s: &[u8]) -> (__m128i, __m128i) {
     let n = s.len();
     let p = s.as_ptr();
     debug_assert!((1..=MAX).contains(&n));
-    // SAFETY: in every branch each load reads inside `s` (offsets 0 and n - k for a k-byte
-    // piece with k <= n), and each store writes inside `dst[..n]`.
+    // SAFETY: in every branch each load reads inside `s`: offsets 0 and n - k for a k-byte
+    // piece with k <= n (and n / 2 < n).
     unsafe {
         if n >= 16 {
-            let a = _mm_loadu_si128(p.cast());
-            let b = _mm_loadu_si128(p.add(n - 16).cast());
-            _mm_storeu_si128(dst.cast(), a);
-            _mm_storeu_si128(dst.add(n - 16).cast(), b);
-            (a, b)
+            (
+                _mm_loadu_si128(p.cast()),
+                _mm_loadu_si128(p.add(n - 16).cast()),
+            )
         } else if n >= 8 {
-            let a = _mm_loadl_epi64(p.cast());
-            let b = _mm_loadl_epi64(p.add(n - 8).cast());
-            _mm_storel_epi64(dst.cast(), a);
-            _mm_storel_epi64(dst.add(n - 8).cast(), b);
-            let v = _mm_unpacklo_epi64(a, b);
+            let v = _mm_unpacklo_epi64(
+                _mm_loadl_epi64(p.cast()),
+                _mm_loadl_epi64(p.add(n - 8).cast()),
+            );
             (v, v)
         } else if n >= 4 {
             let a = p.cast::<u32>().read_unaligned();
             let b = p.add(n - 4).cast::<u32>().read_unaligned();
-            dst.cast::<u32>().write_unaligned(a);
-            dst.add(n - 4).cast::<u32>().write_unaligned(b);
             let v = _mm_set1_epi64x((u64::from(a) | (u64::from(b) << 32)) as i64);
             (v, v)
         } else {
-            let (a, m, z) = (*p, *p.add(n / 2), *p.add(n - 1));
-            *dst = a;
-            *dst.add(n / 2) = m;
-            *dst.add(n - 1) = z;
-            let v = _mm_set1_epi32(i32::from_le_bytes([a, m, z, a]));
+            let v = _mm_set1_epi32(i32::from_le_bytes([*p, *p.add(n / 2), *p.add(n - 1), *p]));
             (v, v)
         }
+    }
+}
+
+/// Copy `s` (1..=[`MAX`] bytes) to `dst` from the vectors [`load`] made of it, and return them.
+///
+/// # Safety
+/// `dst` must be valid for writes of `s.len()` bytes.
+#[inline(always)]
+unsafe fn copy(s: &[u8], dst: *mut u8) -> (__m128i, __m128i) {
+    let n = s.len();
+    let (a, b) = load(s);
+    // SAFETY: every store writes inside `dst[..n]` (offsets 0 and n - k for a k-byte piece
+    // with k <= n), with the bytes `load` took from the same offsets of `s`.
+    unsafe {
+        if n >= 16 {
+            _mm_storeu_si128(dst.cast(), a);
+            _mm_storeu_si128(dst.add(n - 16).cast(), b);
+        } else if n >= 8 {
+            _mm_storel_epi64(dst.cast(), a);
+            _mm_storel_epi64(dst.add(n - 8).cast(), _mm_srli_si128(a, 8));
+        } else if n >= 4 {
+            let v = _mm_cvtsi128_si64(a) as u64;
+            dst.cast::<u32>().write_unaligned(v as u32);
+            dst.add(n - 4)
+                .cast::<u32>()
+                .write_unaligned((v >> 32) as u32);
+        } else {
+            let [first, middle, last, _] = _mm_cvtsi128_si32(a).to_le_bytes();
+            *dst = first;
+            *dst.add(n / 2) = middle;
+            *dst.add(n - 1) = last;
+        }
+    }
+    (a, b)
+}
+
+/// Whether `name` is a non-empty `tchar` run (RFC 9110), of any length.
+pub(super) fn is_token(name: &[u8]) -> bool {
+    if name.is_empty() || name.len() > MAX {
+        return super::write::is_token(name);
+    }
+    let (a, b) = load(name);
+    all_token(a) && all_token(b)
+}
+
+/// Whether every byte of `value` is visible ASCII, a space or a tab (no control character,
+/// no DEL, no byte above 0x7f), of any length; an empty value is.
+pub(super) fn is_text(value: &[u8]) -> bool {
+    if value.is_empty() {
+        return true;
+    }
+    if value.len() > MAX {
+        return value
+            .iter()
+            .all(|&b| b == b'\t' || (0x20..=0x7e).contains(&b));
+    }
+    let (a, b) = load(value);
+    all_text(a) && all_text(b)
+}
+
+/// Whether every lane of `v` is 0x20..=0x7e or a tab.
+#[inline(always)]
+fn all_text(v: __m128i) -> bool {
+    // SAFETY: SSE2 is part of x86-64.
+    unsafe {
+        // Signed: bytes above 0x7f are negative, so "greater than 0x1f" keeps 0x20..=0x7f.
+        let printable = _mm_andnot_si128(
+            _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)),
+            _mm_cmpgt_epi8(v, _mm_set1_epi8(0x1f)),
+        );
+        let ok = _mm_or_si128(printable, _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\t' as i8)));
+        _mm_movemask_epi8(ok) == 0xffff
     }
 }
 

@@ -326,7 +326,18 @@ pub(crate) struct FieldRanges {
 }
 
 impl FieldRanges {
-    fn push(&mut self, r: [u32; 4]) {
+    /// Forget every recorded field (a fast parse that gave up hands over to `httparse`).
+    #[cfg_attr(
+        not(all(target_arch = "x86_64", target_feature = "ssse3")),
+        allow(dead_code)
+    )]
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+        self.spill.clear();
+        self.overflow = false;
+    }
+
+    pub(crate) fn push(&mut self, r: [u32; 4]) {
         match self.inline.get_mut(self.len) {
             Some(slot) => *slot = r,
             None => self.spill.push(r),
@@ -334,7 +345,7 @@ impl FieldRanges {
         self.len += 1;
     }
 
-    fn iter(&self) -> impl Iterator<Item = &[u32; 4]> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &[u32; 4]> {
         self.inline
             .iter()
             .take(self.len.min(INLINE_FIELDS))

@@ -10,6 +10,8 @@ pub mod body;
 pub mod conn;
 pub mod date;
 #[cfg(all(target_arch = "x86_64", target_feature = "ssse3"))]
+mod fast_head;
+#[cfg(all(target_arch = "x86_64", target_feature = "ssse3"))]
 mod field_simd;
 mod fields;
 mod host;

@@ -112,6 +112,18 @@ fn parse_raw(
     max_headers: usize,
     fields: &mut fields::FieldRanges,
 ) -> Result<Option<RawHead>, HttpError> {
+    #[cfg(all(target_arch = "x86_64", target_feature = "ssse3"))]
+    {
+        if let Some(h) = super::fast_head::request(buf, max_headers, fields) {
+            return Ok(Some(RawHead {
+                len: h.len,
+                method: h.method,
+                target: h.target,
+                version: h.version,
+            }));
+        }
+        fields.clear();
+    }
     fields::with_slots(max_headers, |slots| {
         let mut req = httparse::Request::new(&mut []);
         let len = match req.parse_with_uninit_headers(buf, slots) {

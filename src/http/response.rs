@@ -64,6 +64,17 @@ fn parse_raw(
     max_headers: usize,
     fields: &mut fields::FieldRanges,
 ) -> Result<Option<RawHead>, HttpError> {
+    #[cfg(all(target_arch = "x86_64", target_feature = "ssse3"))]
+    {
+        if let Some(h) = super::fast_head::response(buf, max_headers, fields) {
+            return Ok(Some(RawHead {
+                len: h.len,
+                status: h.status,
+                version: h.version,
+            }));
+        }
+        fields.clear();
+    }
     fields::with_slots(max_headers, |slots| {
         let mut res = httparse::Response::new(&mut []);
         let len = match httparse::ParserConfig::default()
