@@ -288,10 +288,10 @@ async fn exchange(
         .filter_map(|i| cands.get(i))
         .find_map(|addr| {
             let key = key_for(addr);
-            pool.take(&key, opts.idle_timeout).map(|s| (s, key))
+            pool.take(&key, opts.idle_timeout).map(|(s, b)| (s, b, key))
         });
-    if let Some((stream, key)) = idle {
-        match send_and_read_head(stream, wire, is_head, opts).await {
+    if let Some((stream, buf, key)) = idle {
+        match send_and_read_head(stream, buf, wire, is_head, opts).await {
             Ok(s) => return Ok(s.at(key, gzip)),
             Err(f) => {
                 let retry = !f.got_bytes
@@ -324,7 +324,7 @@ async fn exchange(
             Conn::Tls(Box::new(s))
         }
     };
-    send_and_read_head(stream, wire, is_head, opts)
+    send_and_read_head(stream, BytesMut::new(), wire, is_head, opts)
         .await
         .map(|s| s.at(key_for(addr), gzip))
         .map_err(|f| f.error)
@@ -447,7 +447,7 @@ impl Streaming {
             && self.buf.is_empty()
             && self.framing != Framing::CloseDelimited
         {
-            pool.put(self.key, self.stream, self.max_idle);
+            pool.put(self.key, self.stream, self.buf, self.max_idle);
         }
     }
 }
@@ -464,6 +464,7 @@ struct SendFailure {
 
 async fn send_and_read_head(
     mut stream: Conn,
+    mut buf: BytesMut,
     wire: Vec<u8>,
     is_head: bool,
     opts: &CallOpts<'_>,
@@ -478,7 +479,11 @@ async fn send_and_read_head(
     if opts.deadline <= clock::now() {
         return Err(fail(BackendError::Timeout, false, Some(wire)));
     }
-    let mut buf = BytesMut::with_capacity(8192);
+    if buf.capacity() - buf.len() < 4096 {
+        // A fresh connection's, or a kept one's after several answers (reclaimed in place
+        // when nothing holds the old bytes any more).
+        buf.reserve(8192);
+    }
     let header_deadline;
     let mut whole = true;
     let wire = match &mut stream {
