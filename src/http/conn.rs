@@ -475,7 +475,9 @@ async fn stream_response<S: Transport>(
         keep,
     );
     let mut buf = std::mem::take(out);
-    let mut body = BytesMut::with_capacity(16 * 1024);
+    // No capacity of its own: the decoder hands each piece over by `unsplit` into this empty
+    // buffer (O(1), it takes the piece's bytes), so a preallocated one was dropped unused.
+    let mut body = BytesMut::new();
     if !bodiless {
         loop {
             body.clear();
