@@ -479,11 +479,6 @@ async fn send_and_read_head(
     if opts.deadline <= clock::now() {
         return Err(fail(BackendError::Timeout, false, Some(wire)));
     }
-    if buf.capacity() - buf.len() < 4096 {
-        // A fresh connection's, or a kept one's after several answers (reclaimed in place
-        // when nothing holds the old bytes any more).
-        buf.reserve(8192);
-    }
     let header_deadline;
     let mut whole = true;
     let wire = match &mut stream {

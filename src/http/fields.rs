@@ -351,9 +351,7 @@ impl FieldRanges {
             .take(self.len.min(INLINE_FIELDS))
             .chain(self.spill.iter())
     }
-}
 
-impl FieldRanges {
     pub(crate) fn new() -> FieldRanges {
         FieldRanges {
             len: 0,
