@@ -30,6 +30,9 @@ pub trait Transport: AsyncReadRent + AsyncWriteRent {
     /// Whether bytes were already read from the socket but not yet handed out (TLS records
     /// decrypted ahead): waiting for readability would then wait for nothing.
     fn buffered(&mut self) -> bool;
+    /// The socket itself when bytes written go straight to it (no TLS records): a response
+    /// can then be sent behind the next read (see [`read_behind`]).
+    fn plain(&mut self) -> Option<&mut TcpStream>;
 }
 
 impl Transport for TcpStream {
@@ -40,6 +43,9 @@ impl Transport for TcpStream {
     fn buffered(&mut self) -> bool {
         false
     }
+    fn plain(&mut self) -> Option<&mut TcpStream> {
+        Some(self)
+    }
 }
 
 impl Transport for crate::tls::stream::TlsStream<rustls::ServerConnection> {
@@ -49,6 +55,9 @@ impl Transport for crate::tls::stream::TlsStream<rustls::ServerConnection> {
     }
     fn buffered(&mut self) -> bool {
         crate::tls::stream::TlsStream::buffered(self)
+    }
+    fn plain(&mut self) -> Option<&mut TcpStream> {
+        None
     }
 }
 
@@ -111,8 +120,15 @@ enum Hot {
 
 /// A busy connection is read straight away into a small buffer (one io_uring op per
 /// request). Boxed by the caller and dropped before the quiet wait, so its timer and buffer
-/// (about 2.2 KB) are only held for [`HOT_WAIT`].
-async fn hot_read<S: Transport>(stream: &mut S, buf: &mut BytesMut, idle: Option<Instant>) -> Hot {
+/// (about 2.2 KB) are only held for [`HOT_WAIT`]. With `behind`, `out` holds the last
+/// response, not yet written: it is sent together with this read ([`read_behind`]).
+async fn hot_read<S: Transport>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    idle: Option<Instant>,
+    out: &mut Vec<u8>,
+    behind: Option<Pending<'_>>,
+) -> Hot {
     let hot_until = clock::after(HOT_WAIT);
     let first = match (hot_until, idle) {
         (Some(h), Some(i)) => Some(h.min(i)),
@@ -123,12 +139,115 @@ async fn hot_read<S: Transport>(stream: &mut S, buf: &mut BytesMut, idle: Option
     // nothing either (a fresh buffer cost two allocations per request: its own, and the
     // shared state its first split creates).
     buf.reserve(HOT_READ);
-    match fill(stream, buf, first).await {
+    let res = match behind {
+        Some(p) => match read_behind(stream, buf, first, out, p).await {
+            Some(r) => r,
+            None => return Hot::Closed,
+        },
+        None => fill(stream, buf, first).await,
+    };
+    match res {
         Ok(_) => Hot::Data,
         Err(ReadEnd::Timeout) if idle.is_none_or(|i| clock::now() < i) => Hot::Quiet,
         Err(_) => Hot::Closed,
     }
 }
+
+/// Send the response in `out` and read the next request, both submitted at once; the send is
+/// collected only after the read has ended. monoio completes an operation nobody waits on
+/// without waking anyone, so the send's completion costs no wake-up and poll of the
+/// connection's task (it did on every response), and the send and the read go to the kernel
+/// in the same `io_uring_enter`. `None` when the response could not be written (close).
+///
+/// A send normally takes the whole response at once (at most [`SEND_BEHIND_MAX`] into a send
+/// queue the client has acknowledged: it sent this request after reading the last answer).
+/// If it did not (memory pressure, or a client that pipelines and does not read), the rest
+/// must be written before the client can answer: a read still pending after [`SEND_CHECK`]
+/// has the send looked at and finished, and the read goes on.
+async fn read_behind<S: Transport>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    first: Option<Instant>,
+    out: &mut Vec<u8>,
+    pending: Pending<'_>,
+) -> Option<Result<usize, ReadEnd>> {
+    let wd = pending.wd;
+    let mut pending = Some(pending);
+    let data = std::mem::take(out);
+    let Some(tcp) = stream.plain() else {
+        // Only plain streams send behind; a TLS one writes first.
+        *out = timed_write(stream, data, wd).await?;
+        drop(pending);
+        return Some(fill(stream, buf, first).await);
+    };
+    let tcp: *mut TcpStream = tcp;
+    // SAFETY: monoio's `write` submits the send when it is called; the future it returns owns
+    // the operation (a clone of the fd, and the buffer) and never touches the stream again
+    // (monoio's own `Split` relies on the same), so the read below may borrow the stream
+    // meanwhile. `send` is declared after `stream`'s borrow and dropped before it ends.
+    let send = unsafe { &mut *tcp }.write(data);
+    let mut send = std::pin::pin!(send);
+    // No deadline inside: the read is timed here, so that the check below does not cancel it.
+    let read = fill(stream, buf, None);
+    let mut read = std::pin::pin!(read);
+    let check = clock::after(SEND_CHECK).filter(|c| first.is_none_or(|f| *c < f));
+    let mut sent = None;
+    let res = match check {
+        Some(c) => match timer::timeout_at(c, read.as_mut()).await {
+            Ok(r) => Some(r),
+            Err(_) => {
+                sent = Some(collect(send.as_mut(), tcp, wd).await?);
+                pending = None;
+                match first {
+                    Some(f) => timer::timeout_at(f, read.as_mut()).await.ok(),
+                    None => Some(read.as_mut().await),
+                }
+            }
+        },
+        None => match first {
+            Some(f) => timer::timeout_at(f, read.as_mut()).await.ok(),
+            None => Some(read.as_mut().await),
+        },
+    };
+    // Collected also when the read ended in EOF or an error: a client that half-closed after
+    // its request still gets the answer.
+    *out = match sent {
+        Some(d) => d,
+        None => collect(send, tcp, wd).await?,
+    };
+    drop(pending);
+    Some(res.unwrap_or(Err(ReadEnd::Timeout)))
+}
+
+/// Wait for a send made behind a read to finish, and write what it left (a partial send).
+async fn collect(
+    send: std::pin::Pin<&mut impl std::future::Future<Output = monoio::BufResult<usize, Vec<u8>>>>,
+    tcp: *mut TcpStream,
+    wd: WriteLimit,
+) -> Option<Vec<u8>> {
+    let until = match wd {
+        WriteLimit::Until(d) => d,
+        WriteLimit::Stall(d) => clock::after(d),
+    };
+    // Done by now as a rule: then no timer is armed.
+    let (res, data) = match until {
+        Some(t) => timer::timeout_at(t, send).await.ok()?,
+        None => send.await,
+    };
+    let n = res.ok().filter(|&n| n > 0)?;
+    if n >= data.len() {
+        return Some(data);
+    }
+    // SAFETY: as in `read_behind`: the pending read's future does not touch the stream.
+    let rest = timed_write(unsafe { &mut *tcp }, data.slice(n..), wd).await?;
+    Some(rest.into_inner())
+}
+
+/// A response at most this long is sent behind the next read ([`read_behind`]): it fits the
+/// first segment buffer of an empty send queue, so one send takes it whole.
+const SEND_BEHIND_MAX: usize = 8 * 1024;
+/// How long a read made together with a send may wait before the send is looked at.
+const SEND_CHECK: Duration = Duration::from_millis(50);
 
 /// How long a kept-alive connection keeps a read (and its buffer) pending before it switches
 /// to waiting for readability without a buffer.
@@ -219,36 +338,111 @@ pub async fn serve<S: Transport>(mut stream: S, peer: SocketAddr, worker: Rc<Wor
     // The response buffer, kept while the connection is busy: one allocation per connection
     // instead of one per response.
     let mut out: Vec<u8> = Vec::new();
+    // `out` holds a response still to be written (sent behind the next read).
+    let mut behind: Option<Pending<'_>> = None;
     loop {
-        if buf.is_empty() {
-            let idle = deadline(clock::now(), worker.plan().server.timeouts.idle.0);
-            let hot = if stream.buffered() {
-                // TLS: a record carried more than the last request; no socket wait needed.
-                Hot::Data
-            } else if worker.hot.get() < HOT_MAX {
-                let _slot = HotSlot::take(&worker.hot);
-                Box::pin(hot_read(&mut stream, &mut buf, idle)).await
-            } else {
+        let waiting = buf.is_empty() && !stream.buffered();
+        let idle = if waiting {
+            deadline(clock::now(), worker.plan().server.timeouts.idle.0)
+        } else {
+            None
+        };
+        let hot = if waiting && worker.hot.get() < HOT_MAX {
+            let _slot = HotSlot::take(&worker.hot);
+            Box::pin(hot_read(
+                &mut stream,
+                &mut buf,
+                idle,
+                &mut out,
+                behind.take(),
+            ))
+            .await
+        } else {
+            // Boxed: rare (a pipelined request, too many hot reads), and this task's size is
+            // what a quiet connection costs.
+            if let Some(p) = behind.take() {
+                if !Box::pin(flush(&mut stream, &mut out, p)).await {
+                    return;
+                }
+            }
+            // Not waiting: a pipelined request, or TLS records that carried more than the
+            // last one, are already here.
+            if waiting {
                 Hot::Quiet
-            };
-            match hot {
-                Hot::Data => {}
-                Hot::Closed => return,
-                Hot::Quiet => {
-                    // An empty buffer may still hold the last request's allocation (the
-                    // head was split off it): release it for the wait.
-                    buf = BytesMut::new();
-                    out = Vec::new();
-                    if !quiet_wait(stream.tcp(), idle, &worker).await {
-                        return;
-                    }
+            } else {
+                Hot::Data
+            }
+        };
+        match hot {
+            Hot::Data => {}
+            Hot::Closed => return,
+            Hot::Quiet => {
+                // An empty buffer may still hold the last request's allocation (the head was
+                // split off it): release it for the wait.
+                buf = BytesMut::new();
+                out = Vec::new();
+                if !quiet_wait(stream.tcp(), idle, &worker).await {
+                    return;
                 }
             }
         }
-        if !Box::pin(request(&mut stream, &mut buf, &mut out, peer, &worker)).await
-            || worker.shutting_down()
-        {
+        match Box::pin(request(&mut stream, &mut buf, &mut out, peer, &worker)).await {
+            After::Close => return,
+            After::Next => {}
+            After::Behind(wd) => {
+                behind = Some(Pending {
+                    wd,
+                    inflight: &worker.inflight,
+                })
+            }
+        }
+        if worker.shutting_down() {
+            if let Some(p) = behind.take() {
+                let _ = Box::pin(flush(&mut stream, &mut out, p)).await;
+            }
             return;
+        }
+    }
+}
+
+/// Write the response left in `out`.
+async fn flush<S: Transport>(stream: &mut S, out: &mut Vec<u8>, p: Pending<'_>) -> bool {
+    match timed_write(stream, std::mem::take(out), p.wd).await {
+        Some(b) => {
+            *out = b;
+            true
+        }
+        None => false,
+    }
+}
+
+/// A response in `out` not yet written: its write limit, and the worker's count of requests
+/// in flight, which it still counts in until it is written (a draining worker waits for it).
+struct Pending<'a> {
+    wd: WriteLimit,
+    inflight: &'a std::cell::Cell<usize>,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.inflight.set(self.inflight.get().saturating_sub(1));
+    }
+}
+
+/// What a served request leaves to the connection loop.
+enum After {
+    Close,
+    Next,
+    /// Keep the connection; the response is in `out`, to be sent behind the next read.
+    Behind(WriteLimit),
+}
+
+impl After {
+    fn keep(keep: bool) -> After {
+        if keep {
+            After::Next
+        } else {
+            After::Close
         }
     }
 }
@@ -261,13 +455,13 @@ async fn request<S: Transport>(
     out: &mut Vec<u8>,
     peer: SocketAddr,
     worker: &Worker,
-) -> bool {
+) -> After {
     let started = clock::now();
     let plan = worker.plan();
     let server = &plan.server;
     let head_deadline = deadline(started, server.timeouts.header.0);
     if buf.is_empty() && fill(stream, buf, head_deadline).await.is_err() {
-        return false;
+        return After::Close;
     }
     let head = loop {
         match parse_request(buf, &server.limits) {
@@ -275,27 +469,31 @@ async fn request<S: Transport>(
             Ok(None) => {}
             Err(e) => {
                 let _ = write_error(stream, out, &e).await;
-                return false;
+                return After::Close;
             }
         }
         match fill(stream, buf, head_deadline).await {
             Ok(_) => {}
             Err(ReadEnd::Timeout) => {
                 let _ = write_status(stream, out, 408, "408 Request Timeout").await;
-                return false;
+                return After::Close;
             }
-            Err(_) => return false,
+            Err(_) => return After::Close,
         }
     };
     worker.inflight.set(worker.inflight.get() + 1);
     let mut head = head;
     head.tls = S::TLS;
-    let keep = serve_one(stream, buf, out, head, peer, worker, &plan, started).await;
-    worker.inflight.set(worker.inflight.get().saturating_sub(1));
-    keep
+    let after = serve_one(stream, buf, out, head, peer, worker, &plan, started).await;
+    // A response left to be sent behind is still in flight: its [`Pending`] ends the count.
+    if !matches!(after, After::Behind(_)) {
+        worker.inflight.set(worker.inflight.get().saturating_sub(1));
+    }
+    after
 }
 
-/// Read the body, call the gateway, write the response. Returns whether to keep the connection.
+/// Read the body, call the gateway, write the response (or leave it to be sent behind the
+/// next read). Returns whether to keep the connection.
 #[allow(clippy::too_many_arguments)]
 async fn serve_one<S: Transport>(
     stream: &mut S,
@@ -306,7 +504,7 @@ async fn serve_one<S: Transport>(
     worker: &Worker,
     plan: &crate::plan::Plan,
     started: Instant,
-) -> bool {
+) -> After {
     let server = &plan.server;
     let body = if head.framing == Framing::None {
         Bytes::new()
@@ -316,7 +514,7 @@ async fn serve_one<S: Transport>(
                 .write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..])
                 .await;
             if r.is_err() {
-                return false;
+                return After::Close;
             }
         }
         let body_timeout = server.timeouts.body.0;
@@ -328,16 +526,16 @@ async fn serve_one<S: Transport>(
                 Ok(false) => {}
                 Err(e) => {
                     let _ = write_error(stream, out, &e).await;
-                    return false;
+                    return After::Close;
                 }
             }
             match fill(stream, buf, body_timeout.deadline(started)).await {
                 Ok(_) => {}
                 Err(ReadEnd::Timeout) => {
                     let _ = write_status(stream, out, 408, "408 Request Timeout").await;
-                    return false;
+                    return After::Close;
                 }
-                Err(_) => return false,
+                Err(_) => return After::Close,
             }
         }
         body.freeze()
@@ -361,8 +559,15 @@ async fn serve_one<S: Transport>(
         );
     }
     let wd = WriteLimit::starting_now(server.timeouts.write.0);
+    // Sent behind the next read only when the client waits for this answer before it sends
+    // again (nothing of a next request has come) and the bytes go straight to the socket.
+    let end = End {
+        wd,
+        keep,
+        behind: keep && !S::TLS && buf.is_empty(),
+    };
     match resp.stream.take() {
-        None => write_response(stream, out, &resp, head.version, keep, is_head, wd).await && keep,
+        None => write_response(stream, out, &resp, head.version, is_head, end).await,
         Some(s) => {
             let max = server.backend.max_body;
             stream_response(
@@ -371,13 +576,39 @@ async fn serve_one<S: Transport>(
                 &resp,
                 *s,
                 head.version,
-                keep,
                 is_head,
-                wd,
+                end,
                 max,
                 worker,
             )
             .await
+        }
+    }
+}
+
+/// How a response ends: its write limit, whether the connection is kept, and whether its last
+/// write may be left to go behind the next read.
+#[derive(Clone, Copy)]
+struct End {
+    wd: WriteLimit,
+    keep: bool,
+    behind: bool,
+}
+
+impl End {
+    /// Write `data`, the response's last bytes (or leave them in `out` to be sent behind).
+    async fn last<S: Transport>(self, stream: &mut S, out: &mut Vec<u8>, data: Vec<u8>) -> After {
+        if self.behind && data.len() <= SEND_BEHIND_MAX {
+            *out = data;
+            return After::Behind(self.wd);
+        }
+        match timed_write(stream, data, self.wd).await {
+            Some(mut b) => {
+                b.clear();
+                *out = b;
+                After::keep(self.keep)
+            }
+            None => After::Close,
         }
     }
 }
@@ -387,10 +618,9 @@ async fn write_response<S: Transport>(
     out: &mut Vec<u8>,
     resp: &Response,
     version: Version,
-    keep: bool,
     is_head: bool,
-    wd: WriteLimit,
-) -> bool {
+    end: End,
+) -> After {
     out.clear();
     // 1xx, 204 and 304 carry no body and no Content-Length.
     let bodiless = matches!(resp.status, 100..=199 | 204 | 304);
@@ -424,20 +654,24 @@ async fn write_response<S: Transport>(
         &resp.lines,
         length,
         false,
-        keep,
+        end.keep,
     );
-    if send_body && inline {
-        out.extend_from_slice(&resp.body);
-    }
     let head_buf = std::mem::take(out);
-    match timed_write(stream, head_buf, wd).await {
-        Some(b) => *out = b,
-        None => return false,
-    }
     if send_body && !inline {
-        return timed_write(stream, resp.body.clone(), wd).await.is_some();
+        match timed_write(stream, head_buf, end.wd).await {
+            Some(b) => *out = b,
+            None => return After::Close,
+        }
+        return match timed_write(stream, resp.body.clone(), end.wd).await {
+            Some(_) => After::keep(end.keep),
+            None => After::Close,
+        };
     }
-    true
+    let mut all = head_buf;
+    if send_body {
+        all.extend_from_slice(&resp.body);
+    }
+    end.last(stream, out, all).await
 }
 
 /// `no-op`: relay the backend body as it arrives. A backend Content-Length is kept; otherwise
@@ -450,18 +684,22 @@ async fn stream_response<S: Transport>(
     resp: &Response,
     mut backend: crate::backend::client::Streaming,
     version: Version,
-    keep: bool,
     is_head: bool,
-    wd: WriteLimit,
+    end: End,
     max: usize,
     worker: &Worker,
-) -> bool {
+) -> After {
     let bodiless = is_head || matches!(backend.status, 100..=199 | 204 | 304);
     let (length, chunked, keep) = match backend.relay_framing() {
-        _ if bodiless => (None, false, keep),
-        Framing::Length(n) => (usize::try_from(n).ok(), false, keep),
-        _ if version == Version::Http11 => (None, true, keep),
+        _ if bodiless => (None, false, end.keep),
+        Framing::Length(n) => (usize::try_from(n).ok(), false, end.keep),
+        _ if version == Version::Http11 => (None, true, end.keep),
         _ => (None, false, false),
+    };
+    let end = End {
+        keep,
+        behind: end.behind && keep,
+        ..end
     };
     out.clear();
     write::response_head_lines(
@@ -484,7 +722,7 @@ async fn stream_response<S: Transport>(
             let done = match backend.next_chunk(&mut body, max).await {
                 Ok(d) => d,
                 // Mid-body failure: the head is (maybe) out; all we can do is cut the connection.
-                Err(_) => return false,
+                Err(_) => return After::Close,
             };
             if chunked {
                 write::chunk(&mut buf, &body);
@@ -498,25 +736,18 @@ async fn stream_response<S: Transport>(
                 break;
             }
             if buf.len() >= 8 * 1024 {
-                buf = match timed_write(stream, buf, wd).await {
+                buf = match timed_write(stream, buf, end.wd).await {
                     Some(mut b) => {
                         b.clear();
                         b
                     }
-                    None => return false,
+                    None => return After::Close,
                 };
             }
         }
     }
     backend.finish(&worker.ctx.pool);
-    match timed_write(stream, buf, wd).await {
-        Some(mut b) => {
-            b.clear();
-            *out = b;
-            keep
-        }
-        None => false,
-    }
+    end.last(stream, out, buf).await
 }
 
 /// Write all of `data` within the limit; the buffer comes back on success.
