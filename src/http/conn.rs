@@ -173,13 +173,15 @@ async fn read_behind<S: Transport>(
 ) -> Option<Result<usize, ReadEnd>> {
     let wd = pending.wd;
     let mut pending = Some(pending);
-    let data = std::mem::take(out);
     let Some(tcp) = stream.plain() else {
         // Only plain streams send behind; a TLS one writes first.
-        *out = timed_write(stream, data, wd).await?;
+        if !flush(stream, out, wd).await {
+            return None;
+        }
         drop(pending);
         return Some(fill(stream, buf, first).await);
     };
+    let data = std::mem::take(out);
     let tcp: *mut TcpStream = tcp;
     // SAFETY: monoio's `write` submits the send when it is called; the future it returns owns
     // the operation (a clone of the fd, and the buffer) and never touches the stream again
@@ -370,7 +372,7 @@ pub fn serve<S: Transport>(
                 // Boxed: rare (a pipelined request, too many hot reads), and this task's size is
                 // what a quiet connection costs.
                 if let Some(p) = behind.take() {
-                    if !Box::pin(flush(&mut stream, &mut out, p)).await {
+                    if !Box::pin(flush(&mut stream, &mut out, p.wd)).await {
                         return;
                     }
                 }
@@ -407,7 +409,7 @@ pub fn serve<S: Transport>(
             }
             if worker.shutting_down() {
                 if let Some(p) = behind.take() {
-                    let _ = Box::pin(flush(&mut stream, &mut out, p)).await;
+                    let _ = Box::pin(flush(&mut stream, &mut out, p.wd)).await;
                 }
                 return;
             }
@@ -415,9 +417,9 @@ pub fn serve<S: Transport>(
     }
 }
 
-/// Write the response left in `out`.
-async fn flush<S: Transport>(stream: &mut S, out: &mut Vec<u8>, p: Pending<'_>) -> bool {
-    match timed_write(stream, std::mem::take(out), p.wd).await {
+/// Write the response left in `out` (the buffer comes back for the next one).
+async fn flush<S: Transport>(stream: &mut S, out: &mut Vec<u8>, wd: WriteLimit) -> bool {
+    match timed_write(stream, std::mem::take(out), wd).await {
         Some(b) => {
             *out = b;
             true
@@ -458,7 +460,8 @@ impl After {
 }
 
 /// Read one request head (the first bytes are ready or buffered), then serve it. Returns
-/// whether the connection may carry another request.
+/// what the connection does next: close, read the next request, or send this answer behind
+/// that read.
 async fn request<S: Transport>(
     stream: &mut S,
     buf: &mut BytesMut,
@@ -503,7 +506,7 @@ async fn request<S: Transport>(
 }
 
 /// Read the body, call the gateway, write the response (or leave it to be sent behind the
-/// next read). Returns whether to keep the connection.
+/// next read). Returns what the connection does next.
 #[allow(clippy::too_many_arguments)]
 async fn serve_one<S: Transport>(
     stream: &mut S,
@@ -608,17 +611,14 @@ struct End {
 impl End {
     /// Write `data`, the response's last bytes (or leave them in `out` to be sent behind).
     async fn last<S: Transport>(self, stream: &mut S, out: &mut Vec<u8>, data: Vec<u8>) -> After {
-        if self.behind && data.len() <= SEND_BEHIND_MAX {
-            *out = data;
-            return After::Behind(self.wd);
-        }
-        match timed_write(stream, data, self.wd).await {
-            Some(mut b) => {
-                b.clear();
-                *out = b;
-                After::keep(self.keep)
-            }
-            None => After::Close,
+        let behind = self.behind && data.len() <= SEND_BEHIND_MAX;
+        *out = data;
+        if behind {
+            After::Behind(self.wd)
+        } else if flush(stream, out, self.wd).await {
+            After::keep(self.keep)
+        } else {
+            After::Close
         }
     }
 }
@@ -685,8 +685,8 @@ async fn write_response<S: Transport>(
 }
 
 /// `no-op`: relay the backend body as it arrives. A backend Content-Length is kept; otherwise
-/// HTTP/1.1 clients get chunked and HTTP/1.0 clients a close-delimited body. Returns whether
-/// the client connection may be kept.
+/// HTTP/1.1 clients get chunked and HTTP/1.0 clients a close-delimited body. Returns what the
+/// client connection does next.
 #[allow(clippy::too_many_arguments)]
 async fn stream_response<S: Transport>(
     stream: &mut S,
