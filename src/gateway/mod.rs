@@ -44,6 +44,16 @@ const CT: &[u8] = b"Content-Type";
 const JSON: &[u8] = b"application/json; charset=utf-8";
 const TEXT: &[u8] = b"text/plain; charset=utf-8";
 
+/// The header list of a rendered body: its `Content-Type`, with room for what the renderer
+/// adds after it (`X-Krakend-Completed`, `Cache-Control`). `vec![ct]` has room for one, and
+/// the push of the second reallocated on every request (callgrind: ~200 instructions of a
+/// 1:1 call).
+fn typed(content_type: &'static [u8]) -> Vec<(Bytes, Bytes)> {
+    let mut headers = Vec::with_capacity(3);
+    headers.push((Bytes::from_static(CT), Bytes::from_static(content_type)));
+    headers
+}
+
 impl Response {
     pub fn new(status: u16) -> Response {
         Response {
@@ -59,7 +69,7 @@ impl Response {
     pub fn json(status: u16, body: Bytes) -> Response {
         Response {
             status,
-            headers: vec![(Bytes::from_static(CT), Bytes::from_static(JSON))],
+            headers: typed(JSON),
             lines: Vec::new(),
             body,
             stream: None,
@@ -70,7 +80,7 @@ impl Response {
     pub fn text(status: u16, body: impl Into<Bytes>) -> Response {
         Response {
             status,
-            headers: vec![(Bytes::from_static(CT), Bytes::from_static(TEXT))],
+            headers: typed(TEXT),
             lines: Vec::new(),
             body: body.into(),
             stream: None,
