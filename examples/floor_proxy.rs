@@ -79,6 +79,9 @@ async fn serve(client: TcpStream, backend: std::net::SocketAddr, request: &'stat
             let Some(b) = got else {
                 return;
             };
+            if b.len() > common::MAX_HEAD {
+                return;
+            }
             cbuf = b;
         }
         // The backend call: the fixed request's send and its answer's read in one turn.
@@ -96,6 +99,9 @@ async fn serve(client: TcpStream, backend: std::net::SocketAddr, request: &'stat
                 if b.len() >= found.0 + found.1 {
                     break found;
                 }
+            }
+            if b.len() > common::MAX_ANSWER {
+                return;
             }
             match read_more(&mut br, b).await {
                 Some(more) => b = more,

@@ -96,6 +96,9 @@ impl BufRing {
 
 /// A client connection and the backend connection it alone uses.
 struct Pair {
+    /// Tags this pair's operations: a completion that arrives after the pair closed and its
+    /// fd number went to a new connection must not be taken for the new one's.
+    gen: u64,
     client: i32,
     backend: i32,
     /// Request heads received and not yet forwarded.
@@ -118,10 +121,14 @@ struct Proxy {
     /// By client fd; `owner` maps a backend fd to its client fd.
     pairs: Vec<Option<Box<Pair>>>,
     owner: Vec<i32>,
+    next_gen: u64,
 }
 
-fn ud(kind: u64, fd: i32) -> u64 {
-    (u64::from(fd as u32) << 8) | kind
+const GEN_BITS: u64 = 24;
+
+/// An operation's tag: the pair's generation, the fd, the kind.
+fn ud(kind: u64, fd: i32, gen: u64) -> u64 {
+    ((gen & ((1 << GEN_BITS) - 1)) << 40) | (u64::from(fd as u32) << 8) | kind
 }
 
 impl Proxy {
@@ -137,17 +144,17 @@ impl Proxy {
         }
     }
 
-    fn recv(&mut self, fd: i32) {
+    fn recv(&mut self, fd: i32, gen: u64) {
         let e = opcode::RecvMulti::new(types::Fixed(fd as u32), GROUP)
             .build()
-            .user_data(ud(RECV, fd));
+            .user_data(ud(RECV, fd, gen));
         self.push(e);
     }
 
     fn accept(&mut self) {
         let e = opcode::AcceptMulti::new(types::Fd(self.listener.as_raw_fd()))
             .build()
-            .user_data(ud(ACCEPT, 0));
+            .user_data(ud(ACCEPT, 0, 0));
         self.push(e);
     }
 
@@ -162,7 +169,7 @@ impl Proxy {
             rest.len() as u32,
         )
         .build()
-        .user_data(ud(SEND, p.backend));
+        .user_data(ud(SEND, p.backend, p.gen));
         self.push(e);
     }
 
@@ -173,7 +180,7 @@ impl Proxy {
         let rest = &p.out[p.out_sent..];
         let e = opcode::Send::new(types::Fixed(cfd as u32), rest.as_ptr(), rest.len() as u32)
             .build()
-            .user_data(ud(SEND, cfd));
+            .user_data(ud(SEND, cfd, p.gen));
         self.push(e);
     }
 
@@ -221,6 +228,7 @@ impl Proxy {
         }
         self.owner[bfd as usize] = cfd;
         self.pairs[cfd as usize] = Some(Box::new(Pair {
+            gen: self.next_gen & ((1 << GEN_BITS) - 1),
             client: cfd,
             backend: bfd,
             pending: 0,
@@ -231,8 +239,10 @@ impl Proxy {
             out: Vec::with_capacity(16 * 1024),
             out_sent: 0,
         }));
-        self.recv(cfd);
-        self.recv(bfd);
+        let gen = self.next_gen & ((1 << GEN_BITS) - 1);
+        self.next_gen += 1;
+        self.recv(cfd, gen);
+        self.recv(bfd, gen);
     }
 
     fn close(&mut self, cfd: i32) {
@@ -241,6 +251,9 @@ impl Proxy {
         };
         self.owner[p.backend as usize] = -1;
         for fd in [p.client, p.backend] {
+            // SAFETY: the pair owns `fd`. Shutting it down ends its armed multishot receive
+            // (which holds the socket open through the fixed-file table) and tells the peer.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
             let _ = self
                 .ring
                 .submitter()
@@ -287,6 +300,10 @@ impl Proxy {
         if is_backend {
             p.bbuf.extend_from_slice(data);
             self.bufs.give_back(bid);
+            if p.bbuf.len() > common::MAX_ANSWER {
+                self.close(cfd);
+                return;
+            }
             let Some((end, clen)) = common::head_end(&p.bbuf) else {
                 return;
             };
@@ -306,13 +323,18 @@ impl Proxy {
                 start += e + 4;
             }
             p.cbuf.drain(..start);
+            if p.cbuf.len() > common::MAX_HEAD {
+                self.close(cfd);
+                return;
+            }
             self.next_call(cfd);
         }
     }
 
     fn complete(&mut self, user_data: u64, res: i32, flags: u32) {
         let kind = user_data & 0xff;
-        let fd = (user_data >> 8) as i32;
+        let fd = ((user_data >> 8) & 0xffff_ffff) as i32;
+        let gen = user_data >> 40;
         if kind == ACCEPT {
             if res >= 0 {
                 self.open(res);
@@ -322,7 +344,12 @@ impl Proxy {
             }
             return;
         }
-        let Some((cfd, is_backend)) = self.pair_of(fd) else {
+        let live = self.pair_of(fd).filter(|&(cfd, _)| {
+            self.pairs[cfd as usize]
+                .as_ref()
+                .is_some_and(|p| p.gen == gen)
+        });
+        let Some((cfd, is_backend)) = live else {
             // A late completion for a closed pair: give its buffer back.
             if let Some(bid) = cqueue::buffer_select(flags) {
                 self.bufs.give_back(bid);
@@ -331,7 +358,7 @@ impl Proxy {
         };
         if kind == RECV {
             if res == -libc::ENOBUFS {
-                self.recv(fd);
+                self.recv(fd, gen);
                 return;
             }
             if res <= 0 {
@@ -344,7 +371,7 @@ impl Proxy {
             let bid = cqueue::buffer_select(flags).expect("a selected buffer");
             self.received(cfd, is_backend, bid, res as usize);
             if !cqueue::more(flags) && self.pair_of(fd).is_some() {
-                self.recv(fd);
+                self.recv(fd, gen);
             }
             return;
         }
@@ -415,6 +442,7 @@ fn main() {
             request: request.clone(),
             pairs: Vec::new(),
             owner: Vec::new(),
+            next_gen: 0,
         };
         proxy.run();
     });

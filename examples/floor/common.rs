@@ -84,6 +84,11 @@ where
     }
 }
 
+/// Larger heads or answers close the connection: a probe's memory stays bounded whatever a
+/// peer sends.
+pub const MAX_HEAD: usize = 64 * 1024;
+pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
+
 /// Where a head ends (after its blank line), and its `Content-Length` (0 when absent).
 pub fn head_end(buf: &[u8]) -> Option<(usize, usize)> {
     let end = memchr::memmem::find(buf, b"\r\n\r\n")? + 4;
