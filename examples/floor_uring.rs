@@ -13,6 +13,12 @@
 //! the gateway: GET only, one request at a time per connection, no error answers (a broken
 //! peer just loses its connection pair), no timeouts.
 //!
+//! Each option can be switched off, to say what it is worth (`loadtest/abcpu ... --b-env`):
+//! `FLOOR_URING_SINGLE_SHOT=1` submits one receive per read (still from the buffer ring) as
+//! monoio does, `FLOOR_URING_PLAIN_FDS=1` uses the sockets' fds instead of registered files,
+//! `FLOOR_URING_COOP=1` sets up the ring with `COOP_TASKRUN` (monoio's setting in the gateway)
+//! instead of `DEFER_TASKRUN`.
+//!
 //! Same command line as the gateway, so `loadtest/abcpu` can run it as a build (put it in a
 //! directory as `proxy`, with `mock_backend` beside it): `floor_uring run -c CONFIG [--cores N]`
 //! listens on the config's `port` (one pinned thread, ring and `SO_REUSEPORT` listener per
@@ -94,6 +100,25 @@ impl BufRing {
     }
 }
 
+/// Which of the options above are on (all, unless the environment switches one off).
+#[derive(Clone, Copy)]
+struct Options {
+    multishot: bool,
+    fixed: bool,
+    defer: bool,
+}
+
+impl Options {
+    fn from_env() -> Options {
+        let off = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
+        Options {
+            multishot: !off("FLOOR_URING_SINGLE_SHOT"),
+            fixed: !off("FLOOR_URING_PLAIN_FDS"),
+            defer: !off("FLOOR_URING_COOP"),
+        }
+    }
+}
+
 /// A client connection and the backend connection it alone uses.
 struct Pair {
     /// Tags this pair's operations: a completion that arrives after the pair closed and its
@@ -122,6 +147,7 @@ struct Proxy {
     pairs: Vec<Option<Box<Pair>>>,
     owner: Vec<i32>,
     next_gen: u64,
+    opts: Options,
 }
 
 const GEN_BITS: u64 = 24;
@@ -145,10 +171,28 @@ impl Proxy {
     }
 
     fn recv(&mut self, fd: i32, gen: u64) {
-        let e = opcode::RecvMulti::new(types::Fixed(fd as u32), GROUP)
-            .build()
-            .user_data(ud(RECV, fd, gen));
-        self.push(e);
+        let e = match (self.opts.multishot, self.opts.fixed) {
+            (true, true) => opcode::RecvMulti::new(types::Fixed(fd as u32), GROUP).build(),
+            (true, false) => opcode::RecvMulti::new(types::Fd(fd), GROUP).build(),
+            (false, true) => opcode::Recv::new(types::Fixed(fd as u32), std::ptr::null_mut(), 0)
+                .buf_group(GROUP)
+                .build()
+                .flags(squeue::Flags::BUFFER_SELECT),
+            (false, false) => opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), 0)
+                .buf_group(GROUP)
+                .build()
+                .flags(squeue::Flags::BUFFER_SELECT),
+        };
+        self.push(e.user_data(ud(RECV, fd, gen)));
+    }
+
+    fn send(&mut self, fd: i32, data: *const u8, len: usize, tag: u64) {
+        let e = if self.opts.fixed {
+            opcode::Send::new(types::Fixed(fd as u32), data, len as u32).build()
+        } else {
+            opcode::Send::new(types::Fd(fd), data, len as u32).build()
+        };
+        self.push(e.user_data(tag));
     }
 
     fn accept(&mut self) {
@@ -163,14 +207,13 @@ impl Proxy {
             return;
         };
         let rest = &self.request[p.req_sent..];
-        let e = opcode::Send::new(
-            types::Fixed(p.backend as u32),
+        let (fd, data, len, tag) = (
+            p.backend,
             rest.as_ptr(),
-            rest.len() as u32,
-        )
-        .build()
-        .user_data(ud(SEND, p.backend, p.gen));
-        self.push(e);
+            rest.len(),
+            ud(SEND, p.backend, p.gen),
+        );
+        self.send(fd, data, len, tag);
     }
 
     fn send_answer(&mut self, cfd: i32) {
@@ -178,13 +221,14 @@ impl Proxy {
             return;
         };
         let rest = &p.out[p.out_sent..];
-        let e = opcode::Send::new(types::Fixed(cfd as u32), rest.as_ptr(), rest.len() as u32)
-            .build()
-            .user_data(ud(SEND, cfd, p.gen));
-        self.push(e);
+        let (data, len, tag) = (rest.as_ptr(), rest.len(), ud(SEND, cfd, p.gen));
+        self.send(cfd, data, len, tag);
     }
 
     fn register(&mut self, fd: i32) {
+        if !self.opts.fixed {
+            return;
+        }
         self.ring
             .submitter()
             .register_files_update(fd as u32, &[fd])
@@ -254,10 +298,12 @@ impl Proxy {
             // SAFETY: the pair owns `fd`. Shutting it down ends its armed multishot receive
             // (which holds the socket open through the fixed-file table) and tells the peer.
             unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
-            let _ = self
-                .ring
-                .submitter()
-                .register_files_update(fd as u32, &[-1]);
+            if self.opts.fixed {
+                let _ = self
+                    .ring
+                    .submitter()
+                    .register_files_update(fd as u32, &[-1]);
+            }
             // SAFETY: the pair owned `fd`, and it was just taken out of the table.
             unsafe { libc::close(fd) };
         }
@@ -427,12 +473,18 @@ fn main() {
     let args = common::args();
     let request = common::backend_request(args.backend);
     let backend = args.backend;
+    let opts = Options::from_env();
     common::per_core(args.port, args.cores, move |listener| {
-        let ring = IoUring::builder()
-            .setup_single_issuer()
-            .setup_defer_taskrun()
+        let mut b = IoUring::builder();
+        b.setup_single_issuer();
+        if opts.defer {
+            b.setup_defer_taskrun();
+        } else {
+            b.setup_coop_taskrun();
+        }
+        let ring = b
             .build(4096)
-            .expect("io_uring with DEFER_TASKRUN (kernel 6.1+)");
+            .expect("io_uring with SINGLE_ISSUER and DEFER_TASKRUN (kernel 6.1+)");
         let bufs = BufRing::new(&ring);
         let mut proxy = Proxy {
             ring,
@@ -443,6 +495,7 @@ fn main() {
             pairs: Vec::new(),
             owner: Vec::new(),
             next_gen: 0,
+            opts,
         };
         proxy.run();
     });
