@@ -271,8 +271,10 @@ impl Proxy {
             self.owner.resize(bfd as usize + 1, -1);
         }
         self.owner[bfd as usize] = cfd;
+        let gen = self.next_gen & ((1 << GEN_BITS) - 1);
+        self.next_gen += 1;
         self.pairs[cfd as usize] = Some(Box::new(Pair {
-            gen: self.next_gen & ((1 << GEN_BITS) - 1),
+            gen,
             client: cfd,
             backend: bfd,
             pending: 0,
@@ -283,8 +285,6 @@ impl Proxy {
             out: Vec::with_capacity(16 * 1024),
             out_sent: 0,
         }));
-        let gen = self.next_gen & ((1 << GEN_BITS) - 1);
-        self.next_gen += 1;
         self.recv(cfd, gen);
         self.recv(bfd, gen);
     }
